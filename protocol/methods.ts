@@ -1,0 +1,116 @@
+/**
+ * The RPC vocabulary spoken between the supervisor and a plugin host child.
+ *
+ * Both ends import these types, so a method name or a field can only change in one place.
+ * Byte fields are `Uint8Array`: the framing (./framing.ts) moves them as raw bytes after
+ * the JSON header of the same message, never as base64 or arrays of numbers.
+ */
+import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
+
+/** `metadata` record of the WIT `handler` interface. `sizeBytes` travels as a number (< 2^53). */
+export interface ArtifactMetadata {
+  path: string;
+  version: string | null;
+  contentType: string;
+  sizeBytes: number;
+  checksumSha256: string | null;
+}
+
+/** One file of a generated repository index. */
+export interface IndexFile {
+  path: string;
+  content: Uint8Array;
+}
+
+export interface HttpRequest {
+  method: string;
+  path: string;
+  query: string;
+  headers: Array<[string, string]>;
+  body: Uint8Array;
+}
+
+export interface RepoContext {
+  repoKey: string;
+  baseUrl: string;
+  downloadBaseUrl: string;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Array<[string, string]>;
+  body: Uint8Array;
+}
+
+/** What a child reports once its component is instantiated and callable. */
+export interface ReadyResult {
+  formatKey: string;
+  /** Whether the component exports the v2 `request-handler` interface. */
+  handlesRequests: boolean;
+  /** Linear memory cap applied to every core module, in bytes. */
+  memoryLimitBytes: number;
+}
+
+export interface StatsResult {
+  /** Sum of the byte lengths of the instance's linear memories. */
+  wasmMemoryBytes: number;
+  heapUsedBytes: number;
+  rssBytes: number;
+  callsTotal: number;
+  instantiations: number;
+}
+
+export interface PathAndData {
+  path: string;
+  data: Uint8Array;
+}
+
+export interface GenerateIndexParams {
+  artifacts: ArtifactMetadata[];
+}
+
+export interface HandleRequestParams {
+  request: HttpRequest;
+  context: RepoContext;
+  artifacts: ArtifactMetadata[];
+}
+
+/** Resolves once the component is loaded; the supervisor routes no call before it. */
+export const Ready = new RequestType0<ReadyResult, void>('plugin/ready');
+export const Stats = new RequestType0<StatsResult, void>('plugin/stats');
+
+export const FormatKey = new RequestType0<string, void>('handler/formatKey');
+export const ParseMetadata = new RequestType<PathAndData, ArtifactMetadata, void>('handler/parseMetadata');
+export const Validate = new RequestType<PathAndData, null, void>('handler/validate');
+/** `null` result: the format has no index (the WIT's `none`). */
+export const GenerateIndex = new RequestType<GenerateIndexParams, IndexFile[] | null, void>('handler/generateIndex');
+export const HandleRequest = new RequestType<HandleRequestParams, HttpResponse, void>('requestHandler/handleRequest');
+
+/**
+ * Child → supervisor, sent as soon as requests are read off the pipe, before they run.
+ * Liveness is judged on these, separately from how long a call takes.
+ */
+export interface AckParams {
+  ids: Array<number | string>;
+}
+export const Ack = new NotificationType<AckParams>('$/ack');
+
+/** JSON-RPC error codes a plugin host answers with (the -32000..-32099 server range). */
+export const PluginErrorCode = {
+  /** The guest returned `err(message)`; `message` is the guest's own text. */
+  GuestError: -32010,
+  /** The guest trapped; the instance was discarded and will be re-instantiated. */
+  GuestTrap: -32011,
+  /** The guest tried to grow linear memory past its cap. */
+  MemoryLimit: -32012,
+  /** The component does not export what the call needs (e.g. no request-handler). */
+  NotSupported: -32013,
+  /** The host could not load or instantiate the component. */
+  LoadFailed: -32014,
+} as const;
+export type PluginErrorCode = (typeof PluginErrorCode)[keyof typeof PluginErrorCode];
+
+/** Extra data carried by MemoryLimit errors. */
+export interface MemoryLimitData {
+  limitBytes: number;
+}
