@@ -1,0 +1,111 @@
+/**
+ * The plugin host: the program each plugin child process runs.
+ *
+ * It loads one transpiled component (with its linear memory capped), then serves the
+ * RPC methods of ../protocol/methods.ts over stdin/stdout in binary frames. Every request
+ * is acknowledged as soon as it is read off the pipe, before it runs, so the supervisor
+ * can tell a hung child from a long call.
+ *
+ * stdout carries the RPC stream and nothing else: the host takes fd 1 for itself and points
+ * `process.stdout` (hence `console.log`) at stderr before anything can print.
+ *
+ * Usage: node plugin-host/main.js --entry <transpiled plugin.js> --memory-bytes <n>
+ */
+import net from 'node:net';
+import { parseArgs } from 'node:util';
+
+const rpcOut = new net.Socket({ fd: 1, readable: false, writable: true });
+Object.defineProperty(process, 'stdout', { value: process.stderr, configurable: true });
+
+// Everything else is imported only now, so no module can capture the real stdout first.
+const { createMessageConnection, ResponseError } = await import('vscode-jsonrpc/node');
+const { BinaryMessageReader, BinaryMessageWriter } = await import('../protocol/framing.js');
+const methods = await import('../protocol/methods.js');
+const loader = await import('./loader.js');
+const { AckingReader } = await import('./acking-reader.js');
+
+const { values: args } = parseArgs({
+  options: {
+    entry: { type: 'string' },
+    'memory-bytes': { type: 'string' },
+  },
+});
+if (!args.entry || !args['memory-bytes']) {
+  process.stderr.write('usage: main.js --entry <plugin.js> --memory-bytes <n>\n');
+  process.exit(2);
+}
+const memoryLimitBytes = Number(args['memory-bytes']);
+
+const reader = new AckingReader(new BinaryMessageReader(process.stdin), (ids) => {
+  void connection.sendNotification(methods.Ack, { ids });
+});
+const connection = createMessageConnection(reader, new BinaryMessageWriter(rpcOut));
+
+const pluginLoading = loader.loadPlugin({
+  entry: args.entry,
+  memoryLimitBytes,
+  log: (stream, text) => process.stderr.write(`[plugin ${stream}] ${text}`),
+});
+// A load failure is reported to the supervisor through the readiness call, never thrown here.
+pluginLoading.catch(() => undefined);
+
+let callsTotal = 0;
+
+/** Runs one guest call and turns the loader's typed failures into JSON-RPC errors. */
+async function guestCall<T>(call: (plugin: Awaited<typeof pluginLoading>) => Promise<T>): Promise<T> {
+  callsTotal++;
+  const plugin = await pluginLoading;
+  try {
+    return await call(plugin);
+  } catch (error) {
+    throw toResponseError(error);
+  }
+}
+
+function toResponseError(error: unknown): InstanceType<typeof ResponseError> {
+  const { PluginErrorCode } = methods;
+  if (error instanceof loader.GuestError) return new ResponseError(PluginErrorCode.GuestError, error.message);
+  if (error instanceof loader.MemoryLimitExceeded) {
+    return new ResponseError(PluginErrorCode.MemoryLimit, error.message, { limitBytes: error.limitBytes });
+  }
+  if (error instanceof loader.NotSupported) return new ResponseError(PluginErrorCode.NotSupported, error.message);
+  const message = error instanceof Error ? error.message : String(error);
+  return new ResponseError(PluginErrorCode.GuestTrap, message);
+}
+
+connection.onRequest(methods.Ready, async () => {
+  let plugin;
+  try {
+    plugin = await pluginLoading;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new ResponseError(methods.PluginErrorCode.LoadFailed, `could not load the component: ${message}`);
+  }
+  const formatKey = await guestCall((p) => p.formatKey());
+  return { formatKey, handlesRequests: plugin.handlesRequests, memoryLimitBytes };
+});
+
+connection.onRequest(methods.Stats, async () => {
+  const plugin = await pluginLoading.catch(() => undefined);
+  const memory = process.memoryUsage();
+  return {
+    wasmMemoryBytes: plugin?.wasmMemoryBytes() ?? 0,
+    heapUsedBytes: memory.heapUsed,
+    rssBytes: memory.rss,
+    callsTotal,
+    instantiations: plugin?.instantiations ?? 0,
+  };
+});
+
+connection.onRequest(methods.FormatKey, () => guestCall((p) => p.formatKey()));
+connection.onRequest(methods.ParseMetadata, ({ path, data }) => guestCall((p) => p.parseMetadata(path, data)));
+connection.onRequest(methods.Validate, ({ path, data }) => guestCall(async (p) => (await p.validate(path, data), null)));
+connection.onRequest(methods.GenerateIndex, ({ artifacts }) => guestCall((p) => p.generateIndex(artifacts)));
+connection.onRequest(methods.HandleRequest, ({ request, context, artifacts }) =>
+  guestCall((p) => p.handleRequest(request, context, artifacts)),
+);
+
+// The supervisor closing our stdin means it is gone or wants us gone.
+connection.onClose(() => process.exit(0));
+process.stdin.on('end', () => process.exit(0));
+connection.listen();

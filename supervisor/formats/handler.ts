@@ -1,0 +1,42 @@
+/**
+ * The one interface every format handler implements, compiled-in (core) or WebAssembly.
+ * Callers (the artifact pipeline, the /ext routes, the format test endpoint) never know
+ * which kind they hold.
+ *
+ * Failures are thrown as the `PluginFailure` subclasses of ../runtime/errors.ts; a core
+ * handler rejecting an artifact throws `ArtifactInvalid` exactly as a plugin's `err` does.
+ */
+import type {
+  ArtifactMetadata,
+  HttpRequest,
+  HttpResponse,
+  IndexFile,
+  RepoContext,
+} from '../../protocol/methods.js';
+
+export type { ArtifactMetadata, HttpRequest, HttpResponse, IndexFile, RepoContext };
+
+export interface Capabilities {
+  parse_metadata: boolean;
+  validate_artifact: boolean;
+  generate_index: boolean;
+  handle_request: boolean;
+}
+
+export type HandlerType = 'core' | 'wasm';
+
+export interface FormatHandler {
+  readonly formatKey: string;
+  readonly handlerType: HandlerType;
+  readonly capabilities: Capabilities;
+
+  validate(path: string, data: Uint8Array): Promise<void>;
+  parseMetadata(path: string, data: Uint8Array): Promise<ArtifactMetadata>;
+  /** `null`: this format has no index. */
+  generateIndex(artifacts: ArtifactMetadata[]): Promise<IndexFile[] | null>;
+  /** Native client protocol; only called when `capabilities.handle_request` is true. */
+  handleRequest(request: HttpRequest, context: RepoContext, artifacts: ArtifactMetadata[]): Promise<HttpResponse>;
+
+  /** Stop admitting calls, let the ones in flight finish, release resources. */
+  drain(): Promise<void>;
+}

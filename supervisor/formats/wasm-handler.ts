@@ -1,0 +1,67 @@
+/**
+ * A FormatHandler backed by the children of one WebAssembly plugin version.
+ *
+ * A capability the manifest does not declare is never called in the plugin: validation
+ * passes, metadata is the generic one, there is no index, and native requests are refused
+ * as `format_unavailable`.
+ */
+import {
+  GenerateIndex,
+  HandleRequest,
+  ParseMetadata,
+  Validate,
+} from '../../protocol/methods.js';
+import { FormatUnavailable } from '../runtime/errors.js';
+import type { VersionPool } from '../runtime/pool.js';
+import type {
+  ArtifactMetadata,
+  Capabilities,
+  FormatHandler,
+  HttpRequest,
+  HttpResponse,
+  IndexFile,
+  RepoContext,
+} from './handler.js';
+
+export class WasmFormatHandler implements FormatHandler {
+  readonly handlerType = 'wasm';
+
+  constructor(
+    readonly formatKey: string,
+    readonly capabilities: Capabilities,
+    readonly pool: VersionPool,
+  ) {}
+
+  async validate(path: string, data: Uint8Array): Promise<void> {
+    if (this.capabilities.validate_artifact) await this.pool.call(Validate, { path, data });
+  }
+
+  parseMetadata(path: string, data: Uint8Array): Promise<ArtifactMetadata> {
+    if (!this.capabilities.parse_metadata) {
+      return Promise.resolve({
+        path,
+        version: null,
+        contentType: 'application/octet-stream',
+        sizeBytes: data.byteLength,
+        checksumSha256: null,
+      });
+    }
+    return this.pool.call(ParseMetadata, { path, data });
+  }
+
+  async generateIndex(artifacts: ArtifactMetadata[]): Promise<IndexFile[] | null> {
+    if (!this.capabilities.generate_index) return null;
+    return this.pool.call(GenerateIndex, { artifacts });
+  }
+
+  async handleRequest(request: HttpRequest, context: RepoContext, artifacts: ArtifactMetadata[]): Promise<HttpResponse> {
+    if (!this.capabilities.handle_request) {
+      throw new FormatUnavailable(`the ${this.formatKey} plugin does not serve a native protocol`);
+    }
+    return this.pool.call(HandleRequest, { request, context, artifacts });
+  }
+
+  drain(): Promise<void> {
+    return this.pool.drain();
+  }
+}

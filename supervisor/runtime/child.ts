@@ -1,0 +1,340 @@
+/**
+ * One plugin child process: spawn, readiness, calls with deadlines, liveness, limits, exit.
+ *
+ * The child runs calls one after another (a WebAssembly call blocks its event loop), so the
+ * oldest unfinished call is the one executing. Its deadline starts when it reaches the head
+ * of the line, not when it was sent: a call queued behind a slow one is not charged for it.
+ * When the deadline passes the child is SIGKILLed (a busy guest loop cannot be interrupted
+ * politely); the head call fails with `plugin_timeout` and the calls queued behind it fail
+ * with `ChildLost`, which the pool retries on a fresh child.
+ *
+ * Liveness is separate from long calls: the host acknowledges each request as soon as it
+ * reads it. A child that leaves requests unacknowledged for `ackTimeoutMs` while it is not
+ * running any call is unresponsive, and is replaced.
+ */
+import { EventEmitter } from 'node:events';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa, type ResultPromise } from 'execa';
+import {
+  createMessageConnection,
+  ResponseError,
+  type MessageConnection,
+  type RequestType,
+  type RequestType0,
+} from 'vscode-jsonrpc/node';
+import { BinaryMessageReader, BinaryMessageWriter } from '../../protocol/framing.js';
+import { Ack, PluginErrorCode, Ready, type ReadyResult } from '../../protocol/methods.js';
+import { ArtifactInvalid, FormatUnavailable, PluginCrashed, PluginMemoryExceeded, PluginTimeout } from './errors.js';
+import type { ResourceMonitor, ResourceSample } from './monitor.js';
+import type { Sandbox } from './sandbox.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** The compiled plugin host; children start from compiled JS, never through a TS loader. */
+export const hostEntry = path.resolve(here, '../../plugin-host/main.js');
+/** dist/ and node_modules/ both sit below it; the host must be able to read them. */
+const packageRoot = path.resolve(here, '../../..');
+
+export interface ChildLimits {
+  memoryMb: number;
+  timeoutMs: number;
+}
+
+export interface ChildOptions {
+  /** The transpiled component's entry module (plugin.js in the transpile cache). */
+  entry: string;
+  /** Working directory: the plugin version's own folder. */
+  cwd: string;
+  limits: ChildLimits;
+  sandbox: Sandbox;
+  monitor: ResourceMonitor;
+  /** RSS allowed above `memoryMb` for Node itself and copies of call data (MB). */
+  hostAllowanceMb: number;
+  /** How long requests may stay unacknowledged by an idle child. */
+  ackTimeoutMs: number;
+  /** How long spawn-to-ready may take. */
+  startTimeoutMs: number;
+  /** Lines the child (host or guest) wrote to stderr. */
+  log: (line: string) => void;
+}
+
+export type ChildState = 'starting' | 'ready' | 'draining' | 'stopped';
+
+/** Why a child ended: `stopped` is the only orderly one. */
+export type ExitReason = 'stopped' | 'timeout' | 'memory' | 'unresponsive' | 'crashed' | 'start_failed';
+
+export interface ChildExit {
+  code: number | null;
+  signal: string | null;
+  reason: ExitReason;
+  /** A sentence for the operator: what happened and, for limits, which limit. */
+  message: string;
+}
+
+/** A call that never ran to completion because its child went away; safe to retry elsewhere. */
+export class ChildLost extends Error {}
+
+type AnyRequestType = RequestType<any, any, any> | RequestType0<any, any>;
+
+interface PendingCall {
+  method: string;
+  timeoutMs: number;
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
+}
+
+export interface ChildEvents {
+  /** The guest trapped inside a call (the host re-instantiates; the process lives on). */
+  trap: [message: string];
+  exit: [exit: ChildExit];
+}
+
+export class PluginChild extends EventEmitter<ChildEvents> {
+  state: ChildState = 'starting';
+  readonly startedAt = new Date();
+  readonly exited: Promise<ChildExit>;
+  ready: ReadyResult | undefined;
+
+  callsTotal = 0;
+  errorsTotal = 0;
+  lastSample: ResourceSample | undefined;
+
+  private readonly process: ResultPromise;
+  private readonly connection: MessageConnection;
+  private readonly calls: PendingCall[] = [];
+  /** Send times of requests not yet acknowledged, oldest first (acks arrive in send order). */
+  private readonly unackedSentAt: number[] = [];
+  private lastHeardAt = Date.now();
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private readonly livenessTimer: NodeJS.Timeout;
+  /** Set when we decide to kill the child, so its exit is reported with the right reason. */
+  private killReason: { reason: ExitReason; message: string } | undefined;
+
+  private constructor(private readonly options: ChildOptions) {
+    super();
+    const memoryLimitBytes = options.limits.memoryMb * 1024 * 1024;
+    const command = options.sandbox.command({
+      hostEntry,
+      hostArgs: ['--entry', options.entry, '--memory-bytes', String(memoryLimitBytes)],
+      readablePaths: [packageRoot, path.dirname(options.entry)],
+      maxOldSpaceMb: 64 + options.limits.memoryMb,
+    });
+    this.process = execa(command.file, command.args, {
+      env: command.env,
+      extendEnv: false,
+      cwd: options.cwd,
+      stdin: 'pipe',
+      stdout: 'pipe',
+      stderr: 'pipe',
+      buffer: false,
+      encoding: 'buffer',
+      reject: false,
+      cleanup: true,
+    });
+    this.connection = createMessageConnection(
+      new BinaryMessageReader(this.process.stdout!),
+      new BinaryMessageWriter(this.process.stdin!),
+    );
+    this.connection.onNotification(Ack, ({ ids }) => {
+      this.lastHeardAt = Date.now();
+      this.unackedSentAt.splice(0, ids.length);
+    });
+    // A closed or broken pipe shows up as the process exiting; nothing more to do here.
+    this.connection.onError(() => undefined);
+    this.connection.listen();
+    pipeLines(this.process.stderr!, options.log);
+
+    this.livenessTimer = setInterval(() => this.checkLiveness(), Math.min(250, options.ackTimeoutMs));
+    this.exited = this.process.then((result) => this.onExit(result.exitCode ?? null, result.signal ?? null));
+  }
+
+  get pid(): number | undefined {
+    return this.process.pid;
+  }
+
+  get inFlight(): number {
+    return this.calls.length;
+  }
+
+  /** Spawns a child and resolves once its component is loaded and answering. */
+  static async start(options: ChildOptions): Promise<PluginChild> {
+    const child = new PluginChild(options);
+    try {
+      child.ready = await child.call(Ready, undefined, options.startTimeoutMs);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      child.kill('start_failed', `the plugin process failed to start: ${message}`);
+      await child.exited;
+      throw new PluginCrashed(`the plugin process failed to start: ${message}`);
+    }
+    child.state = 'ready';
+    const pid = child.pid;
+    if (pid !== undefined) options.monitor.watch(pid, (sample) => child.onSample(sample));
+    return child;
+  }
+
+  /** Sends one request; `timeoutMs` is counted from the moment the call starts executing. */
+  call<R>(type: RequestType0<R, any>, params: undefined, timeoutMs?: number): Promise<R>;
+  call<P, R>(type: RequestType<P, R, any>, params: P, timeoutMs?: number): Promise<R>;
+  call(type: AnyRequestType, params: unknown, timeoutMs = this.options.limits.timeoutMs): Promise<unknown> {
+    if (this.state === 'stopped') return Promise.reject(new ChildLost('the plugin process has exited'));
+    return new Promise((resolve, reject) => {
+      const pending: PendingCall = { method: type.method, timeoutMs, resolve, reject };
+      this.calls.push(pending);
+      this.unackedSentAt.push(Date.now());
+      if (this.calls.length === 1) this.startHead();
+      const sent = params === undefined
+        ? this.connection.sendRequest(type as RequestType0<unknown, unknown>)
+        : this.connection.sendRequest(type as RequestType<unknown, unknown, unknown>, params);
+      sent.then(
+        (result) => this.settle(pending, () => resolve(result)),
+        (error) => this.settle(pending, () => reject(this.toFailure(error))),
+      );
+    });
+  }
+
+  /** Stops admitting calls, lets the ones in flight finish (up to `graceMs`), then ends the child. */
+  async stop(graceMs: number): Promise<ChildExit> {
+    if (this.state === 'stopped') return this.exited;
+    this.state = 'draining';
+    const idle = new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (this.calls.length === 0) {
+          clearInterval(poll);
+          resolve();
+        }
+      }, 10);
+      setTimeout(() => {
+        clearInterval(poll);
+        resolve();
+      }, graceMs).unref();
+    });
+    await idle;
+    this.killReason ??= { reason: 'stopped', message: 'stopped by the supervisor' };
+    // Closing stdin asks the host to exit; SIGKILL if it has not within a second.
+    this.process.stdin?.end();
+    const forced = setTimeout(() => this.process.kill('SIGKILL'), 1000);
+    const exit = await this.exited;
+    clearTimeout(forced);
+    return exit;
+  }
+
+  /** Ends the child at once; calls in flight fail (the head one with the reason's error). */
+  kill(reason: ExitReason, message: string): void {
+    if (this.state === 'stopped' || this.killReason) return;
+    this.killReason = { reason, message };
+    this.process.kill('SIGKILL');
+  }
+
+  private startHead(): void {
+    const head = this.calls[0];
+    if (!head) return;
+    clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = setTimeout(() => {
+      this.kill('timeout', `a ${head.method} call ran past the time limit of ${head.timeoutMs} ms`);
+    }, head.timeoutMs);
+  }
+
+  private settle(pending: PendingCall, complete: () => void): void {
+    const index = this.calls.indexOf(pending);
+    if (index === -1) return; // already failed by the child's exit
+    this.lastHeardAt = Date.now();
+    this.calls.splice(index, 1);
+    this.callsTotal++;
+    if (index === 0) {
+      clearTimeout(this.deadlineTimer);
+      this.deadlineTimer = undefined;
+      this.startHead();
+    }
+    complete();
+  }
+
+  private toFailure(error: unknown): Error {
+    this.errorsTotal++;
+    if (!(error instanceof ResponseError)) {
+      return new ChildLost(error instanceof Error ? error.message : String(error));
+    }
+    switch (error.code) {
+      case PluginErrorCode.GuestError:
+        return new ArtifactInvalid(error.message);
+      case PluginErrorCode.MemoryLimit:
+        return new PluginMemoryExceeded(this.options.limits.memoryMb, error.message);
+      case PluginErrorCode.NotSupported:
+        return new FormatUnavailable(error.message);
+      case PluginErrorCode.GuestTrap:
+        this.emit('trap', error.message);
+        return new PluginCrashed(`the plugin trapped: ${error.message}`);
+      default:
+        return new PluginCrashed(error.message);
+    }
+  }
+
+  private checkLiveness(): void {
+    if (this.state !== 'ready' && this.state !== 'draining') return;
+    const oldestUnacked = this.unackedSentAt[0];
+    // An acknowledged call still running means the child is busy, not hung: its deadline rules.
+    const busy = this.calls.length > this.unackedSentAt.length;
+    if (oldestUnacked === undefined || busy) return;
+    const silentFor = Date.now() - Math.max(oldestUnacked, this.lastHeardAt);
+    if (silentFor > this.options.ackTimeoutMs) {
+      this.kill('unresponsive', `the plugin process acknowledged no request for ${silentFor} ms`);
+    }
+  }
+
+  private onSample(sample: ResourceSample): void {
+    this.lastSample = sample;
+    const limitMb = this.options.limits.memoryMb + this.options.hostAllowanceMb;
+    if (sample.rssBytes > limitMb * 1024 * 1024) {
+      const rssMb = Math.round(sample.rssBytes / (1024 * 1024));
+      this.kill(
+        'memory',
+        `the plugin process used ${rssMb} MB, over its memory limit of ${this.options.limits.memoryMb} MB plus the host allowance of ${this.options.hostAllowanceMb} MB`,
+      );
+    }
+  }
+
+  private onExit(code: number | null, signal: string | null): ChildExit {
+    this.state = 'stopped';
+    clearInterval(this.livenessTimer);
+    clearTimeout(this.deadlineTimer);
+    if (this.process.pid !== undefined) this.options.monitor.unwatch(this.process.pid);
+    this.connection.dispose();
+    const exit: ChildExit = this.killReason
+      ? { code, signal, ...this.killReason }
+      : { code, signal, reason: 'crashed', message: `the plugin process exited unexpectedly (code ${code}, signal ${signal})` };
+    const [head, ...queued] = this.calls.splice(0);
+    if (head) head.reject(this.headFailure(exit, head));
+    for (const call of queued) call.reject(new ChildLost(exit.message));
+    this.emit('exit', exit);
+    return exit;
+  }
+
+  /** The error for the call that was executing when the child ended. */
+  private headFailure(exit: ChildExit, head: PendingCall): Error {
+    switch (exit.reason) {
+      case 'timeout':
+        return new PluginTimeout(head.timeoutMs);
+      case 'memory':
+        return new PluginMemoryExceeded(this.options.limits.memoryMb, exit.message);
+      // Unresponsive means nothing was acknowledged, so nothing ran: safe to retry.
+      case 'stopped':
+      case 'unresponsive':
+        return new ChildLost(exit.message);
+      default:
+        return new PluginCrashed(exit.message);
+    }
+  }
+}
+
+/** Forwards a stream's text line by line (the child's stderr: host and guest logs). */
+function pipeLines(stream: NodeJS.ReadableStream, log: (line: string) => void): void {
+  let partial = '';
+  stream.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString('utf8')).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) if (line) log(line);
+  });
+  stream.on('end', () => {
+    if (partial) log(partial);
+  });
+}

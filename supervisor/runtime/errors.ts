@@ -1,0 +1,45 @@
+/**
+ * The ways a plugin call can fail, as seen by callers of a format handler.
+ *
+ * Each class carries one `code` of the contract's "Plugin failures seen by callers" table;
+ * the HTTP layer turns the code into a status. Nothing here knows about HTTP.
+ */
+export type PluginFailureCode =
+  | 'artifact_invalid'
+  | 'plugin_timeout'
+  | 'plugin_memory_exceeded'
+  | 'plugin_crashed'
+  | 'format_unavailable';
+
+export abstract class PluginFailure extends Error {
+  abstract readonly code: PluginFailureCode;
+}
+
+/** The handler returned `err(message)`: the message is the handler's own words. */
+export class ArtifactInvalid extends PluginFailure {
+  readonly code = 'artifact_invalid';
+}
+
+export class PluginTimeout extends PluginFailure {
+  readonly code = 'plugin_timeout';
+  constructor(readonly limitMs: number) {
+    super(`the plugin call ran past its time limit of ${limitMs} ms and was stopped`);
+  }
+}
+
+export class PluginMemoryExceeded extends PluginFailure {
+  readonly code = 'plugin_memory_exceeded';
+  constructor(readonly limitMb: number, detail?: string) {
+    super(`the plugin exceeded its memory limit of ${limitMb} MB` + (detail ? `: ${detail}` : ''));
+  }
+}
+
+/** The plugin process died, or the guest trapped, in the middle of the call. */
+export class PluginCrashed extends PluginFailure {
+  readonly code = 'plugin_crashed';
+}
+
+/** Disabled, quarantined, stopped or uninstalled: nothing can serve the call. */
+export class FormatUnavailable extends PluginFailure {
+  readonly code = 'format_unavailable';
+}

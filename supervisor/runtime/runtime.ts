@@ -1,0 +1,76 @@
+/**
+ * The process runtime's front door: supervisor-wide settings (sandbox, resource monitor,
+ * timings) and the two steps every plugin version goes through: `prepare` (check and
+ * transpile the component once, cached by SHA-256) and `startVersion` (its children).
+ */
+import { transpileToCache } from './component.js';
+import { ResourceMonitor } from './monitor.js';
+import { VersionPool, type PoolLimits, type RuntimeEvent, type RuntimeSettings } from './pool.js';
+import { Sandbox } from './sandbox.js';
+
+export interface RuntimeConfig {
+  /** Where transpiled components are cached, one folder per SHA-256. */
+  cacheDir: string;
+  /** RSS allowed above a plugin's memory limit for Node and call data. Default 192 MB. */
+  hostAllowanceMb?: number;
+  /** Unacknowledged requests on an idle child for this long mean it is hung. Default 3 s. */
+  ackTimeoutMs?: number;
+  /** Spawn to ready. Default 15 s (a large JS component compiles for a while). */
+  startTimeoutMs?: number;
+  backoff?: { initialMs: number; maxMs: number };
+  quarantine?: { maxCrashes: number; windowMs: number };
+  /** Cut children off the network with a namespace when the machine allows. Default true. */
+  networkIsolation?: boolean;
+  monitorIntervalMs?: number;
+}
+
+export interface PreparedComponent {
+  sha256: string;
+  /** The transpiled entry module the plugin host imports. */
+  entry: string;
+}
+
+export interface VersionSpec {
+  version: string;
+  component: PreparedComponent;
+  /** The plugin version's own folder: the child's working directory. */
+  cwd: string;
+  limits: PoolLimits;
+  expectedFormatKey?: string;
+  onEvent?: (event: RuntimeEvent) => void;
+  log?: (line: string) => void;
+}
+
+export class PluginRuntime {
+  readonly settings: RuntimeSettings;
+
+  constructor(private readonly config: RuntimeConfig) {
+    this.settings = {
+      sandbox: Sandbox.detect({ networkIsolation: config.networkIsolation }),
+      monitor: new ResourceMonitor(config.monitorIntervalMs),
+      hostAllowanceMb: config.hostAllowanceMb ?? 192,
+      ackTimeoutMs: config.ackTimeoutMs ?? 3000,
+      startTimeoutMs: config.startTimeoutMs ?? 15_000,
+      backoff: config.backoff ?? { initialMs: 100, maxMs: 15_000 },
+      quarantine: config.quarantine ?? { maxCrashes: 5, windowMs: 5 * 60_000 },
+    };
+  }
+
+  async prepare(wasm: Uint8Array): Promise<PreparedComponent> {
+    const { sha256, entry } = await transpileToCache(wasm, this.config.cacheDir);
+    return { sha256, entry };
+  }
+
+  startVersion(spec: VersionSpec): Promise<VersionPool> {
+    return VersionPool.start({
+      version: spec.version,
+      entry: spec.component.entry,
+      cwd: spec.cwd,
+      limits: spec.limits,
+      expectedFormatKey: spec.expectedFormatKey,
+      settings: this.settings,
+      onEvent: spec.onEvent,
+      log: spec.log,
+    });
+  }
+}

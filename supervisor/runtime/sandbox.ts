@@ -1,0 +1,79 @@
+/**
+ * How a plugin child is walled in, decided once per supervisor process.
+ *
+ * - Node's permission model: the child may read only the plugin host's own code and the
+ *   component's transpiled folder; writing files, spawning processes, worker threads and
+ *   native addons are denied. (It does not restrict the network on Node 20.)
+ * - A new user + network namespace (`unshare -rn`), where the kernel allows it: the child
+ *   has no network interface but loopback-in-a-void, so any connection gets ENETUNREACH.
+ * - A scrubbed environment: no variable of the supervisor (tokens, database URLs) reaches it.
+ *
+ * `describe()` is what the process listing shows, so an operator can see which walls are up.
+ */
+import { execFileSync } from 'node:child_process';
+
+export interface SandboxFeatures {
+  permissionModel: boolean;
+  /** Absolute path of `unshare` when it can create a network namespace here, else null. */
+  unsharePath: string | null;
+}
+
+export interface ChildCommand {
+  file: string;
+  args: string[];
+  env: Record<string, string>;
+}
+
+export interface SandboxSpawnOptions {
+  hostEntry: string;
+  hostArgs: string[];
+  /** Folders the child may read (the host's code, node_modules, the component). */
+  readablePaths: string[];
+  /** JS heap bound for the host (the WebAssembly memory is capped separately). */
+  maxOldSpaceMb: number;
+}
+
+export class Sandbox {
+  constructor(readonly features: SandboxFeatures) {}
+
+  /** Probes the machine: `unshare -rn` works in some containers and not in others. */
+  static detect(options: { networkIsolation?: boolean } = {}): Sandbox {
+    return new Sandbox({
+      permissionModel: true,
+      unsharePath: options.networkIsolation === false ? null : findWorkingUnshare(),
+    });
+  }
+
+  command(options: SandboxSpawnOptions): ChildCommand {
+    const nodeArgs = [`--max-old-space-size=${options.maxOldSpaceMb}`, '--no-warnings'];
+    if (this.features.permissionModel) {
+      nodeArgs.push('--experimental-permission', ...options.readablePaths.map((p) => `--allow-fs-read=${p}`));
+    }
+    const args = [...nodeArgs, options.hostEntry, ...options.hostArgs];
+    // Only what Node itself needs; notably no PATH-borne secrets, tokens or DATABASE_URL.
+    const env = { NODE_ENV: 'production', LANG: 'C.UTF-8' };
+    if (this.features.unsharePath) {
+      return { file: this.features.unsharePath, args: ['--user', '--map-root-user', '--net', process.execPath, ...args], env };
+    }
+    return { file: process.execPath, args, env };
+  }
+
+  describe(): string {
+    const walls = ['scrubbed environment'];
+    if (this.features.permissionModel) walls.push('node permission model (read-only, no spawn, no addons)');
+    walls.push(this.features.unsharePath ? 'no network (user+net namespace)' : 'network NOT isolated (unshare unavailable)');
+    return walls.join(', ');
+  }
+}
+
+function findWorkingUnshare(): string | null {
+  for (const candidate of ['/usr/bin/unshare', '/bin/unshare']) {
+    try {
+      execFileSync(candidate, ['--user', '--map-root-user', '--net', 'true'], { stdio: 'ignore', timeout: 5000 });
+      return candidate;
+    } catch {
+      // missing here, or the kernel refuses unprivileged namespaces: try the next one
+    }
+  }
+  return null;
+}

@@ -1,0 +1,312 @@
+import { expect } from 'chai';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { FormatKey, GenerateIndex, ParseMetadata, Stats, Validate } from '../../protocol/methods.js';
+import {
+  ArtifactInvalid,
+  FormatUnavailable,
+  PluginCrashed,
+  PluginMemoryExceeded,
+  PluginTimeout,
+} from '../../supervisor/runtime/errors.js';
+import { PluginStartFailed, type PoolLimits, type RuntimeEvent, type VersionPool } from '../../supervisor/runtime/pool.js';
+import { PluginRuntime, type RuntimeConfig } from '../../supervisor/runtime/runtime.js';
+import { fixtureWasm, type FixtureName } from '../support/fixtures.js';
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+const text = (data: Uint8Array) => new TextDecoder().decode(data);
+const byteSum = (data: Uint8Array) => data.reduce((sum, b) => (sum + b) >>> 0, 0);
+
+/** Starts fixtures on one runtime and stops every pool it started after each test. */
+class Harness {
+  readonly runtime: PluginRuntime;
+  readonly events: RuntimeEvent[] = [];
+  private readonly pools: VersionPool[] = [];
+
+  constructor(readonly dir: string, config: Partial<RuntimeConfig> = {}) {
+    this.runtime = new PluginRuntime({ cacheDir: path.join(dir, 'cache'), ...config });
+  }
+
+  async start(name: FixtureName, limits: Partial<PoolLimits> = {}, version = '1.0.0'): Promise<VersionPool> {
+    const component = await this.runtime.prepare(await fixtureWasm(name));
+    const pool = await this.runtime.startVersion({
+      version,
+      component,
+      cwd: this.dir,
+      limits: { memoryMb: 64, timeoutMs: 5000, instances: 1, ...limits },
+      onEvent: (event) => this.events.push(event),
+    });
+    this.pools.push(pool);
+    return pool;
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(this.pools.splice(0).map((pool) => pool.drain()));
+  }
+}
+
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected the call to fail, but it succeeded');
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('plugin runtime: one version in its own child processes', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let h: Harness;
+
+  before(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pk-runtime-'));
+  });
+  after(async () => {
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+  beforeEach(() => {
+    h = new Harness(dir);
+  });
+  afterEach(async () => {
+    await h.stopAll();
+  });
+
+  describe('a well-behaved plugin', () => {
+    it('answers every handler call with the bytes it was given', async () => {
+      const pool = await h.start('good');
+      const data = new Uint8Array(70_000).map((_, i) => (i * 7) & 0xff);
+      data.set(bytes('DEMO'));
+      const metadata = await pool.call(ParseMetadata, { path: 'a/b.demo', data });
+      expect(metadata).to.deep.equal({
+        path: 'a/b.demo',
+        version: String(byteSum(data)),
+        contentType: 'application/x-demo',
+        sizeBytes: data.byteLength,
+        checksumSha256: null,
+      });
+      expect(await pool.call(Validate, { path: 'x', data })).to.equal(null);
+      expect(await pool.call(FormatKey)).to.equal('demo');
+
+      const index = await pool.call(GenerateIndex, { artifacts: [metadata, { ...metadata, path: 'c', version: null, sizeBytes: 3 }] });
+      expect(index).to.have.length(1);
+      expect(index![0]!.path).to.equal('index.txt');
+      expect(index![0]!.content).to.be.instanceOf(Uint8Array);
+      expect(text(index![0]!.content)).to.equal(`a/b.demo ${byteSum(data)} ${data.byteLength}\nc - 3\n`);
+      expect(await pool.call(GenerateIndex, { artifacts: [] })).to.equal(null);
+    });
+
+    it("passes the plugin's own err message through as artifact_invalid", async () => {
+      const pool = await h.start('good');
+      const error = await rejection(pool.call(Validate, { path: 'x', data: bytes('NOPE') }));
+      expect(error).to.be.instanceOf(ArtifactInvalid);
+      expect(error).to.have.property('code', 'artifact_invalid');
+      expect(error.message).to.equal('bad magic: expected DEMO');
+      const empty = await rejection(pool.call(Validate, { path: 'x', data: new Uint8Array(0) }));
+      expect(empty.message).to.equal('empty artifact');
+    });
+
+    it('refuses to start a component whose format-key differs from the manifest', async () => {
+      const component = await h.runtime.prepare(await fixtureWasm('wrong-key'));
+      const error = await rejection(
+        h.runtime.startVersion({
+          version: '1.0.0',
+          component,
+          cwd: dir,
+          limits: { memoryMb: 64, timeoutMs: 5000, instances: 1 },
+          expectedFormatKey: 'demo',
+        }),
+      );
+      expect(error).to.be.instanceOf(PluginStartFailed);
+      expect(error.message).to.contain('"not-the-key"').and.contain('"demo"');
+    });
+
+    it('spreads calls across its instances', async () => {
+      const pool = await h.start('good', { instances: 2 });
+      expect(pool.pids()).to.have.length(2);
+      const data = bytes('DEMO-spread');
+      await Promise.all(Array.from({ length: 200 }, () => pool.call(ParseMetadata, { path: 'p', data })));
+      const processes = await pool.processes();
+      expect(processes).to.have.length(2);
+      for (const info of processes) {
+        expect(info.state).to.equal('ready');
+        expect(info.callsTotal).to.be.greaterThan(20);
+        expect(info.pid).to.be.a('number');
+      }
+    });
+  });
+
+  describe('limits', () => {
+    it('kills a call that runs past its time limit, names the limit, and the next call works', async () => {
+      const pool = await h.start('loop', { timeoutMs: 800 });
+      const [pid] = pool.pids();
+      const started = Date.now();
+      const error = await rejection(pool.call(ParseMetadata, { path: 'x', data: bytes('x') }));
+      expect(error).to.be.instanceOf(PluginTimeout);
+      expect(error).to.have.property('code', 'plugin_timeout');
+      expect(error.message).to.contain('800 ms');
+      expect(Date.now() - started).to.be.within(700, 4000);
+      expect(isAlive(pid!)).to.equal(false);
+
+      expect(await pool.call(FormatKey)).to.equal('loop');
+      expect(pool.pids()[0]).to.not.equal(pid);
+      expect(h.events.map((e) => e.type)).to.include('limit_exceeded');
+    });
+
+    it('retries the calls queued behind a timed-out call on a fresh child', async () => {
+      const pool = await h.start('loop', { timeoutMs: 800 });
+      const looping = rejection(pool.call(ParseMetadata, { path: 'x', data: bytes('x') }));
+      const queued = Array.from({ length: 5 }, () => pool.call(FormatKey));
+      expect(await looping).to.be.instanceOf(PluginTimeout);
+      expect(await Promise.all(queued)).to.deep.equal(Array(5).fill('loop'));
+    });
+
+    it('stops a guest that grows its memory past the cap, and the next call works', async () => {
+      const pool = await h.start('memory-bomb', { memoryMb: 32 });
+      const error = await rejection(pool.call(ParseMetadata, { path: 'x', data: bytes('x') }));
+      expect(error).to.be.instanceOf(PluginMemoryExceeded);
+      expect(error).to.have.property('code', 'plugin_memory_exceeded');
+      expect(error.message).to.contain('32 MB');
+
+      const viaErr = await rejection(pool.call(Validate, { path: 'x', data: bytes('x') }));
+      expect(viaErr).to.be.instanceOf(PluginMemoryExceeded);
+      expect(await pool.call(FormatKey)).to.equal('bomb');
+    });
+
+    it('the same guest completes when its limit allows 100 MiB', async () => {
+      const pool = await h.start('memory-bomb', { memoryMb: 128 });
+      const metadata = await pool.call(ParseMetadata, { path: 'x', data: bytes('x') });
+      expect(metadata.path).to.equal('x');
+    });
+
+    it('replaces a child whose RSS goes past the limit plus the host allowance', async () => {
+      h = new Harness(dir, { hostAllowanceMb: 1, monitorIntervalMs: 100 });
+      const pool = await h.start('loop', { timeoutMs: 20_000 });
+      const error = await rejection(pool.call(ParseMetadata, { path: 'x', data: bytes('x') }));
+      expect(error).to.be.instanceOf(PluginMemoryExceeded);
+      expect(error.message).to.contain('host allowance of 1 MB');
+      expect(h.events.some((e) => e.type === 'limit_exceeded' && e.reason === 'memory')).to.equal(true);
+    });
+  });
+
+  describe('crashes', () => {
+    it('throws a trapped instance away: the next call runs on a fresh one', async () => {
+      const pool = await h.start('trap');
+      const call = (data: string) => pool.call(ParseMetadata, { path: 'x', data: bytes(data) });
+      expect((await call('a')).version).to.equal('1');
+      expect((await call('b')).version).to.equal('2');
+      const error = await rejection(call('TRAP'));
+      expect(error).to.be.instanceOf(PluginCrashed);
+      expect(error).to.have.property('code', 'plugin_crashed');
+      expect((await call('c')).version).to.equal('1');
+      const stats = await pool.call(Stats);
+      expect(stats.instantiations).to.equal(2);
+      expect(h.events.some((e) => e.type === 'crashed' && e.reason === 'trap')).to.equal(true);
+    });
+
+    it('fails the running call with plugin_crashed when the process dies, and restarts it', async () => {
+      const pool = await h.start('loop', { timeoutMs: 20_000 });
+      const [pid] = pool.pids();
+      const running = rejection(pool.call(ParseMetadata, { path: 'x', data: bytes('x') }));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      process.kill(pid!, 'SIGKILL');
+      const error = await running;
+      expect(error).to.be.instanceOf(PluginCrashed);
+      expect(await pool.call(FormatKey)).to.equal('loop');
+      const [info] = await pool.processes();
+      expect(info!.restarts).to.equal(1);
+      expect(info!.lastExit).to.include({ signal: 'SIGKILL' });
+      expect(h.events.map((e) => e.type)).to.include.members(['crashed', 'restarted']);
+    });
+
+    it('replaces a child that stops acknowledging requests, and the call still succeeds', async () => {
+      h = new Harness(dir, { ackTimeoutMs: 500 });
+      const pool = await h.start('good');
+      const [pid] = pool.pids();
+      process.kill(pid!, 'SIGSTOP');
+      expect(await pool.call(FormatKey)).to.equal('demo');
+      expect(pool.pids()[0]).to.not.equal(pid);
+      expect(h.events.some((e) => e.type === 'crashed' && e.reason === 'unresponsive')).to.equal(true);
+    });
+
+    it('quarantines after 5 crashes, then a restart serves again', async () => {
+      const pool = await h.start('trap');
+      for (let i = 0; i < 5; i++) {
+        expect(await rejection(pool.call(ParseMetadata, { path: 'x', data: bytes('TRAP') }))).to.be.instanceOf(PluginCrashed);
+      }
+      expect(pool.state).to.equal('quarantined');
+      expect(pool.quarantineReason).to.contain('5 crashes');
+      const refused = await rejection(pool.call(FormatKey));
+      expect(refused).to.be.instanceOf(FormatUnavailable);
+      expect(refused.message).to.contain('quarantined');
+      expect(h.events.map((e) => e.type)).to.include('quarantined');
+
+      const again = await h.start('trap');
+      expect((await again.call(ParseMetadata, { path: 'x', data: bytes('ok') })).version).to.equal('1');
+    });
+
+    it('keeps a second plugin answering while the first loops, bombs and crash-loops', async () => {
+      const healthy = await h.start('good');
+      const looping = await h.start('loop', { timeoutMs: 500 });
+      const bomb = await h.start('memory-bomb', { memoryMb: 16 });
+      const trap = await h.start('trap');
+      const trouble = Promise.allSettled([
+        ...Array.from({ length: 3 }, () => looping.call(ParseMetadata, { path: 'x', data: bytes('x') })),
+        ...Array.from({ length: 3 }, () => bomb.call(ParseMetadata, { path: 'x', data: bytes('x') })),
+        ...Array.from({ length: 6 }, () => trap.call(ParseMetadata, { path: 'x', data: bytes('TRAP') })),
+      ]);
+      const data = bytes('DEMO healthy');
+      for (let i = 0; i < 200; i++) {
+        const metadata = await healthy.call(ParseMetadata, { path: `p${i}`, data });
+        expect(metadata.version).to.equal(String(byteSum(data)));
+      }
+      const outcomes = await trouble;
+      expect(outcomes.every((o) => o.status === 'rejected')).to.equal(true);
+      expect(healthy.state).to.equal('running');
+    });
+  });
+
+  describe('huge results', () => {
+    it('carries a 40 MiB index file intact', async () => {
+      const pool = await h.start('huge-result', { memoryMb: 128 });
+      const index = await pool.call(GenerateIndex, { artifacts: [] });
+      const content = index![0]!.content;
+      expect(index![0]!.path).to.equal('big.bin');
+      expect(content.byteLength).to.equal(40 * 1024 * 1024);
+      for (const i of [0, 1, 250, 251, 1_000_003, content.byteLength - 1]) expect(content[i]).to.equal(i % 251);
+    });
+
+    it('fails a result that points outside the guest memory as plugin_crashed; the next call works', async () => {
+      const pool = await h.start('huge-result');
+      const error = await rejection(pool.call(ParseMetadata, { path: 'x', data: bytes('x') }));
+      expect(error).to.be.instanceOf(PluginCrashed);
+      expect(await pool.call(FormatKey)).to.equal('huge');
+    });
+  });
+
+  describe('drain', () => {
+    it('finishes calls in flight, then stops its processes and refuses new calls', async () => {
+      const pool = await h.start('good');
+      const [pid] = pool.pids();
+      const data = bytes('DEMO drain');
+      const inFlight = Array.from({ length: 50 }, () => pool.call(ParseMetadata, { path: 'p', data }));
+      const drained = pool.drain();
+      const results = await Promise.all(inFlight);
+      expect(results).to.have.length(50);
+      await drained;
+      expect(pool.state).to.equal('stopped');
+      expect(isAlive(pid!)).to.equal(false);
+      expect(await rejection(pool.call(FormatKey))).to.be.instanceOf(FormatUnavailable);
+    });
+  });
+});

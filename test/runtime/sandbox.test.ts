@@ -1,0 +1,67 @@
+import { expect } from 'chai';
+import { execa } from 'execa';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Sandbox } from '../../supervisor/runtime/sandbox.js';
+import { repoRoot } from '../support/fixtures.js';
+
+const probe = path.join(path.dirname(fileURLToPath(import.meta.url)), 'sandbox-probe.js');
+
+describe('plugin sandbox', function () {
+  this.timeout(20_000);
+  let dir: string;
+  let server: net.Server;
+  let port: number;
+
+  before(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pk-sandbox-'));
+    server = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as net.AddressInfo).port;
+  });
+  after(async () => {
+    server.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('this machine supports the network namespace (CI relies on it)', () => {
+    expect(Sandbox.detect().features.unsharePath).to.be.a('string');
+  });
+
+  it('denies the network, file writes, reads outside its paths and spawning; passes no secrets', async () => {
+    const sandbox = Sandbox.detect();
+    const secretFile = path.join(dir, 'secret.txt');
+    await fs.writeFile(secretFile, 'secret');
+    process.env.PLUGIN_KEEPER_TEST_SECRET = 'do-not-leak';
+    try {
+      const command = sandbox.command({
+        hostEntry: probe,
+        hostArgs: [String(port), path.join(dir, 'written.txt'), secretFile],
+        readablePaths: [repoRoot],
+        maxOldSpaceMb: 64,
+      });
+      const { stdout } = await execa(command.file, command.args, { env: command.env, extendEnv: false });
+      const result = JSON.parse(stdout);
+      expect(result.env).to.not.include('PLUGIN_KEEPER_TEST_SECRET');
+      expect(result.env).to.not.include('DATABASE_URL');
+      expect(result.write).to.equal('ERR_ACCESS_DENIED');
+      expect(result.read).to.equal('ERR_ACCESS_DENIED');
+      expect(result.spawn).to.equal('ERR_ACCESS_DENIED');
+      expect(result.connect).to.equal('ENETUNREACH');
+      await fs.access(path.join(dir, 'written.txt')).then(
+        () => expect.fail('the sandboxed process wrote a file'),
+        () => undefined,
+      );
+    } finally {
+      delete process.env.PLUGIN_KEEPER_TEST_SECRET;
+    }
+  });
+
+  it('says which walls are up', () => {
+    expect(Sandbox.detect().describe()).to.contain('no network');
+    expect(Sandbox.detect({ networkIsolation: false }).describe()).to.contain('network NOT isolated');
+  });
+});
