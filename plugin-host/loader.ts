@@ -1,0 +1,342 @@
+/**
+ * Loads one transpiled component inside the plugin host and makes its exports callable,
+ * with every linear memory capped and every failure classified.
+ *
+ * The component was transpiled by supervisor/runtime/component.ts (`transpileOptions()`):
+ * instantiation mode, one .wasm file per core module, WASI taken from the import object,
+ * guest `err` results thrown as their bare string payload. This module relies on each of
+ * those choices.
+ *
+ * A trapped instance is never called again: the bindings do not reliably mark it dead, and
+ * its memory may be half-written. It is dropped and a fresh instance is built from the
+ * already compiled core modules, which costs far less than the first load.
+ */
+import { readFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { ArtifactMetadata, HttpRequest, HttpResponse, IndexFile, RepoContext } from '../protocol/methods.js';
+import { capMemories, WASM_PAGE_BYTES } from '../protocol/wasm-memory.js';
+import { createWasi, type PluginLog } from './wasi/imports.js';
+
+const HANDLER_INTERFACE = 'artifact-keeper:format/handler@1.0.0';
+const REQUEST_HANDLER_INTERFACE = 'artifact-keeper:format/request-handler@1.0.0';
+
+/** The guest returned `err(message)`; the message is the guest's own text. */
+export class GuestError extends Error {
+  override name = 'GuestError';
+}
+
+/** The guest trapped (unreachable, out-of-bounds access, a value that cannot be lifted...). */
+export class GuestTrap extends Error {
+  override name = 'GuestTrap';
+}
+
+/** The guest needed more linear memory than the plugin's limit allows. */
+export class MemoryLimitExceeded extends Error {
+  override name = 'MemoryLimitExceeded';
+  constructor(
+    readonly limitBytes: number,
+    message = `the plugin exceeded its memory limit of ${formatMiB(limitBytes)}`,
+  ) {
+    super(message);
+  }
+}
+
+/** The component does not export what the call needs. */
+export class NotSupported extends Error {
+  override name = 'NotSupported';
+}
+
+export interface LoadedPlugin {
+  readonly handlesRequests: boolean;
+  formatKey(): Promise<string>;
+  parseMetadata(path: string, data: Uint8Array): Promise<ArtifactMetadata>;
+  validate(path: string, data: Uint8Array): Promise<void>;
+  generateIndex(artifacts: ArtifactMetadata[]): Promise<IndexFile[] | null>;
+  handleRequest(request: HttpRequest, context: RepoContext, artifacts: ArtifactMetadata[]): Promise<HttpResponse>;
+  /** Bytes of linear memory the current instance holds, all its memories summed. */
+  wasmMemoryBytes(): number;
+  /** How many times the component was instantiated (1 after loading, +1 per trap recovered from). */
+  readonly instantiations: number;
+}
+
+export interface LoadOptions {
+  /** The transpiled component's entry module (`plugin.js` in the transpile cache). */
+  entry: string;
+  /** Cap applied to every linear memory; a whole number of 64 KiB pages is used. */
+  memoryLimitBytes: number;
+  /** Receives the guest's WASI stdout and stderr. */
+  log: PluginLog;
+}
+
+// The shapes jco generates for the WIT in wit/format-plugin.wit.
+interface WitMetadata {
+  path: string;
+  version?: string;
+  contentType: string;
+  sizeBytes: bigint;
+  checksumSha256?: string;
+}
+
+interface HandlerExports {
+  formatKey(): string;
+  parseMetadata(path: string, data: Uint8Array): WitMetadata;
+  validate(path: string, data: Uint8Array): void;
+  generateIndex(artifacts: WitMetadata[]): Array<[string, Uint8Array]> | undefined;
+}
+
+/** http-request, repo-context and http-response lift to exactly the protocol's shapes. */
+interface RequestHandlerExports {
+  handleRequest(request: HttpRequest, context: RepoContext, artifacts: WitMetadata[]): HttpResponse;
+}
+
+interface TranspiledModule {
+  instantiate(
+    getCoreModule: (name: string) => Promise<WebAssembly.Module>,
+    imports: Record<string, unknown>,
+    instantiateCore: (module: WebAssembly.Module, imports: WebAssembly.Imports) => Promise<WebAssembly.Instance>,
+  ): Promise<Record<string, unknown>>;
+}
+
+interface Instance {
+  handler: HandlerExports;
+  requestHandler: RequestHandlerExports | undefined;
+  /** Every memory exported by one of the component's core instances (imported ones are among them). */
+  memories: Set<WebAssembly.Memory>;
+  /** Passes the guest's unfinished stdout/stderr line to the log. */
+  flushLog(): void;
+}
+
+export async function loadPlugin(options: LoadOptions): Promise<LoadedPlugin> {
+  const maximumPages = Math.floor(options.memoryLimitBytes / WASM_PAGE_BYTES);
+  if (maximumPages < 1) throw new RangeError(`memory limit ${options.memoryLimitBytes} is less than one 64 KiB page`);
+  const transpiled = (await import(pathToFileURL(options.entry).href)) as TranspiledModule;
+  const plugin = new ComponentPlugin(
+    transpiled,
+    dirname(options.entry),
+    maximumPages,
+    options.memoryLimitBytes,
+    options.log,
+  );
+  await plugin.start();
+  return plugin;
+}
+
+class ComponentPlugin implements LoadedPlugin {
+  /** The cap actually applied: the limit rounded down to whole pages. */
+  private readonly capBytes: number;
+  private instantiationCount = 0;
+  private exportsRequestHandler = false;
+  /** The instance calls go to; replaced as soon as one fails. */
+  private live!: Promise<Instance>;
+  private current: Instance | undefined;
+  /** Compiled once per core module: re-instantiation after a trap only links. */
+  private readonly compiled = new Map<string, Promise<WebAssembly.Module>>();
+
+  constructor(
+    private readonly transpiled: TranspiledModule,
+    private readonly dir: string,
+    private readonly maximumPages: number,
+    /** The limit as configured, named in MemoryLimitExceeded. */
+    private readonly limitBytes: number,
+    private readonly log: PluginLog,
+  ) {
+    this.capBytes = maximumPages * WASM_PAGE_BYTES;
+  }
+
+  get instantiations(): number {
+    return this.instantiationCount;
+  }
+
+  get handlesRequests(): boolean {
+    return this.exportsRequestHandler;
+  }
+
+  async start(): Promise<void> {
+    this.live = this.instantiate();
+    const instance = await this.live;
+    this.exportsRequestHandler = instance.requestHandler !== undefined;
+  }
+
+  async formatKey(): Promise<string> {
+    return this.call((i) => i.handler.formatKey());
+  }
+
+  async parseMetadata(path: string, data: Uint8Array): Promise<ArtifactMetadata> {
+    return this.call((i) => fromWitMetadata(i.handler.parseMetadata(path, data)));
+  }
+
+  async validate(path: string, data: Uint8Array): Promise<void> {
+    return this.call((i) => i.handler.validate(path, data));
+  }
+
+  async generateIndex(artifacts: ArtifactMetadata[]): Promise<IndexFile[] | null> {
+    const lowered = artifacts.map(toWitMetadata);
+    return this.call((i) => {
+      const files = i.handler.generateIndex(lowered);
+      return files === undefined ? null : files.map(([path, content]) => ({ path, content }));
+    });
+  }
+
+  async handleRequest(
+    request: HttpRequest,
+    context: RepoContext,
+    artifacts: ArtifactMetadata[],
+  ): Promise<HttpResponse> {
+    if (!this.handlesRequests) {
+      throw new NotSupported(
+        `the plugin's component does not export ${REQUEST_HANDLER_INTERFACE}, so it cannot handle requests`,
+      );
+    }
+    const lowered = artifacts.map(toWitMetadata);
+    return this.call((i) => i.requestHandler!.handleRequest(request, context, lowered));
+  }
+
+  wasmMemoryBytes(): number {
+    let total = 0;
+    for (const memory of this.current?.memories ?? []) total += memory.buffer.byteLength;
+    return total;
+  }
+
+  /**
+   * Runs one synchronous guest call on the live instance. Nothing may be awaited between
+   * checking that the instance is still live and calling it: a call queued behind one that
+   * traps must not run on the instance that trapped.
+   */
+  private async call<T>(guestCall: (instance: Instance) => T): Promise<T> {
+    let instance: Instance;
+    for (;;) {
+      const pending = this.live;
+      instance = await pending;
+      if (pending === this.live) break;
+    }
+    try {
+      return guestCall(instance);
+    } catch (thrown) {
+      const error = this.classify(thrown, instance);
+      // Only an ordinary err result leaves the instance fit for the next call. The fresh one
+      // is ready before the failure is reported, so whoever sees the failure (and the
+      // instantiation count) sees the replacement too.
+      if (!(error instanceof GuestError)) await this.replace();
+      throw error;
+    } finally {
+      instance.flushLog();
+    }
+  }
+
+  /** What a guest call threw, as one of the loader's error classes. */
+  private classify(thrown: unknown, instance: Instance): Error {
+    const atCap = [...instance.memories].some((m) => m.buffer.byteLength >= this.capBytes - WASM_PAGE_BYTES);
+    // noComponentErrorWrapping: an `err` result arrives as the guest's bare string.
+    if (typeof thrown === 'string') {
+      if (!atCap) return new GuestError(thrown);
+      // A guest that caught its own failed memory.grow: usable, but full to the cap.
+      return new MemoryLimitExceeded(
+        this.limitBytes,
+        `the plugin reached its memory limit of ${formatMiB(this.limitBytes)} and returned the error "${thrown}"`,
+      );
+    }
+    const message = thrown instanceof Error ? thrown.message : String(thrown);
+    // A guest that hits the cap usually aborts (unreachable) instead of reporting it.
+    if (atCap) {
+      return new MemoryLimitExceeded(
+        this.limitBytes,
+        `the plugin reached its memory limit of ${formatMiB(this.limitBytes)} and then trapped: ${message}`,
+      );
+    }
+    return new GuestTrap(message, { cause: thrown });
+  }
+
+  /**
+   * Drops the current instance and builds a new one. If that fails, the failure is not
+   * thrown here (the call being reported failed for its own reason) but stays in `live`,
+   * where every later call meets it.
+   */
+  private async replace(): Promise<void> {
+    this.current = undefined;
+    this.live = this.instantiate();
+    await this.live.catch(() => undefined);
+  }
+
+  private async instantiate(): Promise<Instance> {
+    const memories = new Set<WebAssembly.Memory>();
+    const wasi = createWasi(this.log);
+    const root = await this.transpiled.instantiate(
+      (name) => this.coreModule(name),
+      wasi.imports,
+      async (module, imports) => {
+        const instance = await WebAssembly.instantiate(module, imports);
+        for (const value of Object.values(instance.exports)) {
+          if (value instanceof WebAssembly.Memory) memories.add(value);
+        }
+        return instance;
+      },
+    );
+    const handler = root[HANDLER_INTERFACE] as HandlerExports | undefined;
+    if (!handler) throw new Error(`the component does not export ${HANDLER_INTERFACE}`);
+    const instance: Instance = {
+      handler,
+      requestHandler: root[REQUEST_HANDLER_INTERFACE] as RequestHandlerExports | undefined,
+      memories,
+      flushLog: wasi.flush,
+    };
+    this.instantiationCount++;
+    this.current = instance;
+    return instance;
+  }
+
+  private coreModule(name: string): Promise<WebAssembly.Module> {
+    let module = this.compiled.get(name);
+    if (!module) {
+      module = this.compileCapped(name);
+      this.compiled.set(name, module);
+    }
+    return module;
+  }
+
+  private async compileCapped(name: string): Promise<WebAssembly.Module> {
+    // Names come from the generated module and are plain file names beside it.
+    const bytes = await readFile(join(this.dir, basename(name)));
+    let capped: Uint8Array;
+    try {
+      capped = capMemories(bytes, this.maximumPages);
+    } catch (error) {
+      if (error instanceof RangeError) {
+        throw new MemoryLimitExceeded(
+          this.limitBytes,
+          `core module ${name} needs more initial memory than the limit of ${formatMiB(this.limitBytes)}: ${error.message}`,
+        );
+      }
+      throw error;
+    }
+    return WebAssembly.compile(capped as Uint8Array<ArrayBuffer>);
+  }
+}
+
+function toWitMetadata(metadata: ArtifactMetadata): WitMetadata {
+  return {
+    path: metadata.path,
+    version: metadata.version ?? undefined,
+    contentType: metadata.contentType,
+    sizeBytes: BigInt(metadata.sizeBytes),
+    checksumSha256: metadata.checksumSha256 ?? undefined,
+  };
+}
+
+function fromWitMetadata(metadata: WitMetadata): ArtifactMetadata {
+  if (metadata.sizeBytes > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new RangeError(`the plugin returned size-bytes ${metadata.sizeBytes}, more than the 2^53-1 the host can carry`);
+  }
+  return {
+    path: metadata.path,
+    version: metadata.version ?? null,
+    contentType: metadata.contentType,
+    sizeBytes: Number(metadata.sizeBytes),
+    checksumSha256: metadata.checksumSha256 ?? null,
+  };
+}
+
+function formatMiB(bytes: number): string {
+  const mib = bytes / (1024 * 1024);
+  return `${Number.isInteger(mib) ? mib : Number(mib.toFixed(2))} MiB`;
+}

@@ -1,0 +1,372 @@
+/**
+ * The supervisor's component pipeline: what is this binary, can the plugin host run it, and
+ * its transpiled JavaScript in the cache, keyed by the binary's SHA-256.
+ *
+ * Checks run before anything is transpiled or started, so a plugin author gets every reason
+ * for a refusal at once, each as a sentence they can act on.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { transpileBytes } from '@bytecodealliance/jco-transpile';
+import { componentWit } from '@bytecodealliance/jco-transpile/wasm-tools';
+import {
+  isSupportedWasiVersion,
+  PROVIDED_WASI_INTERFACES,
+  WASI_VERSION_RANGE,
+} from '../../plugin-host/wasi/interfaces.js';
+import {
+  hasWasmMagic,
+  isCoreModule,
+  type MemoryDescriptor,
+  readMemories,
+  readSections,
+  WASM_PAGE_BYTES,
+  WasmReader,
+} from '../../protocol/wasm-memory.js';
+
+export const HANDLER_INTERFACE = 'artifact-keeper:format/handler@1.0.0';
+export const REQUEST_HANDLER_INTERFACE = 'artifact-keeper:format/request-handler@1.0.0';
+
+/** Bytes 4..7 of a component binary: version 0x0d, layer 1. */
+const COMPONENT_PREAMBLE = [0x0d, 0x00, 0x01, 0x00];
+const COMPONENT_SECTION_CORE_MODULE = 1;
+const COMPONENT_SECTION_COMPONENT = 4;
+const CORE_SECTION_CUSTOM = 0;
+const NAME_SUBSECTION_MODULE = 0;
+
+export interface CoreModuleInfo {
+  /** 1-based position among the component's core modules, in binary order (nested ones included). */
+  position: number;
+  /** The module's own name from its `name` section, when it has one. */
+  name: string | null;
+  memories: MemoryDescriptor[];
+  /** Why the memories could not be read, when they could not. */
+  unreadable: string | null;
+}
+
+export interface ComponentInspection {
+  kind: 'component';
+  /** Interfaces (or bare functions) the component imports, as WIT names with versions. */
+  imports: string[];
+  exports: string[];
+  exportsHandler: boolean;
+  exportsRequestHandler: boolean;
+  coreModules: CoreModuleInfo[];
+}
+
+export type Inspection =
+  | ComponentInspection
+  | { kind: 'core-module' }
+  /** Has the WebAssembly magic but a preamble that is neither a core module nor a component. */
+  | { kind: 'unknown-wasm-version'; preamble: string }
+  /** Looks like a component but wasm-tools cannot decode it. */
+  | { kind: 'invalid-component'; reason: string }
+  | { kind: 'not-wasm' };
+
+export async function inspectComponent(bytes: Uint8Array): Promise<Inspection> {
+  if (!hasWasmMagic(bytes)) return { kind: 'not-wasm' };
+  if (isCoreModule(bytes)) return { kind: 'core-module' };
+  if (!COMPONENT_PREAMBLE.every((b, i) => bytes[4 + i] === b)) {
+    return { kind: 'unknown-wasm-version', preamble: hex(bytes.subarray(4, 8)) };
+  }
+  let wit: string;
+  let coreModules: CoreModuleInfo[];
+  try {
+    wit = await componentWit(bytes);
+    coreModules = findCoreModules(bytes);
+  } catch (error) {
+    return { kind: 'invalid-component', reason: errorText(error) };
+  }
+  const { imports, exports } = rootWorldItems(wit);
+  return {
+    kind: 'component',
+    imports,
+    exports,
+    exportsHandler: exports.includes(HANDLER_INTERFACE),
+    exportsRequestHandler: exports.includes(REQUEST_HANDLER_INTERFACE),
+    coreModules,
+  };
+}
+
+export interface CheckOptions {
+  memoryLimitBytes: number;
+  /** plugin.toml asks for `handle_request = true`. */
+  requireRequestHandler: boolean;
+}
+
+/** Every reason the plugin host could not run these bytes as a format plugin; empty when it can. */
+export async function checkComponent(bytes: Uint8Array, options: CheckOptions): Promise<string[]> {
+  const inspection = await inspectComponent(bytes);
+  switch (inspection.kind) {
+    case 'not-wasm':
+      return ['not a WebAssembly binary: the file does not start with the WebAssembly magic bytes (\\0asm)'];
+    case 'core-module':
+      return [
+        'not a WebAssembly component: this is a core module; wrap it with `wasm-tools component new` ' +
+          '(after embedding the artifact-keeper:format@1.0.0 WIT with `wasm-tools component embed`) to make it a component',
+      ];
+    case 'unknown-wasm-version':
+      return [
+        `unsupported WebAssembly binary version (bytes 4-7 are ${inspection.preamble}; a component has 0d 00 01 00): ` +
+          'rebuild it with a current component toolchain',
+      ];
+    case 'invalid-component':
+      return [`not a valid WebAssembly component: ${inspection.reason}`];
+    case 'component':
+      return [
+        ...exportProblems(inspection, options),
+        ...inspection.imports.flatMap(importProblem),
+        ...inspection.coreModules.flatMap((module) => memoryProblems(module, options.memoryLimitBytes)),
+      ];
+  }
+}
+
+function exportProblems(inspection: ComponentInspection, options: CheckOptions): string[] {
+  const exported = inspection.exports.length > 0 ? inspection.exports.join(', ') : 'nothing';
+  const problems: string[] = [];
+  if (!inspection.exportsHandler) {
+    problems.push(`does not export ${HANDLER_INTERFACE} (exports: ${exported})`);
+  }
+  if (options.requireRequestHandler && !inspection.exportsRequestHandler) {
+    problems.push(
+      `does not export ${REQUEST_HANDLER_INTERFACE}, which plugin.toml asks for with handle_request = true ` +
+        `(exports: ${exported}); build it for the format-plugin-v2 world or set handle_request = false`,
+    );
+  }
+  return problems;
+}
+
+const provided: ReadonlySet<string> = new Set(PROVIDED_WASI_INTERFACES);
+
+function importProblem(name: string): string[] {
+  const { unversioned, version } = splitVersion(name);
+  if (provided.has(unversioned)) {
+    if (isSupportedWasiVersion(version)) return [];
+    return [
+      `imports ${name}, but the plugin host implements WASI ${WASI_VERSION_RANGE} only; build against WASI 0.2`,
+    ];
+  }
+  if (unversioned.startsWith('wasi:sockets/')) {
+    return [`imports ${name}: plugins have no network access; remove the socket use from the plugin`];
+  }
+  if (unversioned.startsWith('wasi:http/')) {
+    return [`imports ${name}: plugins cannot make or serve HTTP requests; remove the HTTP use from the plugin`];
+  }
+  return [
+    `imports ${name}, which the plugin host does not provide; a format plugin may import only ` +
+      `these WASI ${WASI_VERSION_RANGE} interfaces: ${PROVIDED_WASI_INTERFACES.join(', ')}`,
+  ];
+}
+
+function memoryProblems(module: CoreModuleInfo, memoryLimitBytes: number): string[] {
+  const label = `core module #${module.position}${module.name ? ` ("${module.name}")` : ''}`;
+  if (module.unreadable !== null) return [`the memories of ${label} could not be read: ${module.unreadable}`];
+  return module.memories.flatMap((memory) => {
+    const problems: string[] = [];
+    const kind = memory.import
+      ? `imported linear memory "${memory.import.module}" "${memory.import.name}"`
+      : 'linear memory';
+    if (memory.memory64) {
+      // Node 20 runs memory64 only behind --experimental-wasm-memory64.
+      problems.push(
+        `${kind} of ${label} is a 64-bit memory (memory64), which the plugin host's engine cannot run; build for wasm32`,
+      );
+    }
+    const initialBytes = memory.initialPages * WASM_PAGE_BYTES;
+    if (initialBytes > memoryLimitBytes) {
+      problems.push(
+        `initial ${kind} ${formatMiB(initialBytes)} of ${label} exceeds the plugin's memory limit of ` +
+          `${formatMiB(memoryLimitBytes)}; lower the module's initial memory or raise the plugin's memory limit`,
+      );
+    }
+    return problems;
+  });
+}
+
+/**
+ * The core modules embedded in a component, nested components included, each with its
+ * memories read straight from its memory and import sections.
+ */
+function findCoreModules(component: Uint8Array): CoreModuleInfo[] {
+  const modules: CoreModuleInfo[] = [];
+  const walk = (bytes: Uint8Array) => {
+    for (const section of readSections(bytes)) {
+      const content = bytes.subarray(section.contentStart, section.end);
+      if (section.id === COMPONENT_SECTION_CORE_MODULE) {
+        modules.push(describeCoreModule(content, modules.length + 1));
+      } else if (section.id === COMPONENT_SECTION_COMPONENT) {
+        walk(content);
+      }
+    }
+  };
+  walk(component);
+  return modules;
+}
+
+function describeCoreModule(module: Uint8Array, position: number): CoreModuleInfo {
+  try {
+    return { position, name: moduleName(module), memories: readMemories(module), unreadable: null };
+  } catch (error) {
+    return { position, name: null, memories: [], unreadable: errorText(error) };
+  }
+}
+
+/** The module name subsection of the `name` custom section, if any. */
+function moduleName(module: Uint8Array): string | null {
+  for (const section of readSections(module)) {
+    if (section.id !== CORE_SECTION_CUSTOM) continue;
+    const reader = new WasmReader(module, section.contentStart);
+    if (reader.name() !== 'name') continue;
+    while (reader.offset < section.end) {
+      const id = reader.byte();
+      const size = reader.unsigned();
+      if (id === NAME_SUBSECTION_MODULE) return reader.name();
+      reader.offset += size;
+    }
+  }
+  return null;
+}
+
+/**
+ * The items of `world root` in wasm-tools' WIT rendering of a component: one per line at
+ * the world's indentation, `import wasi:cli/stdout@0.2.3;` or `export name: func(...)`.
+ */
+function rootWorldItems(wit: string): { imports: string[]; exports: string[] } {
+  const body = /^world root \{\n([\s\S]*?)^\}/m.exec(wit)?.[1] ?? '';
+  const imports: string[] = [];
+  const exports: string[] = [];
+  for (const line of body.split('\n')) {
+    const item = /^ {2}(import|export) ([^\s;]+?)(?:;|:\s|\s|$)/.exec(line);
+    if (!item) continue;
+    (item[1] === 'import' ? imports : exports).push(item[2]!);
+  }
+  return { imports, exports };
+}
+
+function splitVersion(name: string): { unversioned: string; version: string | null } {
+  const at = name.lastIndexOf('@');
+  return at < 0 ? { unversioned: name, version: null } : { unversioned: name.slice(0, at), version: name.slice(at + 1) };
+}
+
+function formatMiB(bytes: number): string {
+  const mib = bytes / (1024 * 1024);
+  return `${Number.isInteger(mib) ? mib : Number(mib.toFixed(2))} MiB`;
+}
+
+function hex(bytes: Uint8Array): string {
+  return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+}
+
+/** wasm-tools throws ComponentErrors with multi-line messages; a problem list wants one line. */
+function errorText(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.split('\n').filter((line) => line.trim() !== '').join(': ');
+}
+
+// ---------------------------------------------------------------------------------------
+// Transpile cache
+
+export interface TranspiledComponent {
+  sha256: string;
+  /** `<cacheDir>/<sha256>`: the generated module, its core .wasm files and a package.json. */
+  dir: string;
+  /** The generated ES module the plugin host imports (`<dir>/plugin.js`). */
+  entry: string;
+  /** Whether this call ran the transpiler (false: the output was already cached or being built). */
+  transpiled: boolean;
+}
+
+const ENTRY_FILE = 'plugin.js';
+
+/**
+ * The options every cached component was transpiled with; the plugin host's loader depends
+ * on each of them. A function, because transpileBytes writes into the object it is given.
+ *
+ * - `instantiation: 'async'`: the module exports `instantiate(getCoreModule, imports,
+ *   instantiateCore)` instead of instantiating on import, so the host compiles (and caps)
+ *   every core module itself, passes the WASI import object, sees every core instance, and
+ *   can instantiate again after a trap.
+ * - WASI: in instantiation mode jco emits no `import` statements; it reads each import from
+ *   the import object under its unversioned interface name (`imports['wasi:cli/stdout']`),
+ *   which are the keys of plugin-host/wasi/imports.ts. `wasiShim: false` and an empty `map`
+ *   make that explicit: nothing is routed to @bytecodealliance/preview2-shim.
+ * - `base64Cutoff: 0`: every core module is a separate .wasm file the host can rewrite.
+ * - `noComponentErrorWrapping: true`: an `err(message)` result is thrown as the bare payload
+ *   (the guest's string), which the loader turns into a GuestError.
+ */
+export function transpileOptions(): NonNullable<Parameters<typeof transpileBytes>[1]> {
+  return {
+    name: 'plugin',
+    instantiation: 'async',
+    base64Cutoff: 0,
+    wasiShim: false,
+    map: {},
+    noComponentErrorWrapping: true,
+    emitTypescriptDeclarations: false,
+  };
+}
+
+/** Builds in progress in this process, by output directory, so concurrent callers share one. */
+const building = new Map<string, Promise<boolean>>();
+
+/**
+ * Transpiles `bytes` into `<cacheDir>/<sha256>/` unless that is already there. The output is
+ * written to a temporary directory beside it and renamed into place, so a directory under its
+ * hash is always complete; if another process renames first, its output is kept.
+ */
+export async function transpileToCache(bytes: Uint8Array, cacheDir: string): Promise<TranspiledComponent> {
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const dir = join(resolve(cacheDir), sha256);
+  const cached: TranspiledComponent = { sha256, dir, entry: join(dir, ENTRY_FILE), transpiled: false };
+
+  // Registered before the first await, so a concurrent caller always finds it.
+  let pending = building.get(dir);
+  if (pending) {
+    await pending;
+    return cached;
+  }
+  pending = exists(dir).then((done) => (done ? false : buildInto(bytes, dir)));
+  building.set(dir, pending);
+  try {
+    return { ...cached, transpiled: await pending };
+  } finally {
+    building.delete(dir);
+  }
+}
+
+/** Returns whether this call's output was the one renamed into place. */
+async function buildInto(bytes: Uint8Array, dir: string): Promise<boolean> {
+  const { files } = await transpileBytes(bytes, transpileOptions());
+  await mkdir(dirname(dir), { recursive: true });
+  const temp = await mkdtemp(`${dir}.tmp-`);
+  try {
+    for (const [name, content] of Object.entries(files)) {
+      const path = join(temp, name);
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, content);
+    }
+    // The output is ESM .js; without this Node would read it as CommonJS.
+    await writeFile(join(temp, 'package.json'), '{"type":"module"}\n');
+    await rename(temp, dir);
+    return true;
+  } catch (error) {
+    await rm(temp, { recursive: true, force: true });
+    if (isCode(error, 'ENOTEMPTY') || isCode(error, 'EEXIST')) return false;
+    throw error;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (error) {
+    if (isCode(error, 'ENOENT')) return false;
+    throw error;
+  }
+}
+
+function isCode(error: unknown, code: string): boolean {
+  return error instanceof Error && (error as NodeJS.ErrnoException).code === code;
+}
