@@ -132,7 +132,8 @@ export class VersionPool {
     this.inFlight++;
     try {
       for (let attempt = 1; ; attempt++) {
-        const child = await this.acquire();
+        // Picked and called in the same turn, so the next call sees this one in flight.
+        const child = this.pickReady() ?? (await this.waitForChild());
         try {
           const result = await child.call(type as RequestType<unknown, unknown, unknown>, params);
           this.consecutiveCrashes = 0;
@@ -198,13 +199,17 @@ export class VersionPool {
     return new FormatUnavailable(`plugin version ${this.options.version} is ${this.state}`);
   }
 
-  private acquire(): Promise<PluginChild> {
+  /** The ready child with the fewest calls in flight. */
+  private pickReady(): PluginChild | undefined {
     let best: PluginChild | undefined;
     for (const slot of this.slots) {
       const child = slot.child;
       if (child?.state === 'ready' && (!best || child.inFlight < best.inFlight)) best = child;
     }
-    if (best) return Promise.resolve(best);
+    return best;
+  }
+
+  private waitForChild(): Promise<PluginChild> {
     if (this.state === 'stopped' || this.state === 'quarantined') return Promise.reject(this.unavailable());
     // Every child is restarting: wait for the first one back (or for quarantine).
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));

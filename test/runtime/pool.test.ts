@@ -191,10 +191,11 @@ describe('plugin runtime: one version in its own child processes', function () {
 
     it('replaces a child whose RSS goes past the limit plus the host allowance', async () => {
       h = new Harness(dir, { hostAllowanceMb: 1, monitorIntervalMs: 100 });
-      const pool = await h.start('loop', { timeoutMs: 20_000 });
+      // 1 MB of guest memory + 1 MB of allowance: any Node process is over it.
+      const pool = await h.start('loop', { timeoutMs: 20_000, memoryMb: 1 });
       const error = await rejection(pool.call(ParseMetadata, { path: 'x', data: bytes('x') }));
       expect(error).to.be.instanceOf(PluginMemoryExceeded);
-      expect(error.message).to.contain('host allowance of 1 MB');
+      expect(error.message).to.contain('memory limit of 1 MB plus the host allowance of 1 MB');
       expect(h.events.some((e) => e.type === 'limit_exceeded' && e.reason === 'memory')).to.equal(true);
     });
   });
