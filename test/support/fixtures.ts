@@ -1,0 +1,225 @@
+// Test fixtures: real WebAssembly components built at test time from the sources under
+// test/fixtures (no binaries are committed). Built files are cached under
+// .cache/fixtures, keyed by a hash of everything that goes into them, so only the first
+// run after a change pays for a build (the JavaScript handler takes tens of seconds).
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { componentEmbed, componentNew } from '@bytecodealliance/jco-transpile/wasm-tools';
+import wabtInit from 'wabt';
+
+export type FixtureName =
+  | 'good'
+  | 'good-v2'
+  | 'loop'
+  | 'memory-bomb'
+  | 'trap'
+  | 'huge-result'
+  | 'wrong-key'
+  | 'missing-export'
+  | 'core-module'
+  | 'big-initial-memory'
+  | 'js-handler';
+
+/** Absolute path of the repository root (this file runs as dist/test/support/fixtures.js). */
+export const repoRoot: string = path.resolve(fileURLToPath(new URL('../../..', import.meta.url)));
+
+/** Bump whenever the build steps change, so that older cached builds are not reused. */
+const BUILDER_VERSION = '1';
+
+const CACHE_DIR = path.join(repoRoot, '.cache', 'fixtures');
+const PLUGIN_WIT = 'wit/format-plugin.wit';
+
+/** How a fixture is made; every path is relative to the repository root. */
+type Recipe =
+  /** A hand-written core module with the WIT world embedded, wrapped into a component. */
+  | { kind: 'wat-component'; wat: string; wit: string; world: string }
+  /** The bare core module, not a component. */
+  | { kind: 'core-module'; wat: string }
+  /** A JavaScript module (and whatever sits next to it) turned into a component by componentize-js. */
+  | { kind: 'componentize-js'; dir: string; entry: string; wit: string; world: string };
+
+function handlerWat(file: string, world = 'format-plugin'): Recipe {
+  return { kind: 'wat-component', wat: `test/fixtures/${file}`, wit: PLUGIN_WIT, world };
+}
+
+const RECIPES: Record<FixtureName, Recipe> = {
+  good: handlerWat('good.wat'),
+  'good-v2': handlerWat('good-v2.wat', 'format-plugin-v2'),
+  loop: handlerWat('loop.wat'),
+  'memory-bomb': handlerWat('memory-bomb.wat'),
+  trap: handlerWat('trap.wat'),
+  'huge-result': handlerWat('huge-result.wat'),
+  'wrong-key': handlerWat('wrong-key.wat'),
+  'missing-export': {
+    kind: 'wat-component',
+    wat: 'test/fixtures/missing-export.wat',
+    wit: 'test/fixtures/missing-export.wit',
+    world: 'w',
+  },
+  // The mistake a plugin author makes when shipping the compiler's output without
+  // componentizing it: a working handler module that is not a component.
+  'core-module': { kind: 'core-module', wat: 'test/fixtures/good.wat' },
+  'big-initial-memory': handlerWat('big-initial-memory.wat'),
+  'js-handler': {
+    kind: 'componentize-js',
+    dir: 'test/fixtures/js-handler',
+    entry: 'handler.js',
+    wit: PLUGIN_WIT,
+    world: 'format-plugin-v2',
+  },
+};
+
+const builds = new Map<FixtureName, Promise<string>>();
+
+/**
+ * Path of the fixture's cached `.wasm`, building it first if needed. Calls for the same
+ * fixture share one build.
+ */
+export function fixturePath(name: FixtureName): Promise<string> {
+  let build = builds.get(name);
+  if (build === undefined) {
+    build = buildCached(name);
+    builds.set(name, build);
+    // Let a later call try again rather than repeat a failure for the rest of the process.
+    build.catch(() => builds.delete(name));
+  }
+  return build;
+}
+
+/** The fixture's bytes: a component, or a core module for `core-module`. */
+export async function fixtureWasm(name: FixtureName): Promise<Uint8Array<ArrayBuffer>> {
+  // A plain ArrayBuffer-backed copy, which WebAssembly.compile's typings accept.
+  return new Uint8Array(await readFile(await fixturePath(name)));
+}
+
+async function buildCached(name: FixtureName): Promise<string> {
+  const recipe = RECIPES[name];
+  const inputs = await readInputs(recipe);
+  const file = path.join(CACHE_DIR, `${name}-${cacheKey(recipe, inputs)}.wasm`);
+  if (await exists(file)) return file;
+
+  const wasm = await build(recipe, inputs);
+  await mkdir(CACHE_DIR, { recursive: true });
+  // Readers in other processes (tests, benchmarks) never see a partly written file.
+  const temporary = `${file}.${process.pid}-${randomUUID()}.tmp`;
+  await writeFile(temporary, wasm);
+  await rename(temporary, file);
+  await removeOtherBuilds(name, file);
+  return file;
+}
+
+/** Every file the build reads, by repository-relative path. */
+async function readInputs(recipe: Recipe): Promise<Map<string, Buffer>> {
+  let files: string[];
+  switch (recipe.kind) {
+    case 'wat-component':
+      files = [recipe.wat, recipe.wit];
+      break;
+    case 'core-module':
+      files = [recipe.wat];
+      break;
+    case 'componentize-js': {
+      const entries = await readdir(path.join(repoRoot, recipe.dir), { recursive: true, withFileTypes: true });
+      files = entries
+        .filter((entry) => entry.isFile())
+        .map((entry) => path.relative(repoRoot, path.join(entry.parentPath, entry.name)))
+        .concat(recipe.wit);
+      break;
+    }
+  }
+  files.sort();
+  const contents = await Promise.all(files.map((file) => readFile(path.join(repoRoot, file))));
+  return new Map(files.map((file, index) => [file, contents[index]!]));
+}
+
+function cacheKey(recipe: Recipe, inputs: Map<string, Buffer>): string {
+  const hash = createHash('sha256');
+  hash.update(`builder ${BUILDER_VERSION}\0${JSON.stringify(recipe)}\0`);
+  for (const [file, contents] of inputs) {
+    hash.update(`${file}\0${contents.length}\0`);
+    hash.update(contents);
+  }
+  return hash.digest('hex');
+}
+
+function build(recipe: Recipe, inputs: Map<string, Buffer>): Promise<Uint8Array> {
+  const text = (file: string) => inputs.get(file)!.toString('utf8');
+  switch (recipe.kind) {
+    case 'core-module':
+      return watToCore(recipe.wat, text(recipe.wat));
+    case 'wat-component':
+      return watToComponent(recipe.wat, text(recipe.wat), text(recipe.wit), recipe.world);
+    case 'componentize-js':
+      return componentizeJs(path.join(repoRoot, recipe.dir, recipe.entry), text(recipe.wit), recipe.world);
+  }
+}
+
+let wabt: ReturnType<typeof wabtInit> | undefined;
+
+async function watToCore(file: string, wat: string): Promise<Uint8Array> {
+  wabt ??= wabtInit();
+  const module = (await wabt).parseWat(file, wat);
+  try {
+    module.validate();
+    return module.toBinary({}).buffer;
+  } finally {
+    module.destroy();
+  }
+}
+
+async function watToComponent(file: string, wat: string, wit: string, world: string): Promise<Uint8Array> {
+  const core = await watToCore(file, wat);
+  // The WIT goes in as text: the file-path variant (`witPath`) fails with
+  // "No such file or directory (os error 44)", as wasm-tools runs sandboxed.
+  const embedded = await componentEmbed({ binary: core, witSource: wit, world });
+  return componentNew(embedded, []);
+}
+
+/**
+ * The part of componentize-js' API used here. Its types.d.ts leaves out `witWorld`
+ * (WIT given as text), which the implementation reads and which is the only way to pass
+ * WIT that works here.
+ */
+type Componentize = (options: {
+  sourcePath: string;
+  witWorld: string;
+  worldName: string;
+  disableFeatures: Array<'stdio' | 'random' | 'clocks' | 'http' | 'fetch-event'>;
+}) => Promise<{ component: Uint8Array }>;
+
+async function componentizeJs(sourcePath: string, wit: string, world: string): Promise<Uint8Array> {
+  // componentize-js loads @bytecodealliance/preview2-shim without declaring it: this
+  // project's devDependencies carry it.
+  const { componentize } = (await import('@bytecodealliance/componentize-js')) as unknown as { componentize: Componentize };
+  const { component } = await componentize({
+    sourcePath,
+    witWorld: wit,
+    worldName: world,
+    // With every feature off the component imports no WASI at all: a pure handler.
+    disableFeatures: ['random', 'stdio', 'clocks', 'http', 'fetch-event'],
+  });
+  return component;
+}
+
+/** Deletes builds of the fixture from older sources, which nothing will read again. */
+async function removeOtherBuilds(name: FixtureName, current: string): Promise<void> {
+  const ownBuild = new RegExp(`^${name}-[0-9a-f]{64}\\.wasm$`);
+  for (const entry of await readdir(CACHE_DIR)) {
+    if (ownBuild.test(entry) && entry !== path.basename(current)) {
+      // `force`: another process may be removing the same file.
+      await rm(path.join(CACHE_DIR, entry), { force: true });
+    }
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await stat(file);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+}
