@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { FormatKey, GenerateIndex, ParseMetadata, Stats, Validate } from '../../protocol/methods.js';
+import { FormatKey, GenerateIndex, HandleRequest, ParseMetadata, Stats, Validate } from '../../protocol/methods.js';
 import {
   ArtifactInvalid,
   FormatUnavailable,
@@ -143,6 +143,49 @@ describe('plugin runtime: one version in its own child processes', function () {
         expect(info.callsTotal).to.be.greaterThan(20);
         expect(info.pid).to.be.a('number');
       }
+    });
+  });
+
+  describe('a v2 plugin and a JavaScript plugin', () => {
+    const context = { repoKey: 'libs', baseUrl: 'http://keeper.test/ext/demo-v2/libs', downloadBaseUrl: 'http://keeper.test/dl' };
+
+    it('serves a native request with status, headers and body', async () => {
+      const pool = await h.start('good-v2');
+      const request = { method: 'GET', path: '/simple/', query: 'a=1', headers: [['accept', 'text/html']] as Array<[string, string]>, body: bytes('xyz') };
+      const artifact = { path: 'a', version: '1', contentType: 'x', sizeBytes: 1, checksumSha256: null };
+      const response = await pool.call(HandleRequest, { request, context, artifacts: [artifact, artifact] });
+      expect(response.status).to.equal(200);
+      expect(response.headers).to.deep.equal([['content-type', 'text/plain']]);
+      expect(text(response.body)).to.equal('GET /simple/?a=1 repo=libs base=http://keeper.test/ext/demo-v2/libs artifacts=2 body=3');
+      const missing = await pool.call(HandleRequest, { request: { ...request, path: '/missing' }, context, artifacts: [] });
+      expect(missing.status).to.equal(404);
+      const refused = await rejection(pool.call(HandleRequest, { request: { ...request, path: '/fail' }, context, artifacts: [] }));
+      expect(refused).to.be.instanceOf(ArtifactInvalid);
+      expect(refused.message).to.equal('request refused');
+    });
+
+    it('refuses a native request to a v1 plugin as format_unavailable', async () => {
+      const pool = await h.start('good');
+      const request = { method: 'GET', path: '/', query: '', headers: [], body: new Uint8Array(0) };
+      const error = await rejection(pool.call(HandleRequest, { request, context, artifacts: [] }));
+      expect(error).to.be.instanceOf(FormatUnavailable);
+    });
+
+    it('runs a componentize-js handler: precise validation errors, metadata, index, requests', async function () {
+      this.timeout(300_000); // the first build of the JS fixture takes a while
+      const pool = await h.start('js-handler');
+      const doc = bytes(JSON.stringify({ name: 'left-pad', version: '1.3.0' }));
+      const metadata = await pool.call(ParseMetadata, { path: 'left-pad-1.3.0.json', data: doc });
+      expect(metadata).to.include({ version: '1.3.0', contentType: 'application/json', sizeBytes: doc.byteLength });
+      const bad = await rejection(pool.call(Validate, { path: 'x.json', data: bytes('{"name":"x","version":"one"}') }));
+      expect(bad).to.be.instanceOf(ArtifactInvalid);
+      expect(bad.message).to.equal('bad version: "one" is not a semantic version');
+      const index = await pool.call(GenerateIndex, { artifacts: [metadata] });
+      expect(JSON.parse(text(index![0]!.content))).to.deep.equal([{ path: 'left-pad-1.3.0.json', version: '1.3.0', size: doc.byteLength }]);
+      const request = { method: 'GET', path: '/index.json', query: '', headers: [], body: new Uint8Array(0) };
+      const response = await pool.call(HandleRequest, { request, context, artifacts: [metadata] });
+      expect(response.status).to.equal(200);
+      expect(JSON.parse(text(response.body))).to.have.length(1);
     });
   });
 
