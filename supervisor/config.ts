@@ -1,0 +1,136 @@
+/**
+ * Environment → typed, validated settings. Read once at start; every other module gets
+ * its settings from here, never from `process.env`.
+ */
+import path from 'node:path';
+
+export interface LimitSettings {
+  memoryMb: number;
+  timeoutSecs: number;
+  instances: number;
+}
+
+export interface Config {
+  port: number;
+  host: string;
+  /** Database, plugin binaries and files, transpile cache. */
+  dataDir: string;
+  /** `postgres://...` selects PostgreSQL; undefined means SQLite in `dataDir`. */
+  databaseUrl: string | undefined;
+  adminToken: string | undefined;
+  adminPassword: string | undefined;
+  plugins: {
+    requireSigned: boolean;
+    /** Raw 32-byte Ed25519 public keys. */
+    trustedPublicKeys: Buffer[];
+    /** Git installs may reach loopback and private addresses (on-prem Git, tests). */
+    gitAllowPrivate: boolean;
+    /** Folders local installs may read. */
+    localRoots: string[];
+    /** Filled in where a manifest says nothing. */
+    defaultLimits: LimitSettings;
+    /** Upper bounds of what a manifest (not an admin) may ask for. */
+    maxLimits: LimitSettings;
+    /** Largest ZIP upload accepted, bytes. */
+    maxZipBytes: number;
+  };
+  /** Trust X-Forwarded-Proto/Host when building external URLs. */
+  trustProxy: boolean;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  const read = new EnvReader(env, problems);
+
+  const defaultLimits: LimitSettings = {
+    memoryMb: read.integer('PLUGINS_DEFAULT_MEMORY_MB', 64, 1, 1024),
+    timeoutSecs: read.integer('PLUGINS_DEFAULT_TIMEOUT_SECS', 5, 1, 300),
+    instances: read.integer('PLUGINS_DEFAULT_INSTANCES', 1, 1, 16),
+  };
+  const maxLimits: LimitSettings = {
+    memoryMb: read.integer('PLUGINS_MAX_MEMORY_MB', 512, 1, 1024),
+    timeoutSecs: read.integer('PLUGINS_MAX_TIMEOUT_SECS', 60, 1, 300),
+    instances: read.integer('PLUGINS_MAX_INSTANCES', 4, 1, 16),
+  };
+  const dataDir = path.resolve(env.DATA_DIR || './data');
+  const databaseUrl = env.DATABASE_URL || undefined;
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push('DATABASE_URL must be a postgres:// URL (leave it unset for SQLite in DATA_DIR)');
+  }
+
+  const config: Config = {
+    port: read.integer('PORT', 8080, 0, 65535),
+    host: env.HOST || '0.0.0.0',
+    dataDir,
+    databaseUrl,
+    adminToken: env.ADMIN_TOKEN || undefined,
+    adminPassword: env.ADMIN_PASSWORD || undefined,
+    plugins: {
+      requireSigned: read.boolean('PLUGINS_REQUIRE_SIGNED', false),
+      trustedPublicKeys: read.publicKeys('PLUGINS_TRUSTED_PUBKEY'),
+      gitAllowPrivate: read.boolean('PLUGINS_GIT_ALLOW_PRIVATE', false),
+      localRoots: read.list('PLUGINS_LOCAL_ROOTS').map((root) => path.resolve(root)),
+      defaultLimits,
+      maxLimits,
+      maxZipBytes: read.integer('PLUGINS_MAX_ZIP_MB', 64, 1, 1024) * 1024 * 1024,
+    },
+    trustProxy: read.boolean('TRUST_PROXY', false),
+    logLevel: env.LOG_LEVEL || 'info',
+  };
+  if (config.plugins.requireSigned && config.plugins.trustedPublicKeys.length === 0) {
+    problems.push('PLUGINS_REQUIRE_SIGNED=true needs at least one key in PLUGINS_TRUSTED_PUBKEY');
+  }
+  if (problems.length > 0) throw new ConfigError(`invalid configuration:\n- ${problems.join('\n- ')}`);
+  return config;
+}
+
+class EnvReader {
+  constructor(
+    private readonly env: Env,
+    private readonly problems: string[],
+  ) {}
+
+  integer(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      this.problems.push(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+      return fallback;
+    }
+    return value;
+  }
+
+  boolean(name: string, fallback: boolean): boolean {
+    const raw = this.env[name]?.toLowerCase();
+    if (raw === undefined || raw === '') return fallback;
+    if (['true', '1', 'yes'].includes(raw)) return true;
+    if (['false', '0', 'no'].includes(raw)) return false;
+    this.problems.push(`${name} must be true or false, got "${this.env[name]}"`);
+    return fallback;
+  }
+
+  /** Comma- or colon-separated. */
+  list(name: string): string[] {
+    return (this.env[name] ?? '').split(/[,:]/).map((item) => item.trim()).filter(Boolean);
+  }
+
+  publicKeys(name: string): Buffer[] {
+    return (this.env[name] ?? '')
+      .split(/[,\s]+/)
+      .filter(Boolean)
+      .flatMap((encoded) => {
+        const key = Buffer.from(encoded, 'base64');
+        if (key.length !== 32) {
+          this.problems.push(`${name}: "${encoded}" is not a base64 32-byte Ed25519 public key`);
+          return [];
+        }
+        return [key];
+      });
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * The store: what the supervisor keeps, behind one interface with two engines
+ * (better-sqlite3, the embedded default, and PostgreSQL for production). Services depend on
+ * this file only; `openStore()` in ./open.ts picks the engine from the configuration.
+ *
+ * Rows are returned as plain objects in the API's own shapes (snake_case, RFC 3339 UTC
+ * strings, JSON columns parsed), so routes can serialize them without remapping.
+ */
+
+export type PluginStatus = 'active' | 'disabled' | 'error';
+export type SourceType = 'core' | 'wasm_git' | 'wasm_zip' | 'wasm_local';
+export type HandlerType = 'core' | 'wasm';
+export type EventSeverity = 'info' | 'warning' | 'error';
+export type Role = 'admin' | 'reader';
+
+export interface CapabilitySet {
+  parse_metadata: boolean;
+  validate_artifact: boolean;
+  generate_index: boolean;
+  handle_request: boolean;
+}
+
+export interface ResourceLimits {
+  memory_mb: number;
+  timeout_secs: number;
+  instances: number;
+}
+
+export interface PluginRow {
+  id: string;
+  name: string;
+  version: string;
+  display_name: string | null;
+  description: string | null;
+  author: string | null;
+  homepage: string | null;
+  license: string | null;
+  status: PluginStatus;
+  plugin_type: 'format_handler';
+  source_type: SourceType;
+  source_url: string | null;
+  source_ref: string | null;
+  resolved_commit: string | null;
+  wasm_sha256: string;
+  format_key: string;
+  capabilities: CapabilitySet;
+  /** The limits in force: manifest or defaults, bounded by the caps, or the admin's override. */
+  resource_limits: ResourceLimits;
+  /** Set by `PUT /:id/limits`; survives reloads. */
+  limits_override: Partial<ResourceLimits> | null;
+  /** The parsed plugin.toml, kept for reloads and display. */
+  manifest: Record<string, unknown>;
+  error_message: string | null;
+  installed_at: string;
+  enabled_at: string | null;
+  updated_at: string;
+}
+
+export interface FormatHandlerRow {
+  id: string;
+  format_key: string;
+  /** null for core handlers. */
+  plugin_id: string | null;
+  handler_type: HandlerType;
+  display_name: string;
+  description: string | null;
+  extensions: string[];
+  is_enabled: boolean;
+  priority: number;
+  capabilities: CapabilitySet;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface PluginEventRow {
+  id: string;
+  plugin_id: string;
+  event_type: string;
+  severity: EventSeverity;
+  message: string;
+  details: Record<string, unknown>;
+  created_at: string;
+}
+
+export interface ApiTokenRow {
+  id: string;
+  name: string;
+  role: Role;
+  token_hash: string;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface PluginListQuery {
+  status?: PluginStatus;
+  plugin_type?: 'format_handler';
+  /** 1-based. */
+  page: number;
+  per_page: number;
+}
+
+export interface FormatListQuery {
+  handler_type?: HandlerType;
+  enabled?: boolean;
+}
+
+export type NewPlugin = Omit<PluginRow, 'installed_at' | 'updated_at'>;
+export type PluginPatch = Partial<Omit<PluginRow, 'id' | 'installed_at' | 'updated_at'>>;
+export type NewFormatHandler = Omit<FormatHandlerRow, 'created_at' | 'updated_at'>;
+export type FormatHandlerPatch = Partial<Pick<FormatHandlerRow, 'is_enabled' | 'display_name' | 'description' | 'extensions' | 'capabilities' | 'priority'>>;
+export type NewEvent = Omit<PluginEventRow, 'id' | 'created_at'>;
+
+/** Operations available both on the store and inside a transaction. */
+export interface StoreOps {
+  getPlugin(id: string): Promise<PluginRow | undefined>;
+  getPluginByName(name: string): Promise<PluginRow | undefined>;
+  getPluginByFormatKey(formatKey: string): Promise<PluginRow | undefined>;
+  listPlugins(query: PluginListQuery): Promise<{ items: PluginRow[]; total: number }>;
+  /** Every plugin, for restarting active ones at start. */
+  allPlugins(): Promise<PluginRow[]>;
+  insertPlugin(plugin: NewPlugin): Promise<PluginRow>;
+  /** Sets `updated_at`; returns the updated row, or undefined when there is none. */
+  updatePlugin(id: string, patch: PluginPatch): Promise<PluginRow | undefined>;
+  deletePlugin(id: string): Promise<boolean>;
+
+  /** A plugin version's component, by SHA-256: the copy every supervisor can read. */
+  putBinary(sha256: string, wasm: Uint8Array): Promise<void>;
+  getBinary(sha256: string): Promise<Uint8Array | undefined>;
+  /** Removes the binary when no plugin row references it any more. */
+  deleteBinaryIfUnused(sha256: string): Promise<void>;
+
+  getFormatHandler(formatKey: string): Promise<FormatHandlerRow | undefined>;
+  listFormatHandlers(query: FormatListQuery): Promise<FormatHandlerRow[]>;
+  insertFormatHandler(handler: NewFormatHandler): Promise<FormatHandlerRow>;
+  updateFormatHandler(formatKey: string, patch: FormatHandlerPatch): Promise<FormatHandlerRow | undefined>;
+  deleteFormatHandler(formatKey: string): Promise<boolean>;
+  countEnabledFormatHandlers(): Promise<number>;
+
+  /** Events are never deleted with their plugin: they are the audit log. */
+  addEvent(event: NewEvent): Promise<PluginEventRow>;
+  /** Newest first. */
+  listEvents(pluginId: string, query: { severity?: EventSeverity; limit: number }): Promise<PluginEventRow[]>;
+  hasEvents(pluginId: string): Promise<boolean>;
+
+  insertToken(token: Omit<ApiTokenRow, 'created_at' | 'last_used_at' | 'revoked_at'>): Promise<ApiTokenRow>;
+  /** Only tokens not revoked. */
+  findTokenByHash(tokenHash: string): Promise<ApiTokenRow | undefined>;
+  listTokens(): Promise<ApiTokenRow[]>;
+  revokeToken(id: string): Promise<boolean>;
+  touchToken(id: string): Promise<void>;
+}
+
+export interface Store extends StoreOps {
+  readonly engine: 'sqlite' | 'postgres';
+  /**
+   * Runs `work` in one database transaction: everything it wrote is committed together,
+   * or, when it throws, nothing is. Calls on the store outside `work` wait for it (SQLite)
+   * or run on other connections (PostgreSQL).
+   */
+  transaction<T>(work: (tx: StoreOps) => Promise<T>): Promise<T>;
+  /** A cheap round trip, for `GET /health`. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The 13 core format keys, seeded as core format handlers by the first migration. */
+export const CORE_FORMAT_KEYS = [
+  'maven',
+  'npm',
+  'pypi',
+  'nuget',
+  'cargo',
+  'go',
+  'oci',
+  'helm',
+  'debian',
+  'rpm',
+  'rubygems',
+  'conan',
+  'generic',
+] as const;
+export type CoreFormatKey = (typeof CORE_FORMAT_KEYS)[number];
