@@ -36,10 +36,20 @@ if (!args.entry || !args['memory-bytes']) {
 }
 const memoryLimitBytes = Number(args['memory-bytes']);
 
+/**
+ * Replies may be held for a few event-loop turns and leave together (see the writer), but
+ * never across the start of a guest call for longer than this: a reply held through a long
+ * call would look, to the supervisor, like time spent on the call it answers.
+ */
+const MAX_REPLY_HOLD_MS = 1;
+
+const writer = new BinaryMessageWriter(rpcOut);
 const reader = new AckingReader(new BinaryMessageReader(process.stdin), (ids) => {
   void connection.sendNotification(methods.Ack, { ids });
+  // An ack is only worth anything if it leaves now, before a possibly long call starts.
+  writer.flush();
 });
-const connection = createMessageConnection(reader, new BinaryMessageWriter(rpcOut));
+const connection = createMessageConnection(reader, writer);
 
 const pluginLoading = loader.loadPlugin({
   entry: args.entry,
@@ -55,6 +65,7 @@ let callsTotal = 0;
 async function guestCall<T>(call: (plugin: Awaited<typeof pluginLoading>) => Promise<T>): Promise<T> {
   callsTotal++;
   const plugin = await pluginLoading;
+  writer.flushIfOlderThan(MAX_REPLY_HOLD_MS);
   try {
     return await call(plugin);
   } catch (error) {

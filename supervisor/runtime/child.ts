@@ -134,6 +134,10 @@ export class PluginChild extends EventEmitter<ChildEvents> {
     this.connection = createMessageConnection(
       new BinaryMessageReader(this.process.stdout!),
       new BinaryMessageWriter(this.process.stdin!),
+      undefined,
+      // Any bound makes the connection settle responses as they are read, all of one read
+      // in the same turn, instead of one per event-loop turn (the child sends us no requests).
+      { maxParallelism: 1 },
     );
     this.connection.onNotification(Ack, ({ ids }) => {
       this.lastHeardAt = Date.now();

@@ -283,6 +283,19 @@ describe('plugin runtime: one version in its own child processes', function () {
       expect(h.events.some((e) => e.type === 'crashed' && e.reason === 'unresponsive')).to.equal(true);
     });
 
+    it('does not mistake a long call for a hung child: calls queued behind it are acknowledged and served', async () => {
+      h = new Harness(dir, { ackTimeoutMs: 300 });
+      // Growing to 100 MiB page by page takes over a second: far longer than the ack timeout.
+      const pool = await h.start('memory-bomb', { memoryMb: 128, timeoutMs: 20_000 });
+      const [pid] = pool.pids();
+      const long = pool.call(ParseMetadata, { path: 'x', data: bytes('x') });
+      const queued = Array.from({ length: 5 }, () => pool.call(FormatKey));
+      expect((await long).path).to.equal('x');
+      expect(await Promise.all(queued)).to.deep.equal(Array(5).fill('bomb'));
+      expect(pool.pids()).to.deep.equal([pid]);
+      expect(h.events).to.deep.equal([]);
+    });
+
     it('quarantines after 5 crashes, then a restart serves again', async () => {
       const pool = await h.start('trap');
       for (let i = 0; i < 5; i++) {
