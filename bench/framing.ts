@@ -14,7 +14,7 @@
  * transport. MB/s counts request payload bytes (10^6) per second; each is echoed back, so
  * the pipes carry twice that.
  *
- * Usage: node dist/bench/framing.js
+ * Usage: npm run bench -- framing
  */
 import { spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
@@ -116,7 +116,7 @@ function report(metric: string, value: number, baseline: number, unit: string): 
   console.log(JSON.stringify({ ...line, ratio: Math.round((value / baseline) * 100) / 100 }));
 }
 
-async function runBench(): Promise<void> {
+export async function run(): Promise<void> {
   const children: Record<Transport, Child> = { binary: startChild('binary'), stock: startChild('stock') };
   const medians = new Map<string, Record<Transport, number>>();
   for (const [size, length] of Object.entries(PAYLOAD_SIZES)) {
@@ -141,8 +141,5 @@ async function runBench(): Promise<void> {
   report('MB_per_s_1MiB', megabytesPerSecond(large.binary), megabytesPerSecond(large.stock), 'MB/s');
 }
 
-if (process.argv[2] === '--child') {
-  runChild(process.argv[3] as Transport);
-} else {
-  await runBench();
-}
+// The same file is the echo child the benchmark starts (see startChild).
+if (process.argv[2] === '--child') runChild(process.argv[3] as Transport);

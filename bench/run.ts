@@ -5,16 +5,11 @@
  * after another in this process, each under a hard time limit, and a failing one is reported
  * on stderr (and in the exit code) without stopping the others.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { note, removeSharedCache } from './lib.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-
-/** Name → hard time limit (ms). `framing` is listed only when its module was built. */
+/** Name → hard time limit (ms). */
 const BENCHES: Array<[string, number]> = [
   ['rpc', 90_000],
   ['reload', 70_000],
@@ -22,32 +17,6 @@ const BENCHES: Array<[string, number]> = [
   ['startup', 60_000],
   ['framing', 60_000],
 ];
-
-function available(): Array<[string, number]> {
-  return BENCHES.filter(([name]) => fs.existsSync(path.join(here, `${name}.js`)));
-}
-
-/**
- * Whether a built module declares `export ... function run`. A module without it (framing.ts
- * as first written runs itself at top level when loaded) is started as its own process
- * instead of being imported, so loading it here cannot run it twice or half-way.
- */
-function exportsRun(file: string): boolean {
-  const source = fs.readFileSync(file, 'utf8');
-  return /export\s+(async\s+)?function\s+run\s*\(/.test(source) || /export\s*\{[^}]*\brun\b[^}]*\}/.test(source);
-}
-
-/** Runs `node <file>` with this process's stdout and stderr; resolves when it exits with 0. */
-function runAsProcess(file: string): { done: Promise<void>; kill: () => void } {
-  const child = spawn(process.execPath, [file], { stdio: ['ignore', 'inherit', 'inherit'] });
-  const done = new Promise<void>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code, signal) =>
-      code === 0 ? resolve() : reject(new Error(`${path.basename(file)} exited with code ${code}, signal ${signal}`)),
-    );
-  });
-  return { done, kill: () => child.kill('SIGKILL') };
-}
 
 /** Share of all CPUs busy over `ms` (from /proc/stat), before this process does any work. */
 async function machineBusy(ms = 500): Promise<string> {
@@ -70,21 +39,11 @@ async function runOne(name: string, limitMs: number): Promise<boolean> {
   note(`${name}: starting; machine busy ${await machineBusy()} just before (other processes)`);
   const started = Date.now();
   let timer: NodeJS.Timeout | undefined;
-  let kill: (() => void) | undefined;
   try {
-    const file = path.join(here, `${name}.js`);
-    let running: Promise<void>;
-    if (exportsRun(file)) {
-      const module = (await import(`./${name}.js`)) as { run?: () => Promise<void> };
-      if (typeof module.run !== 'function') throw new Error(`bench/${name}.ts exports no run()`);
-      running = module.run();
-    } else {
-      const child = runAsProcess(file);
-      kill = child.kill;
-      running = child.done;
-    }
+    const module = (await import(`./${name}.js`)) as { run?: () => Promise<void> };
+    if (typeof module.run !== 'function') throw new Error(`bench/${name}.ts exports no run()`);
     await Promise.race([
-      running,
+      module.run(),
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`did not finish within ${limitMs / 1000} s`)), limitMs);
       }),
@@ -96,12 +55,11 @@ async function runOne(name: string, limitMs: number): Promise<boolean> {
     return false;
   } finally {
     clearTimeout(timer);
-    kill?.();
   }
 }
 
 async function main(): Promise<void> {
-  const known = available();
+  const known = BENCHES;
   const requested = process.argv.slice(2);
   const unknown = requested.filter((name) => !known.some(([n]) => n === name));
   if (unknown.length > 0) {
