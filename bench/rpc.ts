@@ -1,6 +1,7 @@
 /**
  * rpc: parse-metadata calls/s and latency through the process runtime (a VersionPool of the
- * 'good' fixture, one child) against the same transpiled component loaded in this process.
+ * 'good' fixture, one child, then two) against the same transpiled component loaded in this
+ * process.
  *
  * Cases: 1 KiB, 64 KiB and 1 MiB payloads, 1 and 32 calls in flight (closed loop). Both
  * paths are warmed up with every size first, and each case again just before it is
@@ -69,14 +70,28 @@ export async function run(): Promise<void> {
     }
     const [info] = await pool.processes();
     if (info) note(`rpc: child ${info.pid} served ${info.callsTotal} calls, ${info.errorsTotal} errors, ${info.restarts} restarts`);
+    await pool.drain();
+
+    // The same 32 calls in flight spread over two children (a plugin's `instances = 2`).
+    const pair = await env.start('good', { memoryMb: MEMORY_MB, timeoutMs: 10_000, instances: 2 });
+    for (const size of SIZES) {
+      const { data } = payload(size);
+      const viaPair = () => pair.call(ParseMetadata, { path: 'bench/artifact.demo', data });
+      const inProcess = () => local.parseMetadata('bench/artifact.demo', data);
+      await closedLoop({ concurrency: 32, durationMs: ms(size === 1024 ? 1500 : 400), call: viaPair });
+      const rt = await closedLoop({ concurrency: 32, durationMs: ms(size >= 1024 * 1024 ? 2500 : 2000), call: viaPair });
+      await closedLoop({ concurrency: 32, durationMs: ms(300), call: inProcess });
+      const ip = await closedLoop({ concurrency: 32, durationMs: ms(1000), call: inProcess });
+      reportCase(size, 32, rt, ip, 2);
+    }
   } finally {
     await env.close();
   }
 }
 
-function reportCase(size: number, concurrency: number, rt: LoadResult, ip: LoadResult): void {
+function reportCase(size: number, concurrency: number, rt: LoadResult, ip: LoadResult, instances = 1): void {
   const bench = 'rpc';
-  const label = `${kib(size)}_c${concurrency}`;
+  const label = `${kib(size)}_c${concurrency}${instances > 1 ? `_${instances}instances` : ''}`;
   if (rt.failed > 0 || ip.failed > 0) {
     note(`rpc ${label}: ${rt.failed} runtime / ${ip.failed} in-process calls failed: ${[...rt.errors, ...ip.errors].map(describeError).join('; ')}`);
   }
@@ -92,10 +107,10 @@ function reportCase(size: number, concurrency: number, rt: LoadResult, ip: LoadR
   if (rt.failed > 0) report({ bench, metric: `failed_${label}`, value: rt.failed, unit: 'calls' });
 
   if (size === 1024 && concurrency === 32) {
-    note(`rpc target 1KiB x32 >= 50000 calls/s: ${rtRate >= 50_000 ? 'MET' : 'MISSED'} (${Math.round(rtRate)})`);
+    note(`rpc target 1KiB x32 (${instances} instance(s)) >= 50000 calls/s: ${rtRate >= 50_000 ? 'MET' : 'MISSED'} (${Math.round(rtRate)})`);
   }
   if (size === 1024 * 1024) {
     const ratio = rtRate / ipRate;
-    note(`rpc target 1MiB x${concurrency} >= 0.5 of in-process: ${ratio >= 0.5 ? 'MET' : 'MISSED'} (${ratio.toFixed(3)})`);
+    note(`rpc target 1MiB x${concurrency} (${instances} instance(s)) >= 0.5 of in-process: ${ratio >= 0.5 ? 'MET' : 'MISSED'} (${ratio.toFixed(3)})`);
   }
 }
