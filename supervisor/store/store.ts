@@ -5,13 +5,33 @@
  *
  * Rows are returned as plain objects in the API's own shapes (snake_case, RFC 3339 UTC
  * strings, JSON columns parsed), so routes can serialize them without remapping.
+ *
+ * Failures the caller can act on are the engine-independent errors re-exported below:
+ * `UniqueViolation` (which table and column) and `DatabaseUnavailable`.
  */
+
+export { DatabaseUnavailable, UniqueViolation } from './errors.js';
 
 export type PluginStatus = 'active' | 'disabled' | 'error';
 export type SourceType = 'core' | 'wasm_git' | 'wasm_zip' | 'wasm_local';
 export type HandlerType = 'core' | 'wasm';
 export type EventSeverity = 'info' | 'warning' | 'error';
 export type Role = 'admin' | 'reader';
+/** The contract's event types. */
+export type EventType =
+  | 'installed'
+  | 'enabled'
+  | 'disabled'
+  | 'reloaded'
+  | 'reload_failed'
+  | 'uninstalled'
+  | 'crashed'
+  | 'restarted'
+  | 'quarantined'
+  | 'limit_exceeded'
+  | 'error'
+  | 'format_handler_enabled'
+  | 'format_handler_disabled';
 
 export interface CapabilitySet {
   parse_metadata: boolean;
@@ -40,6 +60,8 @@ export interface PluginRow {
   source_type: SourceType;
   source_url: string | null;
   source_ref: string | null;
+  /** Git installs: the folder of the repository holding plugin.toml, for reloads. */
+  source_path: string | null;
   resolved_commit: string | null;
   wasm_sha256: string;
   format_key: string;
@@ -75,7 +97,7 @@ export interface FormatHandlerRow {
 export interface PluginEventRow {
   id: string;
   plugin_id: string;
-  event_type: string;
+  event_type: EventType;
   severity: EventSeverity;
   message: string;
   details: Record<string, unknown>;
@@ -110,29 +132,42 @@ export type PluginPatch = Partial<Omit<PluginRow, 'id' | 'installed_at' | 'updat
 export type NewFormatHandler = Omit<FormatHandlerRow, 'created_at' | 'updated_at'>;
 export type FormatHandlerPatch = Partial<Pick<FormatHandlerRow, 'is_enabled' | 'display_name' | 'description' | 'extensions' | 'capabilities' | 'priority'>>;
 export type NewEvent = Omit<PluginEventRow, 'id' | 'created_at'>;
+export type NewToken = Omit<ApiTokenRow, 'created_at' | 'last_used_at' | 'revoked_at'>;
 
 /** Operations available both on the store and inside a transaction. */
 export interface StoreOps {
   getPlugin(id: string): Promise<PluginRow | undefined>;
   getPluginByName(name: string): Promise<PluginRow | undefined>;
   getPluginByFormatKey(formatKey: string): Promise<PluginRow | undefined>;
+  /** Ordered by name. */
   listPlugins(query: PluginListQuery): Promise<{ items: PluginRow[]; total: number }>;
   /** Every plugin, for restarting active ones at start. */
   allPlugins(): Promise<PluginRow[]>;
+  /**
+   * Its `wasm_sha256` must name a binary already put. Throws `UniqueViolation` (column
+   * `name`, `format_key` or `id`) when another plugin has the same.
+   */
   insertPlugin(plugin: NewPlugin): Promise<PluginRow>;
   /** Sets `updated_at`; returns the updated row, or undefined when there is none. */
   updatePlugin(id: string, patch: PluginPatch): Promise<PluginRow | undefined>;
+  /** Its format handler goes with it; its events and binary stay. */
   deletePlugin(id: string): Promise<boolean>;
 
-  /** A plugin version's component, by SHA-256: the copy every supervisor can read. */
+  /**
+   * A plugin version's component, by SHA-256 (lowercase hex): the copy every supervisor can
+   * read. Putting one already there does nothing; a digest that is not the bytes' throws.
+   */
   putBinary(sha256: string, wasm: Uint8Array): Promise<void>;
   getBinary(sha256: string): Promise<Uint8Array | undefined>;
   /** Removes the binary when no plugin row references it any more. */
   deleteBinaryIfUnused(sha256: string): Promise<void>;
 
   getFormatHandler(formatKey: string): Promise<FormatHandlerRow | undefined>;
+  /** Ordered by format key. */
   listFormatHandlers(query: FormatListQuery): Promise<FormatHandlerRow[]>;
+  /** Throws `UniqueViolation` (column `format_key`) when the key has a handler already. */
   insertFormatHandler(handler: NewFormatHandler): Promise<FormatHandlerRow>;
+  /** Sets `updated_at`; returns the updated row, or undefined when there is none. */
   updateFormatHandler(formatKey: string, patch: FormatHandlerPatch): Promise<FormatHandlerRow | undefined>;
   deleteFormatHandler(formatKey: string): Promise<boolean>;
   countEnabledFormatHandlers(): Promise<number>;
@@ -143,10 +178,13 @@ export interface StoreOps {
   listEvents(pluginId: string, query: { severity?: EventSeverity; limit: number }): Promise<PluginEventRow[]>;
   hasEvents(pluginId: string): Promise<boolean>;
 
-  insertToken(token: Omit<ApiTokenRow, 'created_at' | 'last_used_at' | 'revoked_at'>): Promise<ApiTokenRow>;
+  /** Throws `UniqueViolation` (column `token_hash`) for a hash already stored. */
+  insertToken(token: NewToken): Promise<ApiTokenRow>;
   /** Only tokens not revoked. */
   findTokenByHash(tokenHash: string): Promise<ApiTokenRow | undefined>;
+  /** Revoked ones included, oldest first. */
   listTokens(): Promise<ApiTokenRow[]>;
+  /** False when there is no such token, or it was revoked already. */
   revokeToken(id: string): Promise<boolean>;
   touchToken(id: string): Promise<void>;
 }
@@ -156,10 +194,11 @@ export interface Store extends StoreOps {
   /**
    * Runs `work` in one database transaction: everything it wrote is committed together,
    * or, when it throws, nothing is. Calls on the store outside `work` wait for it (SQLite)
-   * or run on other connections (PostgreSQL).
+   * or run on other connections (PostgreSQL). Inside `work`, use `tx`: on SQLite a call
+   * on the store itself would wait for `work` forever, so it throws instead.
    */
   transaction<T>(work: (tx: StoreOps) => Promise<T>): Promise<T>;
-  /** A cheap round trip, for `GET /health`. */
+  /** A cheap round trip, for `GET /health`; throws `DatabaseUnavailable`. */
   ping(): Promise<void>;
   close(): Promise<void>;
 }

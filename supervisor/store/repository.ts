@@ -1,0 +1,221 @@
+/**
+ * Every query of the store, written once for both engines over the `Db` of ./db.ts
+ * (portable SQL, `?` placeholders; rows decoded by ./rows.ts).
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { timestamp } from './clock.js';
+import type { Db, SqlValue } from './db.js';
+import { apiTokens, decode, encode, formatHandlers, pluginEvents, plugins, toBytes, toNumber, type Table } from './rows.js';
+import type {
+  ApiTokenRow,
+  EventSeverity,
+  FormatHandlerPatch,
+  FormatHandlerRow,
+  FormatListQuery,
+  NewEvent,
+  NewFormatHandler,
+  NewPlugin,
+  NewToken,
+  PluginEventRow,
+  PluginListQuery,
+  PluginPatch,
+  PluginRow,
+  StoreOps,
+} from './store.js';
+
+export class Repository implements StoreOps {
+  constructor(protected readonly db: Db) {}
+
+  getPlugin(id: string): Promise<PluginRow | undefined> {
+    return this.one(plugins, 'SELECT * FROM plugins WHERE id = ?', [id]);
+  }
+
+  getPluginByName(name: string): Promise<PluginRow | undefined> {
+    return this.one(plugins, 'SELECT * FROM plugins WHERE name = ?', [name]);
+  }
+
+  getPluginByFormatKey(formatKey: string): Promise<PluginRow | undefined> {
+    return this.one(plugins, 'SELECT * FROM plugins WHERE format_key = ?', [formatKey]);
+  }
+
+  async listPlugins(query: PluginListQuery): Promise<{ items: PluginRow[]; total: number }> {
+    requirePositiveInteger('page', query.page);
+    requirePositiveInteger('per_page', query.per_page);
+    const filter = where([
+      ['status', query.status],
+      ['plugin_type', query.plugin_type],
+    ]);
+    const items = await this.many(plugins, `SELECT * FROM plugins${filter.sql} ORDER BY name LIMIT ? OFFSET ?`, [
+      ...filter.params,
+      query.per_page,
+      (query.page - 1) * query.per_page,
+    ]);
+    const total = await this.count(`SELECT COUNT(*) AS n FROM plugins${filter.sql}`, filter.params);
+    return { items, total };
+  }
+
+  allPlugins(): Promise<PluginRow[]> {
+    return this.many(plugins, 'SELECT * FROM plugins ORDER BY name', []);
+  }
+
+  insertPlugin(plugin: NewPlugin): Promise<PluginRow> {
+    const now = timestamp();
+    return this.insert(plugins, { ...plugin, installed_at: now, updated_at: now });
+  }
+
+  updatePlugin(id: string, patch: PluginPatch): Promise<PluginRow | undefined> {
+    return this.update<PluginRow>(plugins, 'id', id, patch);
+  }
+
+  async deletePlugin(id: string): Promise<boolean> {
+    return (await this.db.run('DELETE FROM plugins WHERE id = ?', [id])) > 0;
+  }
+
+  async putBinary(sha256: string, wasm: Uint8Array): Promise<void> {
+    // The digest is the binary's name everywhere (plugin rows, transpile cache): a wrong one
+    // would make another version's bytes run under this one's name.
+    const digest = createHash('sha256').update(wasm).digest('hex');
+    if (digest !== sha256) throw new Error(`binary named ${sha256} has SHA-256 ${digest}`);
+    await this.db.run(
+      'INSERT INTO plugin_binaries (sha256, wasm, size_bytes, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING',
+      [sha256, wasm, wasm.byteLength, timestamp()],
+    );
+  }
+
+  async getBinary(sha256: string): Promise<Uint8Array | undefined> {
+    const row = await this.db.get('SELECT wasm FROM plugin_binaries WHERE sha256 = ?', [sha256]);
+    return row && toBytes(row.wasm, 'plugin_binaries.wasm');
+  }
+
+  async deleteBinaryIfUnused(sha256: string): Promise<void> {
+    await this.db.run(
+      `DELETE FROM plugin_binaries WHERE sha256 = ?
+         AND NOT EXISTS (SELECT 1 FROM plugins WHERE plugins.wasm_sha256 = plugin_binaries.sha256)`,
+      [sha256],
+    );
+  }
+
+  getFormatHandler(formatKey: string): Promise<FormatHandlerRow | undefined> {
+    return this.one(formatHandlers, 'SELECT * FROM format_handlers WHERE format_key = ?', [formatKey]);
+  }
+
+  listFormatHandlers(query: FormatListQuery): Promise<FormatHandlerRow[]> {
+    const filter = where([
+      ['handler_type', query.handler_type],
+      ['is_enabled', query.enabled === undefined ? undefined : Number(query.enabled)],
+    ]);
+    return this.many(formatHandlers, `SELECT * FROM format_handlers${filter.sql} ORDER BY format_key`, filter.params);
+  }
+
+  insertFormatHandler(handler: NewFormatHandler): Promise<FormatHandlerRow> {
+    const now = timestamp();
+    return this.insert(formatHandlers, { ...handler, created_at: now, updated_at: now });
+  }
+
+  updateFormatHandler(formatKey: string, patch: FormatHandlerPatch): Promise<FormatHandlerRow | undefined> {
+    return this.update<FormatHandlerRow>(formatHandlers, 'format_key', formatKey, patch);
+  }
+
+  async deleteFormatHandler(formatKey: string): Promise<boolean> {
+    return (await this.db.run('DELETE FROM format_handlers WHERE format_key = ?', [formatKey])) > 0;
+  }
+
+  countEnabledFormatHandlers(): Promise<number> {
+    return this.count('SELECT COUNT(*) AS n FROM format_handlers WHERE is_enabled = 1', []);
+  }
+
+  addEvent(event: NewEvent): Promise<PluginEventRow> {
+    return this.insert(pluginEvents, { ...event, id: randomUUID(), created_at: timestamp() });
+  }
+
+  listEvents(pluginId: string, query: { severity?: EventSeverity; limit: number }): Promise<PluginEventRow[]> {
+    requirePositiveInteger('limit', query.limit);
+    const filter = where([
+      ['plugin_id', pluginId],
+      ['severity', query.severity],
+    ]);
+    // The id breaks ties between events of the same millisecond written by different processes.
+    return this.many(pluginEvents, `SELECT * FROM plugin_events${filter.sql} ORDER BY created_at DESC, id DESC LIMIT ?`, [
+      ...filter.params,
+      query.limit,
+    ]);
+  }
+
+  async hasEvents(pluginId: string): Promise<boolean> {
+    return (await this.db.get('SELECT 1 AS found FROM plugin_events WHERE plugin_id = ? LIMIT 1', [pluginId])) !== undefined;
+  }
+
+  insertToken(token: NewToken): Promise<ApiTokenRow> {
+    return this.insert(apiTokens, { ...token, created_at: timestamp(), last_used_at: null, revoked_at: null });
+  }
+
+  findTokenByHash(tokenHash: string): Promise<ApiTokenRow | undefined> {
+    return this.one(apiTokens, 'SELECT * FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL', [tokenHash]);
+  }
+
+  listTokens(): Promise<ApiTokenRow[]> {
+    return this.many(apiTokens, 'SELECT * FROM api_tokens ORDER BY created_at, id', []);
+  }
+
+  async revokeToken(id: string): Promise<boolean> {
+    const changed = await this.db.run('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [timestamp(), id]);
+    return changed > 0;
+  }
+
+  async touchToken(id: string): Promise<void> {
+    await this.db.run('UPDATE api_tokens SET last_used_at = ? WHERE id = ?', [timestamp(), id]);
+  }
+
+  private async one<T>(table: Table<T>, sql: string, params: readonly SqlValue[]): Promise<T | undefined> {
+    const row = await this.db.get(sql, params);
+    return row && decode(table, row);
+  }
+
+  private async many<T>(table: Table<T>, sql: string, params: readonly SqlValue[]): Promise<T[]> {
+    return (await this.db.all(sql, params)).map((row) => decode(table, row));
+  }
+
+  /** `sql` selects one row with the count as `n`. */
+  private async count(sql: string, params: readonly SqlValue[]): Promise<number> {
+    return toNumber((await this.db.get(sql, params))?.n, 'COUNT(*)');
+  }
+
+  private async insert<T>(table: Table<T>, row: T): Promise<T> {
+    const fields = encode(table, row);
+    const inserted = await this.db.get(
+      `INSERT INTO ${table.name} (${fields.map(([column]) => column).join(', ')})
+       VALUES (${fields.map(() => '?').join(', ')}) RETURNING *`,
+      fields.map(([, value]) => value),
+    );
+    if (!inserted) throw new Error(`INSERT INTO ${table.name} returned no row`);
+    return decode(table, inserted);
+  }
+
+  /** Sets the patch's columns (fixed ones excepted) and `updated_at` on the row whose `key` is `keyValue`. */
+  private async update<T extends { updated_at: string }>(
+    table: Table<T>,
+    key: Extract<keyof T, string>,
+    keyValue: string,
+    patch: Partial<T>,
+  ): Promise<T | undefined> {
+    const fields = encode(table, { ...patch, updated_at: timestamp() }, true);
+    const updated = await this.db.get(
+      `UPDATE ${table.name} SET ${fields.map(([column]) => `${column} = ?`).join(', ')} WHERE ${key} = ? RETURNING *`,
+      [...fields.map(([, value]) => value), keyValue],
+    );
+    return updated && decode(table, updated);
+  }
+}
+
+/** ` WHERE a = ? AND b = ?` over the filters that are set, with their values. */
+function where(filters: Array<[column: string, value: SqlValue | undefined]>): { sql: string; params: SqlValue[] } {
+  const set = filters.filter((filter): filter is [string, SqlValue] => filter[1] !== undefined);
+  return {
+    sql: set.length === 0 ? '' : ` WHERE ${set.map(([column]) => `${column} = ?`).join(' AND ')}`,
+    params: set.map(([, value]) => value),
+  };
+}
+
+function requirePositiveInteger(name: string, value: number): void {
+  if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a whole number from 1, got ${value}`);
+}

@@ -1,0 +1,12 @@
+import { expect } from 'chai';
+
+/** Awaits a promise that must reject with an instance of `type`, and returns the error. */
+export async function expectRejection<E extends Error>(promise: Promise<unknown>, type: new (...args: never[]) => E): Promise<E> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).to.be.an.instanceOf(type);
+    return error as E;
+  }
+  throw new Error(`expected a rejection with ${type.name}`);
+}

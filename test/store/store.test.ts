@@ -1,0 +1,500 @@
+// One suite, run on SQLite and on PostgreSQL: both engines must behave alike.
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import { expect } from 'chai';
+import Database from 'better-sqlite3';
+import { migrate } from '../../supervisor/store/migrate.js';
+import { openStore } from '../../supervisor/store/open.js';
+import { SQLITE_FILE } from '../../supervisor/store/sqlite.js';
+import {
+  CORE_FORMAT_KEYS,
+  UniqueViolation,
+  type NewPlugin,
+  type PluginPatch,
+  type Store,
+  type StoreOps,
+} from '../../supervisor/store/store.js';
+import { expectRejection } from './assertions.js';
+import { postgresFixture, sqliteFixture, type EngineFixture, type StoreConfig } from './engines.js';
+
+const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+for (const fixture of [sqliteFixture(), postgresFixture()]) {
+  describe(`store on ${fixture.engine}`, () => storeSuite(fixture));
+}
+
+function storeSuite(fixture: EngineFixture): void {
+  let config: StoreConfig;
+  let store: Store;
+
+  before(async () => {
+    config = await fixture.create();
+    store = await openStore(config);
+  });
+
+  after(async () => {
+    await store?.close();
+    await fixture.dispose();
+  });
+
+  beforeEach(async () => {
+    // Each test starts without plugins (their handlers go with them); binaries, events and
+    // tokens are named uniquely per test.
+    for (const plugin of await store.allPlugins()) await store.deletePlugin(plugin.id);
+  });
+
+  describe('migrations', () => {
+    it('opens the engine the configuration names', () => {
+      expect(store.engine).to.equal(fixture.engine);
+    });
+
+    it('are applied once: opening again applies nothing and keeps the data', async () => {
+      const driver = fixture.openDriver(config);
+      try {
+        const before = await driver.db.all('SELECT version, name, applied_at FROM schema_migrations ORDER BY version');
+        expect(before.map((row) => row.name)).to.deep.equal(['001_initial.sql']);
+        expect(await migrate(driver)).to.deep.equal([]);
+        expect(await driver.db.all('SELECT version, name, applied_at FROM schema_migrations ORDER BY version')).to.deep.equal(before);
+      } finally {
+        await driver.close();
+      }
+      const again = await openStore(config);
+      try {
+        expect(await again.listFormatHandlers({})).to.have.length(CORE_FORMAT_KEYS.length);
+      } finally {
+        await again.close();
+      }
+    });
+
+    it('seed the 13 core format handlers, enabled', async () => {
+      const handlers = await store.listFormatHandlers({ handler_type: 'core' });
+      expect(handlers.map((handler) => handler.format_key)).to.deep.equal([...CORE_FORMAT_KEYS].sort());
+      expect(await store.countEnabledFormatHandlers()).to.equal(13);
+      const maven = await store.getFormatHandler('maven');
+      expect(maven).to.include({ display_name: 'Maven', handler_type: 'core', plugin_id: null, is_enabled: true, priority: 0 });
+      expect(maven!.extensions).to.include('.jar');
+      expect(maven!.capabilities).to.deep.equal({
+        parse_metadata: true,
+        validate_artifact: true,
+        generate_index: true,
+        handle_request: false,
+      });
+      for (const handler of handlers) {
+        expect(handler.id).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-8[0-9a-f]{3}-[0-9a-f]{12}$/);
+        expect(handler.created_at).to.match(RFC3339_UTC);
+        // UTC, not the session's local time: within a few minutes of now.
+        expect(Math.abs(Date.parse(handler.created_at) - Date.now())).to.be.below(5 * 60_000);
+      }
+      expect(await store.listFormatHandlers({ handler_type: 'wasm' })).to.deep.equal([]);
+      expect(await store.listFormatHandlers({ enabled: false })).to.deep.equal([]);
+    });
+  });
+
+  describe('plugins', () => {
+    it('are inserted and found by id, name and format key, every field as written', async () => {
+      const plugin = samplePlugin(await putWasm(store), 'alpha');
+      const inserted = await store.insertPlugin(plugin);
+      expect(inserted).to.deep.include(plugin);
+      expect(inserted.installed_at).to.match(RFC3339_UTC);
+      expect(inserted.updated_at).to.equal(inserted.installed_at);
+      expect(await store.getPlugin(plugin.id)).to.deep.equal(inserted);
+      expect(await store.getPluginByName('alpha')).to.deep.equal(inserted);
+      expect(await store.getPluginByFormatKey('alpha-format')).to.deep.equal(inserted);
+      expect(await store.getPlugin(randomUUID())).to.equal(undefined);
+      expect(await store.getPluginByName('nope')).to.equal(undefined);
+    });
+
+    it('are listed by name, filtered by status, a page at a time with the total', async () => {
+      const wasm = await putWasm(store);
+      for (const [name, status] of [
+        ['p1', 'active'],
+        ['p2', 'disabled'],
+        ['p3', 'active'],
+        ['p4', 'error'],
+        ['p5', 'active'],
+      ] as const) {
+        await store.insertPlugin(samplePlugin(wasm, name, { status }));
+      }
+      const firstPage = await store.listPlugins({ page: 1, per_page: 2 });
+      expect(firstPage.total).to.equal(5);
+      expect(firstPage.items.map((plugin) => plugin.name)).to.deep.equal(['p1', 'p2']);
+      const active = await store.listPlugins({ status: 'active', page: 2, per_page: 2 });
+      expect(active).to.deep.include({ total: 3 });
+      expect(active.items.map((plugin) => plugin.name)).to.deep.equal(['p5']);
+      expect((await store.listPlugins({ page: 4, per_page: 2 })).items).to.deep.equal([]);
+      expect((await store.listPlugins({ plugin_type: 'format_handler', page: 1, per_page: 100 })).total).to.equal(5);
+      expect((await store.allPlugins()).map((plugin) => plugin.name)).to.deep.equal(['p1', 'p2', 'p3', 'p4', 'p5']);
+      await expectRejection(store.listPlugins({ page: 0, per_page: 2 }), RangeError);
+    });
+
+    it('are updated, with a new updated_at, never changing their id or install time', async () => {
+      const inserted = await store.insertPlugin(samplePlugin(await putWasm(store), 'beta'));
+      const patch = {
+        status: 'error',
+        error_message: 'start failed',
+        limits_override: { memory_mb: 128 },
+        enabled_at: null,
+        id: randomUUID(),
+        installed_at: '2000-01-01T00:00:00.000Z',
+      } as PluginPatch;
+      const updated = await store.updatePlugin(inserted.id, patch);
+      expect(updated).to.deep.include({
+        id: inserted.id,
+        installed_at: inserted.installed_at,
+        status: 'error',
+        error_message: 'start failed',
+        limits_override: { memory_mb: 128 },
+        enabled_at: null,
+        version: inserted.version,
+      });
+      expect(updated!.updated_at > inserted.updated_at).to.equal(true);
+      expect(await store.getPlugin(inserted.id)).to.deep.equal(updated);
+      expect(await store.updatePlugin(randomUUID(), { status: 'active' })).to.equal(undefined);
+    });
+
+    it('have a unique name and a unique format key', async () => {
+      const wasm = await putWasm(store);
+      await store.insertPlugin(samplePlugin(wasm, 'gamma'));
+      const sameName = await expectRejection(store.insertPlugin(samplePlugin(wasm, 'gamma', { format_key: 'other' })), UniqueViolation);
+      expect(sameName).to.include({ table: 'plugins', column: 'name' });
+      const sameKey = await expectRejection(store.insertPlugin(samplePlugin(wasm, 'delta', { format_key: 'gamma-format' })), UniqueViolation);
+      expect(sameKey).to.include({ table: 'plugins', column: 'format_key' });
+      const other = await store.insertPlugin(samplePlugin(wasm, 'delta'));
+      const renamed = await expectRejection(store.updatePlugin(other.id, { name: 'gamma' }), UniqueViolation);
+      expect(renamed).to.include({ column: 'name' });
+      expect(renamed.message).to.contain('plugins.name');
+    });
+
+    it('are deleted with their format handler', async () => {
+      const plugin = await store.insertPlugin(samplePlugin(await putWasm(store), 'epsilon'));
+      await store.insertFormatHandler(sampleHandler(plugin.id, plugin.format_key));
+      expect(await store.deletePlugin(plugin.id)).to.equal(true);
+      expect(await store.getPlugin(plugin.id)).to.equal(undefined);
+      expect(await store.getFormatHandler(plugin.format_key)).to.equal(undefined);
+      expect(await store.deletePlugin(plugin.id)).to.equal(false);
+    });
+  });
+
+  describe('binaries', () => {
+    it('come back byte for byte, as a Uint8Array', async () => {
+      // ASCII digits: a value SQLite would turn into a number if it were stored as text.
+      for (const wasm of [new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]), new TextEncoder().encode('12345'), new Uint8Array(0)]) {
+        const sha256 = await putWasm(store, wasm);
+        const stored = await store.getBinary(sha256);
+        expect(stored).to.be.an.instanceOf(Uint8Array);
+        expect(Buffer.isBuffer(stored)).to.equal(false);
+        expect(stored).to.deep.equal(wasm);
+      }
+      expect(await store.getBinary('0'.repeat(64))).to.equal(undefined);
+    });
+
+    it('keep 5 MiB intact', async () => {
+      const wasm = new Uint8Array(randomBytes(5 * 1024 * 1024));
+      const sha256 = await putWasm(store, wasm);
+      const stored = await store.getBinary(sha256);
+      expect(stored!.byteLength).to.equal(wasm.byteLength);
+      expect(Buffer.compare(stored!, wasm)).to.equal(0);
+    });
+
+    it('are stored once per content, under their own SHA-256 only', async () => {
+      const wasm = new Uint8Array(randomBytes(32));
+      const sha256 = await putWasm(store, wasm);
+      await store.putBinary(sha256, wasm);
+      expect(await store.getBinary(sha256)).to.deep.equal(wasm);
+      const wrong = await expectRejection(store.putBinary('f'.repeat(64), wasm), Error);
+      expect(wrong.message).to.contain(sha256);
+      expect(await store.getBinary('f'.repeat(64))).to.equal(undefined);
+    });
+
+    it('are deleted only when no plugin references them', async () => {
+      const unused = await putWasm(store);
+      await store.deleteBinaryIfUnused(unused);
+      expect(await store.getBinary(unused)).to.equal(undefined);
+
+      const used = await putWasm(store);
+      const plugin = await store.insertPlugin(samplePlugin(used, 'zeta'));
+      await store.deleteBinaryIfUnused(used);
+      expect(await store.getBinary(used)).to.be.an.instanceOf(Uint8Array);
+
+      await store.deletePlugin(plugin.id);
+      await store.deleteBinaryIfUnused(used);
+      expect(await store.getBinary(used)).to.equal(undefined);
+    });
+  });
+
+  describe('format handlers', () => {
+    it('of a plugin are inserted, updated, counted and deleted; keys are unique', async () => {
+      const plugin = await store.insertPlugin(samplePlugin(await putWasm(store), 'eta'));
+      const inserted = await store.insertFormatHandler(sampleHandler(plugin.id, plugin.format_key));
+      expect(inserted).to.include({ handler_type: 'wasm', plugin_id: plugin.id, is_enabled: true });
+      expect(inserted.extensions).to.deep.equal(['.eta']);
+      expect(await store.countEnabledFormatHandlers()).to.equal(14);
+
+      const disabled = await store.updateFormatHandler(plugin.format_key, { is_enabled: false, priority: 5 });
+      expect(disabled).to.include({ is_enabled: false, priority: 5, created_at: inserted.created_at });
+      expect(disabled!.updated_at > inserted.updated_at).to.equal(true);
+      expect(await store.countEnabledFormatHandlers()).to.equal(13);
+      expect((await store.listFormatHandlers({ enabled: false })).map((handler) => handler.format_key)).to.deep.equal([plugin.format_key]);
+      expect(await store.updateFormatHandler('nope', { is_enabled: true })).to.equal(undefined);
+
+      const duplicate = await expectRejection(store.insertFormatHandler(sampleHandler(plugin.id, 'npm')), UniqueViolation);
+      expect(duplicate).to.include({ table: 'format_handlers', column: 'format_key' });
+
+      expect(await store.deleteFormatHandler(plugin.format_key)).to.equal(true);
+      expect(await store.deleteFormatHandler(plugin.format_key)).to.equal(false);
+    });
+  });
+
+  describe('events', () => {
+    it('are listed newest first, by severity, up to the limit, and outlive their plugin', async () => {
+      const plugin = await store.insertPlugin(samplePlugin(await putWasm(store), 'theta'));
+      const written = [];
+      for (const [event_type, severity] of [
+        ['installed', 'info'],
+        ['crashed', 'error'],
+        ['restarted', 'warning'],
+        ['enabled', 'info'],
+      ] as const) {
+        written.push(await store.addEvent({ plugin_id: plugin.id, event_type, severity, message: event_type, details: { n: written.length } }));
+      }
+      expect(written[0]!.id).to.match(/^[0-9a-f-]{36}$/);
+      expect(written[0]!.created_at).to.match(RFC3339_UTC);
+
+      const all = await store.listEvents(plugin.id, { limit: 50 });
+      expect(all.map((event) => event.event_type)).to.deep.equal(['enabled', 'restarted', 'crashed', 'installed']);
+      expect(all[3]).to.deep.equal(written[0]);
+      expect((await store.listEvents(plugin.id, { severity: 'info', limit: 50 })).map((event) => event.event_type)).to.deep.equal(['enabled', 'installed']);
+      expect((await store.listEvents(plugin.id, { limit: 2 })).map((event) => event.event_type)).to.deep.equal(['enabled', 'restarted']);
+
+      await store.deletePlugin(plugin.id);
+      expect(await store.hasEvents(plugin.id)).to.equal(true);
+      expect(await store.listEvents(plugin.id, { limit: 50 })).to.deep.equal(all);
+      expect(await store.hasEvents(randomUUID())).to.equal(false);
+      expect(await store.listEvents(randomUUID(), { limit: 50 })).to.deep.equal([]);
+    });
+  });
+
+  describe('tokens', () => {
+    it('are found by hash until revoked, and touched', async () => {
+      const token = { id: randomUUID(), name: 'ci', role: 'reader' as const, token_hash: sha256Hex(randomBytes(32)) };
+      const inserted = await store.insertToken(token);
+      expect(inserted).to.include({ ...token, last_used_at: null, revoked_at: null });
+      expect(await store.findTokenByHash(token.token_hash)).to.deep.equal(inserted);
+      expect(await store.findTokenByHash(sha256Hex(randomBytes(32)))).to.equal(undefined);
+
+      await store.touchToken(token.id);
+      const touched = await store.findTokenByHash(token.token_hash);
+      expect(touched!.last_used_at).to.match(RFC3339_UTC);
+
+      const duplicate = await expectRejection(store.insertToken({ ...token, id: randomUUID() }), UniqueViolation);
+      expect(duplicate).to.include({ table: 'api_tokens', column: 'token_hash' });
+
+      expect(await store.revokeToken(token.id)).to.equal(true);
+      expect(await store.findTokenByHash(token.token_hash)).to.equal(undefined);
+      expect(await store.revokeToken(token.id)).to.equal(false);
+      const listed = (await store.listTokens()).find((row) => row.id === token.id);
+      expect(listed!.revoked_at).to.match(RFC3339_UTC);
+    });
+  });
+
+  describe('transactions', () => {
+    it('commit everything the work wrote, and return its result', async () => {
+      const wasm = new Uint8Array(randomBytes(64));
+      const plugin = samplePlugin(sha256Hex(wasm), 'iota');
+      const result = await store.transaction(async (tx) => {
+        await tx.putBinary(plugin.wasm_sha256, wasm);
+        await tx.insertPlugin(plugin);
+        await tx.insertFormatHandler(sampleHandler(plugin.id, plugin.format_key));
+        await tx.addEvent({ plugin_id: plugin.id, event_type: 'installed', severity: 'info', message: 'installed', details: {} });
+        return 'done';
+      });
+      expect(result).to.equal('done');
+      expect(await store.getPlugin(plugin.id)).to.deep.include(plugin);
+      expect(await store.getBinary(plugin.wasm_sha256)).to.deep.equal(wasm);
+      expect(await store.getFormatHandler(plugin.format_key)).to.include({ plugin_id: plugin.id });
+      expect(await store.hasEvents(plugin.id)).to.equal(true);
+    });
+
+    it('roll everything back when the work throws, and rethrow its error', async () => {
+      const wasm = new Uint8Array(randomBytes(64));
+      const plugin = samplePlugin(sha256Hex(wasm), 'kappa');
+      const failure = new Error('validation failed after writing');
+      const thrown = await expectRejection(
+        store.transaction(async (tx) => {
+          await tx.putBinary(plugin.wasm_sha256, wasm);
+          await tx.insertPlugin(plugin);
+          await tx.insertFormatHandler(sampleHandler(plugin.id, plugin.format_key));
+          await tx.addEvent({ plugin_id: plugin.id, event_type: 'installed', severity: 'info', message: 'installed', details: {} });
+          await delay(5);
+          throw failure;
+        }),
+        Error,
+      );
+      expect(thrown).to.equal(failure);
+      await expectNothingLeft(store, plugin);
+    });
+
+    it('roll back when a statement fails, with the store error', async () => {
+      const wasm = await putWasm(store);
+      const existing = await store.insertPlugin(samplePlugin(wasm, 'lambda'));
+      const plugin = samplePlugin(wasm, 'mu');
+      await expectRejection(
+        store.transaction(async (tx) => {
+          await tx.insertPlugin(plugin);
+          await tx.addEvent({ plugin_id: plugin.id, event_type: 'installed', severity: 'info', message: 'installed', details: {} });
+          await tx.insertPlugin(samplePlugin(wasm, existing.name));
+        }),
+        UniqueViolation,
+      );
+      expect(await store.getPlugin(plugin.id)).to.equal(undefined);
+      expect(await store.hasEvents(plugin.id)).to.equal(false);
+    });
+
+    it('hand the work a handle that stops working when the transaction ends', async () => {
+      let kept: StoreOps | undefined;
+      await store.transaction(async (tx) => {
+        kept = tx;
+      });
+      await expectRejection(kept!.allPlugins(), Error);
+    });
+
+    if (fixture.engine === 'sqlite') {
+      it('make calls made meanwhile wait until they end, then see what was committed', async () => {
+        const plugin = samplePlugin(await putWasm(store), 'nu');
+        const seen: string[] = [];
+        let finish!: () => void;
+        const finished = new Promise<void>((resolve) => (finish = resolve));
+        const transaction = store.transaction(async (tx) => {
+          await tx.insertPlugin(plugin);
+          await finished;
+          seen.push('commit');
+        });
+        await delay(20);
+        const read = store.getPlugin(plugin.id).then((row) => {
+          seen.push('read');
+          return row;
+        });
+        await delay(50);
+        expect(seen).to.deep.equal([]);
+        finish();
+        await transaction;
+        expect(await read).to.deep.include(plugin);
+        expect(seen).to.deep.equal(['commit', 'read']);
+      });
+
+      it('make calls made meanwhile wait and see nothing of a transaction rolled back', async () => {
+        const plugin = samplePlugin(await putWasm(store), 'xi');
+        const transaction = store.transaction(async (tx) => {
+          await tx.insertPlugin(plugin);
+          await delay(50);
+          throw new Error('abandoned');
+        });
+        await delay(10);
+        expect(await store.getPlugin(plugin.id)).to.equal(undefined);
+        await expectRejection(transaction, Error);
+      });
+
+      it('refuse a call on the store itself from inside the work, instead of waiting forever', async () => {
+        const error = await expectRejection(
+          store.transaction(async () => {
+            await store.allPlugins();
+          }),
+          Error,
+        );
+        expect(error.message).to.contain('inside its own transaction');
+      });
+
+      it('run on a database in WAL mode', async () => {
+        const database = new Database(`${config.dataDir}/${SQLITE_FILE}`, { readonly: true });
+        try {
+          expect(database.pragma('journal_mode', { simple: true })).to.equal('wal');
+        } finally {
+          database.close();
+        }
+      });
+    } else {
+      it('let calls made meanwhile run on other connections, without seeing uncommitted rows', async () => {
+        const plugin = samplePlugin(await putWasm(store), 'omicron');
+        let finish!: () => void;
+        const finished = new Promise<void>((resolve) => (finish = resolve));
+        let inserted!: () => void;
+        const written = new Promise<void>((resolve) => (inserted = resolve));
+        const transaction = store.transaction(async (tx) => {
+          await tx.insertPlugin(plugin);
+          inserted();
+          await finished;
+        });
+        await written;
+        expect(await store.getPlugin(plugin.id)).to.equal(undefined);
+        finish();
+        await transaction;
+        expect(await store.getPlugin(plugin.id)).to.deep.include(plugin);
+      });
+    }
+  });
+
+  it('answers a ping', async () => {
+    await store.ping();
+  });
+}
+
+function samplePlugin(wasmSha256: string, name: string, overrides: Partial<NewPlugin> = {}): NewPlugin {
+  return {
+    id: randomUUID(),
+    name,
+    version: '1.2.3',
+    display_name: `The ${name} format`,
+    description: null,
+    author: 'Ada',
+    homepage: 'https://example.com',
+    license: 'MIT',
+    status: 'active',
+    plugin_type: 'format_handler',
+    source_type: 'wasm_git',
+    source_url: 'https://example.com/plugins.git',
+    source_ref: 'main',
+    source_path: 'plugins/x',
+    resolved_commit: 'a'.repeat(40),
+    wasm_sha256: wasmSha256,
+    format_key: `${name}-format`,
+    capabilities: { parse_metadata: true, validate_artifact: true, generate_index: false, handle_request: true },
+    resource_limits: { memory_mb: 64, timeout_secs: 5, instances: 2 },
+    limits_override: null,
+    manifest: { plugin: { name, version: '1.2.3' }, format: { key: `${name}-format`, extensions: ['.x'] }, nested: [1, 'two', null] },
+    error_message: null,
+    enabled_at: '2025-01-01T00:00:00.000Z',
+    ...overrides,
+  };
+}
+
+function sampleHandler(pluginId: string, formatKey: string) {
+  return {
+    id: randomUUID(),
+    format_key: formatKey,
+    plugin_id: pluginId,
+    handler_type: 'wasm' as const,
+    display_name: formatKey,
+    description: 'from a plugin',
+    extensions: ['.eta'],
+    is_enabled: true,
+    priority: 0,
+    capabilities: { parse_metadata: true, validate_artifact: true, generate_index: false, handle_request: false },
+  };
+}
+
+async function putWasm(store: StoreOps, wasm: Uint8Array = new Uint8Array(randomBytes(64))): Promise<string> {
+  const sha256 = sha256Hex(wasm);
+  await store.putBinary(sha256, wasm);
+  return sha256;
+}
+
+function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+async function expectNothingLeft(store: Store, plugin: NewPlugin): Promise<void> {
+  expect(await store.getPlugin(plugin.id)).to.equal(undefined);
+  expect(await store.getBinary(plugin.wasm_sha256)).to.equal(undefined);
+  expect(await store.getFormatHandler(plugin.format_key)).to.equal(undefined);
+  expect(await store.hasEvents(plugin.id)).to.equal(false);
+}
