@@ -1,0 +1,67 @@
+/**
+ * The `generic` core format: any bytes are an artifact. The version is taken from the path
+ * when the path carries one (`tool/1.4.2/tool.tar.gz` or `tool-1.4.2.tar.gz`), the content
+ * type from the file extension. Generic repositories have no index.
+ */
+import path from 'node:path';
+import type { ArtifactMetadata, Capabilities, FormatHandler, HttpResponse } from '../handler.js';
+import { ArtifactInvalid, FormatUnavailable } from '../../runtime/errors.js';
+
+const SEMVER_LIKE = /^v?\d+(\.\d+){0,3}([-+][0-9A-Za-z.-]+)?$/;
+/** `name-1.2.3.ext`: a version at the end of the file name, before its extensions. */
+const VERSION_IN_NAME = /-(v?\d+(?:\.\d+){1,3}(?:[-+][0-9A-Za-z.-]+)?)(?:\.[A-Za-z][A-Za-z0-9]*)*$/;
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.json': 'application/json',
+  '.xml': 'application/xml',
+  '.txt': 'text/plain',
+  '.zip': 'application/zip',
+  '.jar': 'application/java-archive',
+  '.gz': 'application/gzip',
+  '.tgz': 'application/gzip',
+  '.tar': 'application/x-tar',
+  '.pdf': 'application/pdf',
+  '.png': 'image/png',
+};
+
+export class GenericFormatHandler implements FormatHandler {
+  readonly formatKey = 'generic';
+  readonly handlerType = 'core';
+  readonly capabilities: Capabilities = {
+    parse_metadata: true,
+    validate_artifact: true,
+    generate_index: false,
+    handle_request: false,
+  };
+
+  async validate(artifactPath: string): Promise<void> {
+    if (artifactPath === '' || artifactPath.endsWith('/')) throw new ArtifactInvalid('a generic artifact needs a file name');
+  }
+
+  async parseMetadata(artifactPath: string, data: Uint8Array): Promise<ArtifactMetadata> {
+    return {
+      path: artifactPath,
+      version: versionFromPath(artifactPath),
+      contentType: CONTENT_TYPES[path.posix.extname(artifactPath).toLowerCase()] ?? 'application/octet-stream',
+      sizeBytes: data.byteLength,
+      checksumSha256: null,
+    };
+  }
+
+  async generateIndex(): Promise<null> {
+    return null;
+  }
+
+  async handleRequest(): Promise<HttpResponse> {
+    throw new FormatUnavailable('the generic format has no native protocol');
+  }
+
+  async drain(): Promise<void> {}
+}
+
+export function versionFromPath(artifactPath: string): string | null {
+  const segments = artifactPath.split('/').filter(Boolean);
+  const folder = segments.slice(0, -1).reverse().find((segment) => SEMVER_LIKE.test(segment));
+  if (folder) return folder;
+  return VERSION_IN_NAME.exec(segments.at(-1) ?? '')?.[1] ?? null;
+}

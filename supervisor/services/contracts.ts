@@ -1,0 +1,122 @@
+/**
+ * What the HTTP layer asks of the services, and what it gets back. Routes depend on these
+ * interfaces only; supervisor/main.ts wires the implementations in.
+ *
+ * Every caller-facing failure is a `ServiceError` (./errors.ts) carrying its status, code
+ * and extra body fields; a `PluginFailure` (../runtime/errors.ts) from a plugin call is
+ * mapped by the HTTP layer with the contract's "Plugin failures" table.
+ */
+import type {
+  EventSeverity,
+  FormatHandlerRow,
+  HandlerType,
+  PluginEventRow,
+  PluginRow,
+  PluginStatus,
+  ResourceLimits,
+  Role,
+} from '../store/store.js';
+
+/** `runtime` of the plugin object. */
+export interface PluginRuntimeView {
+  state: 'running' | 'draining' | 'stopped' | 'quarantined' | 'not_started';
+  instances: number;
+  restarts: number;
+  pids: number[];
+}
+
+/** The plugin object of the contract: the row (minus internals) plus `plugin_id` and `runtime`. */
+export type PluginView = Omit<PluginRow, 'manifest' | 'limits_override'> & {
+  plugin_id: string;
+  runtime: PluginRuntimeView;
+};
+
+/** Install responses add a sentence and the manifest warnings. */
+export type InstalledPluginView = PluginView & { message: string; warnings: string[] };
+
+export interface ProcessView {
+  pid: number | null;
+  version: string;
+  state: 'starting' | 'ready' | 'draining' | 'stopped';
+  started_at: string | null;
+  rss_bytes: number | null;
+  cpu_percent: number | null;
+  wasm_memory_bytes: number | null;
+  in_flight: number;
+  calls_total: number;
+  errors_total: number;
+  restarts: number;
+  last_exit: { code: number | null; signal: string | null; reason: string } | null;
+}
+
+export type InstallSource =
+  | { kind: 'git'; url: string; ref?: string; path?: string }
+  /** A ZIP already streamed to a temporary file by the HTTP layer (size-capped). */
+  | { kind: 'zip'; file: string }
+  | { kind: 'local'; path: string };
+
+/** Reload: a git ref, an uploaded ZIP, or nothing (re-read the same source). */
+export type ReloadSource = { kind: 'git'; ref?: string } | { kind: 'zip'; file: string } | { kind: 'same' };
+
+export interface PluginService {
+  list(query: { status?: PluginStatus; plugin_type?: 'format_handler'; page: number; per_page: number }): Promise<{
+    items: PluginView[];
+    total: number;
+    page: number;
+    per_page: number;
+  }>;
+  get(id: string): Promise<PluginView>;
+  install(source: InstallSource): Promise<InstalledPluginView>;
+  enable(id: string): Promise<PluginView>;
+  disable(id: string): Promise<PluginView>;
+  reload(id: string, source: ReloadSource): Promise<PluginView>;
+  setLimits(id: string, limits: Partial<ResourceLimits>): Promise<PluginView>;
+  uninstall(id: string, options: { force: boolean }): Promise<void>;
+  events(id: string, query: { severity?: EventSeverity; limit: number }): Promise<{ items: PluginEventRow[] }>;
+  processes(id: string): Promise<{ items: ProcessView[] }>;
+}
+
+export type FormatView = FormatHandlerRow & { repository_count: number };
+
+export interface FormatTestInput {
+  path: string;
+  content: Uint8Array;
+}
+
+export interface FormatTestResult {
+  success: boolean;
+  format_key: string;
+  handler_type: HandlerType;
+  execution_time_ms: number;
+  memory_used_bytes: number | null;
+  metadata: Record<string, unknown> | null;
+  validation_result: { valid: boolean; errors: string[] };
+  error: string | null;
+}
+
+export interface FormatService {
+  list(query: { handler_type?: HandlerType; enabled?: boolean }): Promise<{ items: FormatView[]; total: number }>;
+  get(formatKey: string): Promise<FormatView>;
+  enable(formatKey: string): Promise<FormatView>;
+  disable(formatKey: string): Promise<FormatView>;
+  /** 200 when `success`, else the HTTP layer answers 422 with the same body. */
+  test(formatKey: string, input: FormatTestInput): Promise<FormatTestResult>;
+}
+
+export interface Principal {
+  role: Role;
+  /** Token id, or 'bootstrap' for ADMIN_TOKEN / ADMIN_PASSWORD. */
+  id: string;
+  name: string;
+}
+
+export interface HealthReport {
+  status: 'ok' | 'degraded';
+  checks: { database: { ok: boolean; error?: string }; plugins: { ok: boolean; active: number; running: number; error: number } };
+}
+
+export interface HealthService {
+  health(): Promise<HealthReport>;
+  /** Ready once start-up (migrations, restarting active plugins) is over. */
+  ready(): boolean;
+}

@@ -1,0 +1,38 @@
+/**
+ * Errors a service raises for its caller to act on. Each carries the HTTP status and the
+ * machine code of the contract's error body (`{error, message, ...extra}`); the HTTP layer
+ * serializes them as they are, so a service decides what the client is told.
+ */
+
+export interface ValidationProblem {
+  field: string;
+  message: string;
+}
+
+export class ServiceError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    /** Extra body fields: `validation_errors`, `existing_plugin_id`, `dependent_repositories`... */
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+export const badRequest = (message: string, extra?: Record<string, unknown>) =>
+  new ServiceError(400, 'bad_request', message, extra);
+
+export const notFound = (message: string) => new ServiceError(404, 'not_found', message);
+
+export const conflict = (code: string, message: string, extra?: Record<string, unknown>) =>
+  new ServiceError(409, code, message, extra);
+
+export const payloadTooLarge = (message: string) => new ServiceError(413, 'payload_too_large', message);
+
+/** 422 with every problem at once. */
+export const validationFailed = (code: string, message: string, problems: ValidationProblem[]) =>
+  new ServiceError(422, code, message, { validation_errors: problems });
+
+export const gatewayTimeout = (code: string, message: string) => new ServiceError(504, code, message);

@@ -1,0 +1,142 @@
+/**
+ * Format handlers as the API sees them: the store's rows, the registry's live handlers,
+ * enable/disable of a format (not of its plugin), and the test endpoint.
+ *
+ * A disabled format is taken out of the registry, so uploads get `format_unavailable`,
+ * while its plugin keeps running and its row stays readable.
+ */
+import { performance } from 'node:perf_hooks';
+import type { FormatHandler } from '../formats/handler.js';
+import type { FormatRegistry } from '../formats/registry.js';
+import { WasmFormatHandler } from '../formats/wasm-handler.js';
+import { ArtifactInvalid, FormatUnavailable } from '../runtime/errors.js';
+import { Stats } from '../../protocol/methods.js';
+import type { FormatHandlerRow, HandlerType, Store } from '../store/store.js';
+import type { FormatService, FormatTestInput, FormatTestResult, FormatView } from './contracts.js';
+import { conflict, notFound } from './errors.js';
+import type { DependentRepositories } from './lifecycle.js';
+
+export interface FormatServiceDeps {
+  store: Store;
+  registry: FormatRegistry;
+  dependents: DependentRepositories;
+  /** Core handlers by format key (always instantiated; the registry holds the enabled ones). */
+  coreHandlers: ReadonlyMap<string, FormatHandler>;
+  /** The running handler of an active plugin, by plugin id. */
+  pluginHandler(pluginId: string): WasmFormatHandler | undefined;
+}
+
+export class FormatCatalog implements FormatService {
+  constructor(private readonly deps: FormatServiceDeps) {}
+
+  async list(query: { handler_type?: HandlerType; enabled?: boolean }) {
+    const rows = await this.deps.store.listFormatHandlers(query);
+    const items = await Promise.all(rows.map((row) => this.view(row)));
+    return { items, total: items.length };
+  }
+
+  async get(formatKey: string): Promise<FormatView> {
+    return this.view(await this.require(formatKey));
+  }
+
+  async enable(formatKey: string): Promise<FormatView> {
+    const row = await this.require(formatKey);
+    const handler = this.liveHandler(row);
+    if (!handler) {
+      throw conflict('plugin_not_active', `format ${formatKey} belongs to a plugin that is not active: enable the plugin first`);
+    }
+    const updated = await this.deps.store.transaction(async (tx) => {
+      const result = await tx.updateFormatHandler(formatKey, { is_enabled: true });
+      if (row.plugin_id && !row.is_enabled) {
+        await tx.addEvent({
+          plugin_id: row.plugin_id,
+          event_type: 'format_handler_enabled',
+          severity: 'info',
+          message: `format ${formatKey} enabled`,
+          details: {},
+        });
+      }
+      return result!;
+    });
+    this.deps.registry.swap(handler);
+    return this.view(updated);
+  }
+
+  async disable(formatKey: string): Promise<FormatView> {
+    const row = await this.require(formatKey);
+    if (row.is_enabled && (await this.deps.store.countEnabledFormatHandlers()) <= 1) {
+      throw conflict('last_enabled_format', `format ${formatKey} is the last enabled format and cannot be disabled`);
+    }
+    const updated = await this.deps.store.transaction(async (tx) => {
+      const result = await tx.updateFormatHandler(formatKey, { is_enabled: false });
+      if (row.plugin_id && row.is_enabled) {
+        await tx.addEvent({
+          plugin_id: row.plugin_id,
+          event_type: 'format_handler_disabled',
+          severity: 'info',
+          message: `format ${formatKey} disabled; the plugin keeps running`,
+          details: {},
+        });
+      }
+      return result!;
+    });
+    this.deps.registry.remove(formatKey);
+    return this.view(updated);
+  }
+
+  async test(formatKey: string, input: FormatTestInput): Promise<FormatTestResult> {
+    const row = await this.require(formatKey);
+    const handler = this.deps.registry.get(formatKey);
+    if (!handler) throw new FormatUnavailable(`format ${formatKey} is disabled`);
+    const result: FormatTestResult = {
+      success: false,
+      format_key: formatKey,
+      handler_type: row.handler_type,
+      execution_time_ms: 0,
+      memory_used_bytes: null,
+      metadata: null,
+      validation_result: { valid: false, errors: [] },
+      error: null,
+    };
+    const started = performance.now();
+    try {
+      await handler.validate(input.path, input.content);
+      result.validation_result.valid = true;
+      const metadata = await handler.parseMetadata(input.path, input.content);
+      result.metadata = {
+        path: metadata.path,
+        version: metadata.version,
+        content_type: metadata.contentType,
+        size_bytes: metadata.sizeBytes,
+        checksum_sha256: metadata.checksumSha256,
+      };
+      result.success = true;
+    } catch (error) {
+      // A handler's own rejection is the test's answer; a crash or a limit is the plugin's failure.
+      if (!(error instanceof ArtifactInvalid)) throw error;
+      if (!result.validation_result.valid) result.validation_result.errors.push(error.message);
+      result.error = error.message;
+    }
+    result.execution_time_ms = Math.round((performance.now() - started) * 1000) / 1000;
+    if (handler instanceof WasmFormatHandler) {
+      result.memory_used_bytes = (await handler.pool.call(Stats).catch(() => undefined))?.wasmMemoryBytes ?? null;
+    }
+    return result;
+  }
+
+  private async require(formatKey: string): Promise<FormatHandlerRow> {
+    const row = await this.deps.store.getFormatHandler(formatKey);
+    if (!row) throw notFound(`no format handler for key ${formatKey}`);
+    return row;
+  }
+
+  /** The handler that would serve this format if it were enabled. */
+  private liveHandler(row: FormatHandlerRow): FormatHandler | undefined {
+    return row.plugin_id ? this.deps.pluginHandler(row.plugin_id) : this.deps.coreHandlers.get(row.format_key);
+  }
+
+  private async view(row: FormatHandlerRow): Promise<FormatView> {
+    const repositories = await this.deps.dependents.forFormat(row.format_key);
+    return { ...row, repository_count: repositories.length };
+  }
+}

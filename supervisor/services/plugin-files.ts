@@ -1,0 +1,60 @@
+/**
+ * Where a plugin's files live under DATA_DIR, and how a version folder is (re)made.
+ *
+ *   <dataDir>/plugins/<plugin id>/<version>/   the package as validated (plugin.toml, wasm...)
+ *   <dataDir>/cache/components/<sha256>/       transpiled components (runtime/component.ts)
+ *   <dataDir>/tmp/                             fetches and uploads in progress
+ *
+ * The store keeps every version's component too, so a supervisor that never saw the
+ * install (another machine sharing the PostgreSQL) can rebuild the folder from it.
+ */
+import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+export class PluginFiles {
+  constructor(private readonly dataDir: string) {}
+
+  get componentCache(): string {
+    return path.join(this.dataDir, 'cache', 'components');
+  }
+
+  get workDir(): string {
+    return path.join(this.dataDir, 'tmp');
+  }
+
+  versionDir(pluginId: string, version: string): string {
+    return path.join(this.dataDir, 'plugins', pluginId, version);
+  }
+
+  async prepare(): Promise<void> {
+    await mkdir(this.workDir, { recursive: true });
+    await mkdir(this.componentCache, { recursive: true });
+  }
+
+  /** Copies a validated package folder into the version's folder, replacing what was there. */
+  async storeVersion(pluginId: string, version: string, packageDir: string): Promise<string> {
+    const dir = this.versionDir(pluginId, version);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(path.dirname(dir), { recursive: true });
+    await cp(packageDir, dir, { recursive: true });
+    return dir;
+  }
+
+  /** Makes sure the version folder exists (it is the child's working directory). */
+  async ensureVersion(pluginId: string, version: string, wasm: () => Promise<Uint8Array>): Promise<string> {
+    const dir = this.versionDir(pluginId, version);
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'plugin.wasm'), await wasm(), { flag: 'wx' }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EEXIST') throw error;
+    });
+    return dir;
+  }
+
+  async removeVersion(pluginId: string, version: string): Promise<void> {
+    await rm(this.versionDir(pluginId, version), { recursive: true, force: true });
+  }
+
+  async removePlugin(pluginId: string): Promise<void> {
+    await rm(path.join(this.dataDir, 'plugins', pluginId), { recursive: true, force: true });
+  }
+}
