@@ -10,7 +10,7 @@ import { openStore } from '../../supervisor/store/open.js';
 import { SQLITE_FILE } from '../../supervisor/store/sqlite.js';
 import { CORE_FORMAT_KEYS, DatabaseUnavailable } from '../../supervisor/store/store.js';
 import { expectRejection } from './assertions.js';
-import { postgresFixture } from './engines.js';
+import { postgresFixture } from '../support/engines.js';
 
 describe('openStore', () => {
   let dataDir: string;
