@@ -1,0 +1,94 @@
+/**
+ * `plugin-keeper token ...`: create, list and revoke API tokens. Parsing is kept apart from
+ * running, so a usage mistake is reported before the database is opened.
+ */
+import { parseArgs } from 'node:util';
+import type { TokenService, TokenView } from '../supervisor/services/tokens.js';
+import type { Role } from '../supervisor/store/store.js';
+
+export type TokenCommand =
+  | { action: 'create'; role: Role; name: string }
+  | { action: 'list' }
+  | { action: 'revoke'; id: string };
+
+/** A mistake in the command line: the message and the usage are shown, exit status 2. */
+export class UsageError extends Error {}
+
+/** Where a command writes: `out` for what scripts capture, `err` for what people read. */
+export interface Output {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+const ROLES: readonly Role[] = ['admin', 'reader'];
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function parseTokenCommand(args: string[]): TokenCommand {
+  const [action, ...rest] = args;
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      strict: true,
+      options: { role: { type: 'string' }, name: { type: 'string' } },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  const noExtras = (allowed: number) => {
+    if (positionals.length > allowed) throw new UsageError(`unexpected argument "${positionals[allowed]}"`);
+  };
+  switch (action) {
+    case 'create': {
+      noExtras(0);
+      const role = values.role as Role | undefined;
+      if (!role || !ROLES.includes(role)) throw new UsageError(`--role must be ${ROLES.join(' or ')}`);
+      if (values.name !== undefined && values.name.trim() === '') throw new UsageError('--name must not be empty');
+      return { action: 'create', role, name: values.name ?? `${role} token` };
+    }
+    case 'list':
+      if (values.role !== undefined || values.name !== undefined) throw new UsageError('token list takes no options');
+      noExtras(0);
+      return { action: 'list' };
+    case 'revoke':
+      if (values.role !== undefined || values.name !== undefined) throw new UsageError('token revoke takes no options');
+      if (positionals.length === 0) throw new UsageError('token revoke needs the id of the token (see token list)');
+      noExtras(1);
+      if (!UUID.test(positionals[0]!)) throw new UsageError(`"${positionals[0]}" is not a token id (a UUID, see token list)`);
+      return { action: 'revoke', id: positionals[0]!.toLowerCase() };
+    default:
+      throw new UsageError(action === undefined ? 'missing token command' : `unknown token command "${action}"`);
+  }
+}
+
+/** Runs the command; resolves to the process exit status. */
+export async function runTokenCommand(command: TokenCommand, tokens: TokenService, output: Output): Promise<number> {
+  switch (command.action) {
+    case 'create': {
+      const created = await tokens.create({ role: command.role, name: command.name });
+      // The token alone on stdout, so `TOKEN=$(plugin-keeper token create ...)` captures it.
+      output.out(created.token);
+      output.err(`created ${created.role} token "${created.name}" (id ${created.id}); it is shown only this once`);
+      return 0;
+    }
+    case 'list':
+      for (const line of table(await tokens.list())) output.out(line);
+      return 0;
+    case 'revoke':
+      if (await tokens.revoke(command.id)) {
+        output.err(`revoked token ${command.id}`);
+        return 0;
+      }
+      output.err(`no active token has id ${command.id}`);
+      return 1;
+  }
+}
+
+function table(tokens: TokenView[]): string[] {
+  const header = ['ID', 'NAME', 'ROLE', 'CREATED', 'LAST USED', 'REVOKED'];
+  const rows = tokens.map((token) => [token.id, token.name, token.role, token.created_at, token.last_used_at ?? '-', token.revoked_at ?? '-']);
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  return [header, ...rows].map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd());
+}

@@ -1,0 +1,68 @@
+/**
+ * The HTTP server's composition, outermost first: request id → access log → errors → auth →
+ * routes. Auth sits before the router so that it answers for every path, routed or not; the
+ * error middleware sits outside both so that their failures, and unmatched routes, get the
+ * contract's error body; the access log sits outside everything so it logs the final status.
+ */
+import path from 'node:path';
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { FormatService, HealthService, PluginService } from '../services/contracts.js';
+import type { TokenService } from '../services/tokens.js';
+import { accessLog } from './access-log.js';
+import { authenticate } from './auth.js';
+import { errorHandler } from './errors.js';
+import { openApiDocument } from './openapi.js';
+import { FORMAT_MOUNTS, OPENAPI_PATH, PLUGIN_MOUNTS } from './paths.js';
+import { requestId } from './request-id.js';
+import { formatRoutes } from './routes/formats.js';
+import { healthRoutes } from './routes/health.js';
+import { pluginRoutes } from './routes/plugins.js';
+import type { AppState } from './state.js';
+
+export interface AppDeps {
+  plugins: PluginService;
+  formats: FormatService;
+  health: HealthService;
+  tokens: TokenService;
+  config: Config;
+  logger: Logger;
+}
+
+/** Folder (below DATA_DIR, so on the same disk as the plugins) for uploads in progress. */
+export const uploadRoot = (config: Pick<Config, 'dataDir'>): string => path.join(config.dataDir, 'tmp', 'uploads');
+
+export function createApp(deps: AppDeps): Koa<AppState> {
+  const app = new Koa<AppState>({ proxy: deps.config.trustProxy });
+  const tempRoot = uploadRoot(deps.config);
+
+  const router = new Router<AppState>();
+  mount(router, PLUGIN_MOUNTS, pluginRoutes(deps.plugins, { uploads: { tempRoot, maxFileBytes: deps.config.plugins.maxZipBytes } }));
+  mount(router, FORMAT_MOUNTS, formatRoutes(deps.formats, { tempRoot }));
+  router.use(healthRoutes(deps.health).routes());
+  const document = openApiDocument();
+  router.get(OPENAPI_PATH, (ctx) => {
+    ctx.body = document;
+  });
+
+  app.use(requestId());
+  app.use(accessLog(deps.logger));
+  app.use(errorHandler(deps.logger));
+  app.use(authenticate({ verifier: deps.tokens }));
+  app.use(router.routes());
+  // Sets 405 with `Allow` (and answers OPTIONS); the error middleware adds the body.
+  app.use(router.allowedMethods());
+
+  // Only failures after the answer has started (a broken stream) get here; log them like the rest.
+  app.on('error', (error: unknown, ctx?: Koa.ParameterizedContext<AppState>) => {
+    deps.logger.error({ req_id: ctx?.state.requestId, err: error }, 'response failed');
+  });
+  return app;
+}
+
+/** One router, every prefix: the contract's aliases are the same handlers, not copies. */
+function mount(parent: Router<AppState>, prefixes: readonly string[], child: Router<AppState>): void {
+  for (const prefix of prefixes) parent.use(prefix, child.routes());
+}

@@ -1,0 +1,672 @@
+/**
+ * The OpenAPI 3.1 document of the API, served at OPENAPI_PATH. Besides describing every route,
+ * it is where the API writes down what the contract (shared/contract/api.md) leaves open: see
+ * DECISIONS. Ranges, enums and field names come from the modules that enforce them, so the
+ * document cannot drift from the checks.
+ */
+import { WWW_AUTHENTICATE } from './auth.js';
+import { JSON_LIMIT_BYTES } from './body.js';
+import { PLUGIN_FAILURE_STATUS } from './errors.js';
+import type { IntegerRange } from './input.js';
+import { FORMAT_MOUNTS, OPENAPI_PATH, PLUGIN_MOUNTS } from './paths.js';
+import { REQUEST_ID_HEADER } from './request-id.js';
+import { HANDLER_TYPES, MAX_TEST_ARTIFACT_BYTES, TEST_FILE_FIELDS } from './routes/formats.js';
+import {
+  DEFAULT_EVENT_LIMIT,
+  DEFAULT_PER_PAGE,
+  EVENT_LIMIT_RANGE,
+  EVENT_SEVERITIES,
+  LIMIT_RANGES,
+  PAGE_RANGE,
+  PER_PAGE_RANGE,
+  PLUGIN_STATUSES,
+  PLUGIN_TYPES,
+  ZIP_FIELDS,
+} from './routes/plugins.js';
+
+type Schema = Record<string, unknown>;
+type Operation = Record<string, unknown>;
+type PathItem = Partial<Record<'get' | 'post' | 'put' | 'delete', Operation>>;
+
+const ref = (kind: 'schemas' | 'parameters' | 'responses', name: string) => ({ $ref: `#/components/${kind}/${name}` });
+const nullable = (type: string, extra: Schema = {}): Schema => ({ type: [type, 'null'], ...extra });
+const json = (schema: Schema) => ({ 'application/json': { schema } });
+const listOf = (item: string): Schema => ({
+  type: 'object',
+  required: ['items'],
+  properties: { items: { type: 'array', items: ref('schemas', item) } },
+});
+
+const DECISIONS = `
+## What the contract leaves open, and how this API settles it
+
+- **Input validation (400).** Every problem of a request's input is reported at once:
+  \`{"error": "bad_request", "message": "...", "validation_errors": [{"field", "message"}]}\`, each
+  message naming the query parameter, path parameter or body field. An empty query value
+  (\`?status=\`) counts as absent; a parameter given twice is a 400; a JSON body field the route
+  does not know is a 400 (a typo must not pass silently). \`:id\` must be a UUID (any case; ids are
+  lowercase in answers).
+- **Bodies.** JSON bodies up to ${JSON_LIMIT_BYTES} bytes (413 \`payload_too_large\`); a body
+  without a Content-Type is read as JSON; a Content-Type a route does not take is a 415
+  \`unsupported_media_type\`; malformed JSON is a 400 \`invalid_json\`.
+- **Resource limits** (\`PUT /{id}/limits\`): integers, \`memory_mb\` ${range(LIMIT_RANGES.memory_mb)},
+  \`timeout_secs\` ${range(LIMIT_RANGES.timeout_secs)}, \`instances\` ${range(LIMIT_RANGES.instances)}
+  (the bounds of the PLUGINS_DEFAULT_* settings; the PLUGINS_MAX_* caps bound manifests, not
+  admins). At least one field is required.
+- **Uploads.** Plugin ZIPs: multipart/form-data, the first file in field ${ZIP_FIELDS.map((f) => `\`${f}\``).join(', ')}
+  (other file fields are skipped); larger than PLUGINS_MAX_ZIP_MB → 413 \`payload_too_large\`;
+  none → 400 \`no_file\`. Uploads are streamed to a temporary file under DATA_DIR that is removed
+  once the call is over. Format tests: field ${TEST_FILE_FIELDS.map((f) => `\`${f}\``).join(', ')} plus
+  \`path\` (defaulting to the uploaded file's name), up to ${MAX_TEST_ARTIFACT_BYTES} bytes.
+- **Reload bodies.** multipart → the uploaded ZIP; JSON \`{"ref"}\` → that git ref; \`{}\` or no body
+  → the plugin's recorded source again.
+- **Format test.** 200 with the result when \`success\`, else 422 with the same body.
+- **Auth.** Every path but \`/health\`, \`/ready\` and \`/metrics\` needs credentials; without valid
+  ones: 401 \`unauthorized\` (none sent) or \`invalid_credentials\`, with
+  \`WWW-Authenticate: ${WWW_AUTHENTICATE}\`. The \`reader\` role may GET (and HEAD) the plugin and format
+  routes and this document; anything else is 403 \`forbidden\`. When a request carries several
+  credentials, \`Authorization\` wins over \`X-Api-Key\`.
+- **Other errors.** An unknown route is 404 \`not_found\`; a method a route does not have is 405
+  \`method_not_allowed\` with \`allowed\` and an \`Allow\` header; an unreachable database is 503
+  \`database_unavailable\`; an unexpected failure is 500 \`internal_error\`, whose message quotes the
+  request id under which it was logged.
+- **Request ids.** \`${REQUEST_ID_HEADER}\` is echoed on every answer: the caller's own (letters, digits,
+  \`._:-\`, up to 128) or a new UUID.
+- **Aliases.** Every \`${PLUGIN_MOUNTS[0]}\` route is also served under \`${PLUGIN_MOUNTS[1]}\`, every
+  \`${FORMAT_MOUNTS[0]}\` route under \`${FORMAT_MOUNTS[1]}\`: listed below as the same operations, without
+  an operationId.
+`;
+
+function range(bounds: Required<IntegerRange>): string {
+  return `${bounds.min}..${bounds.max}`;
+}
+
+const SCHEMAS: Record<string, Schema> = {
+  Error: {
+    type: 'object',
+    required: ['error', 'message'],
+    properties: {
+      error: { type: 'string', description: 'Machine code, lowercase snake_case.' },
+      message: { type: 'string', description: 'A human sentence.' },
+      validation_errors: { type: 'array', items: ref('schemas', 'ValidationError') },
+      existing_plugin_id: { type: 'string', format: 'uuid', description: '409 `plugin_already_exists`.' },
+      dependent_repositories: {
+        type: 'array',
+        description: '409 `dependency_conflict` on uninstall.',
+        items: { type: 'object', required: ['id', 'key'], properties: { id: { type: 'string' }, key: { type: 'string' } } },
+      },
+      allowed: { type: 'array', items: { type: 'string' }, description: '405: the methods the route has.' },
+    },
+    additionalProperties: true,
+  },
+  ValidationError: {
+    type: 'object',
+    required: ['field', 'message'],
+    properties: { field: { type: 'string' }, message: { type: 'string' } },
+  },
+  Capabilities: {
+    type: 'object',
+    required: ['parse_metadata', 'validate_artifact', 'generate_index', 'handle_request'],
+    properties: Object.fromEntries(['parse_metadata', 'validate_artifact', 'generate_index', 'handle_request'].map((name) => [name, { type: 'boolean' }])),
+  },
+  ResourceLimits: {
+    type: 'object',
+    required: ['memory_mb', 'timeout_secs', 'instances'],
+    properties: limitProperties(),
+  },
+  LimitsUpdate: {
+    type: 'object',
+    minProperties: 1,
+    additionalProperties: false,
+    properties: limitProperties(),
+  },
+  PluginRuntime: {
+    type: 'object',
+    required: ['state', 'instances', 'restarts', 'pids'],
+    properties: {
+      state: { enum: ['running', 'draining', 'stopped', 'quarantined', 'not_started'] },
+      instances: { type: 'integer' },
+      restarts: { type: 'integer' },
+      pids: { type: 'array', items: { type: 'integer' } },
+    },
+  },
+  Plugin: {
+    type: 'object',
+    required: ['id', 'plugin_id', 'name', 'version', 'status', 'plugin_type', 'source_type', 'format_key', 'capabilities', 'resource_limits', 'runtime'],
+    properties: {
+      id: { type: 'string', format: 'uuid' },
+      plugin_id: { type: 'string', format: 'uuid', description: 'Same as `id`.' },
+      name: { type: 'string' },
+      version: { type: 'string' },
+      display_name: nullable('string'),
+      description: nullable('string'),
+      author: nullable('string'),
+      homepage: nullable('string'),
+      license: nullable('string'),
+      status: { enum: PLUGIN_STATUSES },
+      plugin_type: { enum: PLUGIN_TYPES },
+      source_type: { enum: ['core', 'wasm_git', 'wasm_zip', 'wasm_local'] },
+      source_url: nullable('string'),
+      source_ref: nullable('string'),
+      resolved_commit: nullable('string', { description: 'Git SHA actually installed.' }),
+      wasm_sha256: { type: 'string' },
+      format_key: { type: 'string' },
+      capabilities: ref('schemas', 'Capabilities'),
+      resource_limits: ref('schemas', 'ResourceLimits'),
+      error_message: nullable('string'),
+      installed_at: { type: 'string', format: 'date-time' },
+      enabled_at: nullable('string', { format: 'date-time' }),
+      updated_at: { type: 'string', format: 'date-time' },
+      runtime: ref('schemas', 'PluginRuntime'),
+    },
+  },
+  InstalledPlugin: {
+    allOf: [
+      ref('schemas', 'Plugin'),
+      {
+        type: 'object',
+        required: ['message', 'warnings'],
+        properties: { message: { type: 'string' }, warnings: { type: 'array', items: { type: 'string' } } },
+      },
+    ],
+  },
+  PluginList: {
+    type: 'object',
+    required: ['items', 'total', 'page', 'per_page'],
+    properties: {
+      items: { type: 'array', items: ref('schemas', 'Plugin') },
+      total: { type: 'integer' },
+      page: { type: 'integer' },
+      per_page: { type: 'integer' },
+    },
+  },
+  Event: {
+    type: 'object',
+    required: ['id', 'plugin_id', 'event_type', 'severity', 'message', 'details', 'created_at'],
+    properties: {
+      id: { type: 'string', format: 'uuid' },
+      plugin_id: { type: 'string', format: 'uuid' },
+      event_type: {
+        enum: [
+          'installed',
+          'enabled',
+          'disabled',
+          'reloaded',
+          'reload_failed',
+          'uninstalled',
+          'crashed',
+          'restarted',
+          'quarantined',
+          'limit_exceeded',
+          'error',
+          'format_handler_enabled',
+          'format_handler_disabled',
+        ],
+      },
+      severity: { enum: EVENT_SEVERITIES },
+      message: { type: 'string' },
+      details: { type: 'object' },
+      created_at: { type: 'string', format: 'date-time' },
+    },
+  },
+  EventList: { ...listOf('Event'), description: 'Newest first.' },
+  Process: {
+    type: 'object',
+    required: ['pid', 'version', 'state', 'in_flight', 'calls_total', 'errors_total', 'restarts'],
+    properties: {
+      pid: nullable('integer'),
+      version: { type: 'string' },
+      state: { enum: ['starting', 'ready', 'draining', 'stopped'] },
+      started_at: nullable('string', { format: 'date-time' }),
+      rss_bytes: nullable('integer'),
+      cpu_percent: nullable('number'),
+      wasm_memory_bytes: nullable('integer'),
+      in_flight: { type: 'integer' },
+      calls_total: { type: 'integer' },
+      errors_total: { type: 'integer' },
+      restarts: { type: 'integer' },
+      last_exit: {
+        type: ['object', 'null'],
+        properties: { code: nullable('integer'), signal: nullable('string'), reason: { type: 'string' } },
+      },
+    },
+  },
+  ProcessList: listOf('Process'),
+  FormatHandler: {
+    type: 'object',
+    required: ['id', 'format_key', 'plugin_id', 'handler_type', 'display_name', 'extensions', 'is_enabled', 'priority', 'capabilities', 'repository_count'],
+    properties: {
+      id: { type: 'string', format: 'uuid' },
+      format_key: { type: 'string' },
+      plugin_id: nullable('string', { format: 'uuid', description: 'null for core handlers.' }),
+      handler_type: { enum: HANDLER_TYPES },
+      display_name: { type: 'string' },
+      description: nullable('string'),
+      extensions: { type: 'array', items: { type: 'string' } },
+      is_enabled: { type: 'boolean' },
+      priority: { type: 'integer' },
+      capabilities: ref('schemas', 'Capabilities'),
+      repository_count: { type: 'integer' },
+      created_at: { type: 'string', format: 'date-time' },
+      updated_at: { type: 'string', format: 'date-time' },
+    },
+  },
+  FormatHandlerList: {
+    type: 'object',
+    required: ['items', 'total'],
+    properties: { items: { type: 'array', items: ref('schemas', 'FormatHandler') }, total: { type: 'integer' } },
+  },
+  FormatTestResult: {
+    type: 'object',
+    required: ['success', 'format_key', 'handler_type', 'execution_time_ms', 'validation_result'],
+    properties: {
+      success: { type: 'boolean' },
+      format_key: { type: 'string' },
+      handler_type: { enum: HANDLER_TYPES },
+      execution_time_ms: { type: 'number' },
+      memory_used_bytes: nullable('integer'),
+      metadata: nullable('object'),
+      validation_result: {
+        type: 'object',
+        required: ['valid', 'errors'],
+        properties: { valid: { type: 'boolean' }, errors: { type: 'array', items: { type: 'string' } } },
+      },
+      error: nullable('string'),
+    },
+  },
+  GitInstall: {
+    type: 'object',
+    required: ['url'],
+    additionalProperties: false,
+    properties: {
+      url: { type: 'string', description: 'https (or ssh) URL of the repository.' },
+      ref: { type: 'string', description: 'Branch, tag or commit; the default branch when absent.' },
+      path: { type: 'string', description: 'Folder holding plugin.toml, for repositories of several plugins.' },
+    },
+  },
+  LocalInstall: {
+    type: 'object',
+    required: ['path'],
+    additionalProperties: false,
+    properties: { path: { type: 'string', description: 'A folder inside PLUGINS_LOCAL_ROOTS.' } },
+  },
+  ZipUpload: {
+    type: 'object',
+    description: `The ZIP in one of the fields ${ZIP_FIELDS.join(', ')}.`,
+    properties: Object.fromEntries(ZIP_FIELDS.map((field) => [field, { type: 'string', contentMediaType: 'application/zip' }])),
+  },
+  ReloadRequest: {
+    type: 'object',
+    additionalProperties: false,
+    properties: { ref: { type: 'string', description: 'Git ref to reload from; absent: the recorded source again.' } },
+  },
+  FormatTestJson: {
+    type: 'object',
+    required: ['path', 'content'],
+    additionalProperties: false,
+    properties: {
+      path: { type: 'string', description: 'The artifact path the handler is told.' },
+      content: { type: 'string', description: 'The artifact: text, or base64 when `base64` is true.' },
+      base64: { type: 'boolean', default: false },
+    },
+  },
+  FormatTestUpload: {
+    type: 'object',
+    required: ['file'],
+    properties: {
+      file: { type: 'string', contentMediaType: 'application/octet-stream' },
+      path: { type: 'string', description: "Defaults to the uploaded file's name." },
+    },
+  },
+  HealthReport: {
+    type: 'object',
+    required: ['status', 'checks'],
+    properties: {
+      status: { enum: ['ok', 'degraded'] },
+      checks: {
+        type: 'object',
+        properties: {
+          database: { type: 'object', required: ['ok'], properties: { ok: { type: 'boolean' }, error: { type: 'string' } } },
+          plugins: {
+            type: 'object',
+            properties: { ok: { type: 'boolean' }, active: { type: 'integer' }, running: { type: 'integer' }, error: { type: 'integer' } },
+          },
+        },
+      },
+    },
+  },
+  Readiness: { type: 'object', required: ['status'], properties: { status: { enum: ['ready', 'starting'] } } },
+};
+
+function limitProperties(): Record<string, Schema> {
+  return Object.fromEntries(
+    Object.entries(LIMIT_RANGES).map(([name, bounds]) => [name, { type: 'integer', minimum: bounds.min, maximum: bounds.max }]),
+  );
+}
+
+const query = (name: string, schema: Schema, description: string) => ({ name, in: 'query', required: false, schema, description });
+
+const PARAMETERS: Record<string, Schema> = {
+  PluginId: { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } },
+  FormatKey: { name: 'format_key', in: 'path', required: true, schema: { type: 'string' } },
+  Status: query('status', { enum: PLUGIN_STATUSES }, 'Only plugins with this status.'),
+  PluginType: query('plugin_type', { enum: PLUGIN_TYPES }, 'Only plugins of this type.'),
+  Page: query('page', { type: 'integer', minimum: PAGE_RANGE.min, default: 1 }, '1-based page number.'),
+  PerPage: query('per_page', { type: 'integer', minimum: PER_PAGE_RANGE.min, maximum: PER_PAGE_RANGE.max, default: DEFAULT_PER_PAGE }, 'Page size.'),
+  Severity: query('severity', { enum: EVENT_SEVERITIES }, 'Only events of this severity.'),
+  Limit: query('limit', { type: 'integer', minimum: EVENT_LIMIT_RANGE.min, maximum: EVENT_LIMIT_RANGE.max, default: DEFAULT_EVENT_LIMIT }, 'Most events returned.'),
+  Force: query('force', { type: 'boolean', default: false }, 'Uninstall even when repositories use the format.'),
+  HandlerType: query('handler_type', { enum: HANDLER_TYPES }, 'Only handlers of this type.'),
+  Enabled: query('enabled', { type: 'boolean' }, 'Only enabled (true) or disabled (false) handlers.'),
+};
+
+const ERROR_RESPONSES: Record<string, [number, string]> = {
+  BadRequest: [400, 'Invalid input: the message and `validation_errors` name each parameter or field.'],
+  Unauthorized: [401, `No valid credentials (\`WWW-Authenticate: ${WWW_AUTHENTICATE}\`).`],
+  Forbidden: [403, 'The caller is a reader and this call needs the admin role.'],
+  NotFound: [404, 'No such plugin, format handler or route.'],
+  Conflict: [409, 'A conflict; `error` says which (see the contract).'],
+  PayloadTooLarge: [413, 'The body or upload is over its limit.'],
+  UnsupportedMediaType: [415, 'The route does not take this Content-Type.'],
+  Unprocessable: [422, 'The plugin or its start failed validation; `validation_errors` lists every problem.'],
+  PluginCrashed: [PLUGIN_FAILURE_STATUS.plugin_crashed, '`plugin_crashed`: the plugin process died or trapped mid-call.'],
+  Unavailable: [503, '`format_unavailable` (plugin disabled, quarantined or uninstalled) or `database_unavailable`.'],
+  Timeout: [504, '`plugin_timeout` (names the limit in ms), or a git clone over 60 s.'],
+  MemoryExceeded: [PLUGIN_FAILURE_STATUS.plugin_memory_exceeded, '`plugin_memory_exceeded` (names the limit in MB).'],
+  Internal: [500, '`internal_error`: the message quotes the request id it was logged under.'],
+};
+
+const RESPONSES = Object.fromEntries(
+  Object.entries(ERROR_RESPONSES).map(([name, [, description]]) => [name, { description, content: json(ref('schemas', 'Error')) }]),
+);
+
+type ErrorName = keyof typeof ERROR_RESPONSES;
+
+interface OperationSpec {
+  id: string;
+  summary: string;
+  tag: 'plugins' | 'formats' | 'health';
+  parameters?: string[];
+  body?: Record<string, { schema: Schema }>;
+  success: [number, string, string | null];
+  errors?: ErrorName[];
+  /** Answers not in the error catalogue (a status whose body is not the error body). */
+  also?: Record<number, { description: string; schema: string }>;
+  /** Probes take no credentials. */
+  anonymous?: boolean;
+}
+
+function operation(spec: OperationSpec): Operation {
+  const [status, description, schema] = spec.success;
+  const errors: ErrorName[] = [...(spec.anonymous ? [] : (['Unauthorized', 'Forbidden'] as ErrorName[])), ...(spec.errors ?? []), 'Internal'];
+  return {
+    operationId: spec.id,
+    summary: spec.summary,
+    tags: [spec.tag],
+    ...(spec.anonymous && { security: [] }),
+    ...(spec.parameters && { parameters: spec.parameters.map((name) => ref('parameters', name)) }),
+    ...(spec.body && { requestBody: { required: true, content: spec.body } }),
+    responses: {
+      [status]: { description, ...(schema && { content: json(ref('schemas', schema)) }) },
+      ...Object.fromEntries(errors.map((name) => [ERROR_RESPONSES[name][0], ref('responses', name)])),
+      ...Object.fromEntries(
+        Object.entries(spec.also ?? {}).map(([code, answer]) => [code, { description: answer.description, content: json(ref('schemas', answer.schema)) }]),
+      ),
+    },
+  };
+}
+
+const jsonBody = (schema: string) => ({ 'application/json': { schema: ref('schemas', schema) } });
+const multipartBody = (schema: string) => ({ 'multipart/form-data': { schema: ref('schemas', schema) } });
+
+/** Plugin routes, relative to each of PLUGIN_MOUNTS. */
+const PLUGIN_PATHS: Record<string, PathItem> = {
+  '': {
+    get: operation({
+      id: 'listPlugins',
+      summary: 'List plugins',
+      tag: 'plugins',
+      parameters: ['Status', 'PluginType', 'Page', 'PerPage'],
+      success: [200, 'A page of plugins, ordered by name.', 'PluginList'],
+      errors: ['BadRequest'],
+    }),
+  },
+  '/install/git': {
+    post: operation({
+      id: 'installPluginFromGit',
+      summary: 'Install a plugin from a Git repository',
+      tag: 'plugins',
+      body: jsonBody('GitInstall'),
+      success: [201, 'Installed.', 'InstalledPlugin'],
+      errors: ['BadRequest', 'NotFound', 'Conflict', 'UnsupportedMediaType', 'Unprocessable', 'Timeout'],
+    }),
+  },
+  '/install/zip': {
+    post: operation({
+      id: 'installPluginFromZip',
+      summary: 'Install a plugin from an uploaded ZIP',
+      tag: 'plugins',
+      body: multipartBody('ZipUpload'),
+      success: [201, 'Installed.', 'InstalledPlugin'],
+      errors: ['BadRequest', 'Conflict', 'PayloadTooLarge', 'UnsupportedMediaType', 'Unprocessable'],
+    }),
+  },
+  '/install/local': {
+    post: operation({
+      id: 'installPluginFromLocal',
+      summary: 'Install a plugin from a folder on the server',
+      tag: 'plugins',
+      body: jsonBody('LocalInstall'),
+      success: [201, 'Installed.', 'InstalledPlugin'],
+      errors: ['BadRequest', 'Conflict', 'UnsupportedMediaType', 'Unprocessable'],
+    }),
+  },
+  '/{id}': {
+    get: operation({
+      id: 'getPlugin',
+      summary: 'Get a plugin',
+      tag: 'plugins',
+      parameters: ['PluginId'],
+      success: [200, 'The plugin.', 'Plugin'],
+      errors: ['BadRequest', 'NotFound'],
+    }),
+    delete: operation({
+      id: 'uninstallPlugin',
+      summary: 'Uninstall a plugin',
+      tag: 'plugins',
+      parameters: ['PluginId', 'Force'],
+      success: [204, 'Uninstalled: the plugin, its format handler, processes and files are gone.', null],
+      errors: ['BadRequest', 'NotFound', 'Conflict'],
+    }),
+  },
+  '/{id}/enable': {
+    post: operation({
+      id: 'enablePlugin',
+      summary: "Start a plugin's processes and enable its format handler",
+      tag: 'plugins',
+      parameters: ['PluginId'],
+      success: [200, 'Enabled.', 'Plugin'],
+      errors: ['BadRequest', 'NotFound', 'Conflict', 'Unprocessable'],
+    }),
+  },
+  '/{id}/disable': {
+    post: operation({
+      id: 'disablePlugin',
+      summary: 'Stop admitting calls, drain, stop the processes, disable the handler',
+      tag: 'plugins',
+      parameters: ['PluginId'],
+      success: [200, 'Disabled.', 'Plugin'],
+      errors: ['BadRequest', 'NotFound'],
+    }),
+  },
+  '/{id}/reload': {
+    post: operation({
+      id: 'reloadPlugin',
+      summary: 'Replace the running version without dropping calls',
+      tag: 'plugins',
+      parameters: ['PluginId'],
+      body: { ...jsonBody('ReloadRequest'), ...multipartBody('ZipUpload') },
+      success: [200, 'Reloaded (the body is optional: none reloads the recorded source).', 'Plugin'],
+      errors: ['BadRequest', 'NotFound', 'PayloadTooLarge', 'UnsupportedMediaType', 'Unprocessable'],
+    }),
+  },
+  '/{id}/limits': {
+    put: operation({
+      id: 'setPluginLimits',
+      summary: "Override a plugin's resource limits",
+      tag: 'plugins',
+      parameters: ['PluginId'],
+      body: jsonBody('LimitsUpdate'),
+      success: [200, 'The plugin with its new limits.', 'Plugin'],
+      errors: ['BadRequest', 'NotFound', 'UnsupportedMediaType'],
+    }),
+  },
+  '/{id}/events': {
+    get: operation({
+      id: 'listPluginEvents',
+      summary: "A plugin's audit log (kept after uninstall)",
+      tag: 'plugins',
+      parameters: ['PluginId', 'Severity', 'Limit'],
+      success: [200, 'Events, newest first.', 'EventList'],
+      errors: ['BadRequest', 'NotFound'],
+    }),
+  },
+  '/{id}/processes': {
+    get: operation({
+      id: 'listPluginProcesses',
+      summary: "A plugin's processes",
+      tag: 'plugins',
+      parameters: ['PluginId'],
+      success: [200, 'Processes.', 'ProcessList'],
+      errors: ['BadRequest', 'NotFound'],
+    }),
+  },
+};
+
+/** Format-handler routes, relative to each of FORMAT_MOUNTS. */
+const FORMAT_PATHS: Record<string, PathItem> = {
+  '': {
+    get: operation({
+      id: 'listFormatHandlers',
+      summary: 'List format handlers',
+      tag: 'formats',
+      parameters: ['HandlerType', 'Enabled'],
+      success: [200, 'Format handlers, ordered by key.', 'FormatHandlerList'],
+      errors: ['BadRequest'],
+    }),
+  },
+  '/{format_key}': {
+    get: operation({
+      id: 'getFormatHandler',
+      summary: 'Get a format handler',
+      tag: 'formats',
+      parameters: ['FormatKey'],
+      success: [200, 'The format handler.', 'FormatHandler'],
+      errors: ['NotFound'],
+    }),
+  },
+  '/{format_key}/enable': {
+    post: operation({
+      id: 'enableFormatHandler',
+      summary: 'Enable a format handler',
+      tag: 'formats',
+      parameters: ['FormatKey'],
+      success: [200, 'Enabled.', 'FormatHandler'],
+      errors: ['NotFound', 'Conflict'],
+    }),
+  },
+  '/{format_key}/disable': {
+    post: operation({
+      id: 'disableFormatHandler',
+      summary: 'Disable a format handler (existing repositories stay readable)',
+      tag: 'formats',
+      parameters: ['FormatKey'],
+      success: [200, 'Disabled.', 'FormatHandler'],
+      errors: ['NotFound', 'Conflict'],
+    }),
+  },
+  '/{format_key}/test': {
+    post: operation({
+      id: 'testFormatHandler',
+      summary: 'Run a format handler on an artifact',
+      tag: 'formats',
+      parameters: ['FormatKey'],
+      body: { ...multipartBody('FormatTestUpload'), ...jsonBody('FormatTestJson') },
+      success: [200, 'The handler accepted the artifact.', 'FormatTestResult'],
+      errors: ['BadRequest', 'NotFound', 'PayloadTooLarge', 'UnsupportedMediaType', 'PluginCrashed', 'Unavailable', 'Timeout', 'MemoryExceeded'],
+      also: { 422: { description: 'The handler rejected the artifact or failed: the same result, with `success: false`.', schema: 'FormatTestResult' } },
+    }),
+  },
+};
+
+const OTHER_PATHS: Record<string, PathItem> = {
+  '/health': {
+    get: operation({
+      id: 'health',
+      summary: 'Liveness and the state of the database and plugins',
+      tag: 'health',
+      anonymous: true,
+      success: [200, 'Healthy.', 'HealthReport'],
+      also: { 503: { description: 'The database check failed.', schema: 'HealthReport' } },
+    }),
+  },
+  '/ready': {
+    get: operation({
+      id: 'ready',
+      summary: 'Whether start-up is over',
+      tag: 'health',
+      anonymous: true,
+      success: [200, 'Ready.', 'Readiness'],
+      also: { 503: { description: 'Start-up is not over.', schema: 'Readiness' } },
+    }),
+  },
+  [OPENAPI_PATH]: {
+    get: operation({ id: 'openapi', summary: 'This document', tag: 'health', success: [200, 'OpenAPI 3.1.', null] }),
+  },
+};
+
+/** Every relative path under every mount; the aliases (later mounts) repeat the operations without their ids. */
+function mounted(mounts: readonly string[], paths: Record<string, PathItem>): Record<string, PathItem> {
+  return Object.fromEntries(
+    mounts.flatMap((mount, index) =>
+      Object.entries(paths).map(([relative, item]) => [
+        mount + relative,
+        index === 0 ? item : Object.fromEntries(Object.entries(item).map(([method, op]) => [method, withoutId(op, mount + relative)])),
+      ]),
+    ),
+  );
+}
+
+function withoutId(op: Operation, path: string): Operation {
+  const { operationId, ...rest } = op;
+  return { ...rest, description: `Alias of \`${operationId}\` at ${path}.` };
+}
+
+export function openApiDocument(): Record<string, unknown> {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'plugin-keeper',
+      version: '1',
+      description: `Supervisor of WebAssembly format-handler plugins.\n${DECISIONS}`,
+    },
+    servers: [{ url: '/' }],
+    security: [{ bearer: [] }, { apiKey: [] }, { basic: [] }],
+    tags: [
+      { name: 'plugins', description: `Also under ${PLUGIN_MOUNTS.slice(1).join(', ')}.` },
+      { name: 'formats', description: `Also under ${FORMAT_MOUNTS.slice(1).join(', ')}.` },
+      { name: 'health', description: 'Probes and this document.' },
+    ],
+    paths: { ...mounted(PLUGIN_MOUNTS, PLUGIN_PATHS), ...mounted(FORMAT_MOUNTS, FORMAT_PATHS), ...OTHER_PATHS },
+    components: {
+      schemas: SCHEMAS,
+      parameters: PARAMETERS,
+      responses: RESPONSES,
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'An API token (`pk_...`) or ADMIN_TOKEN.' },
+        apiKey: { type: 'apiKey', in: 'header', name: 'X-Api-Key', description: 'The same tokens as bearer.' },
+        basic: { type: 'http', scheme: 'basic', description: '`admin:<ADMIN_PASSWORD>`, or any user name with a token as the password.' },
+      },
+    },
+  };
+}

@@ -1,0 +1,25 @@
+/**
+ * Probes, without credentials: `GET /health` (liveness and what is wrong: 503 when the
+ * database does not answer) and `GET /ready` (503 until start-up is over, for load balancers).
+ */
+import Router from '@koa/router';
+import type { HealthService } from '../../services/contracts.js';
+import type { AppState } from '../state.js';
+
+export function healthRoutes(health: HealthService): Router<AppState> {
+  const router = new Router<AppState>();
+
+  router.get('/health', async (ctx) => {
+    const report = await health.health();
+    ctx.status = report.checks.database.ok ? 200 : 503;
+    ctx.body = { status: report.status, checks: report.checks };
+  });
+
+  router.get('/ready', (ctx) => {
+    const ready = health.ready();
+    ctx.status = ready ? 200 : 503;
+    ctx.body = { status: ready ? 'ready' : 'starting' };
+  });
+
+  return router;
+}

@@ -1,0 +1,94 @@
+/**
+ * The supervisor put together: store → runtime and registry → services → HTTP server; then
+ * the active plugins are started again. `close()` stops the server, drains every plugin
+ * (calls in flight finish) and closes the store. Used by main.ts and by end-to-end tests.
+ */
+import type { Server } from 'node:http';
+import pino from 'pino';
+import type { Config } from './config.js';
+import { GenericFormatHandler } from './formats/core/generic.js';
+import type { FormatHandler } from './formats/handler.js';
+import { FormatRegistry } from './formats/registry.js';
+import { createApp } from './http/app.js';
+import { PluginRuntime } from './runtime/runtime.js';
+import { FormatCatalog } from './services/formats.js';
+import { HealthCheck } from './services/health.js';
+import { PluginLifecycle, type DependentRepositories } from './services/lifecycle.js';
+import { PluginFiles } from './services/plugin-files.js';
+import { TokenService } from './services/tokens.js';
+import { openStore } from './store/open.js';
+import type { Store } from './store/store.js';
+
+/** Until repositories exist (next issue), no format has dependents. */
+const noRepositories: DependentRepositories = { forFormat: async () => [] };
+
+export interface Supervisor {
+  server: Server;
+  url: string;
+  /** A generated admin token, on the first start only. */
+  generatedAdminToken: string | null;
+  close(): Promise<void>;
+}
+
+/** Starts everything; used by the command below and by end-to-end tests. */
+export async function startSupervisor(config: Config, logger = pino({ level: config.logLevel })): Promise<Supervisor> {
+  const store = await openStore(config);
+  try {
+    return await startServices(config, store, logger);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}
+
+async function startServices(config: Config, store: Store, logger: pino.Logger): Promise<Supervisor> {
+  const files = new PluginFiles(config.dataDir);
+  await files.prepare();
+  const runtime = new PluginRuntime({ cacheDir: files.componentCache });
+  logger.info({ sandbox: runtime.settings.sandbox.describe() }, 'plugin sandbox');
+
+  const registry = new FormatRegistry();
+  const coreHandlers = new Map<string, FormatHandler>([['generic', new GenericFormatHandler()]]);
+  for (const row of await store.listFormatHandlers({ handler_type: 'core', enabled: true })) {
+    const handler = coreHandlers.get(row.format_key);
+    if (handler) registry.swap(handler);
+  }
+
+  const dependents = noRepositories;
+  const lifecycle = new PluginLifecycle({ store, runtime, registry, files, config, logger, dependents });
+  const formats = new FormatCatalog({
+    store,
+    registry,
+    dependents,
+    coreHandlers,
+    pluginHandler: (pluginId) => lifecycle.handlerFor(pluginId),
+  });
+  const health = new HealthCheck(store, lifecycle);
+  const tokens = new TokenService(store, config);
+  const generated = await tokens.bootstrap();
+
+  const app = createApp({ plugins: lifecycle, formats, health, tokens, config, logger });
+  const server = app.listen(config.port, config.host);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
+  logger.info({ url, store: store.engine, dataDir: config.dataDir }, 'plugin-keeper listening');
+
+  await lifecycle.startActive();
+  health.markReady();
+
+  return {
+    server,
+    url,
+    generatedAdminToken: generated?.token ?? null,
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await lifecycle.stopAll();
+      await store.close();
+    },
+  };
+}

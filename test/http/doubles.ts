@@ -1,0 +1,272 @@
+// In-test stand-ins for the services behind the routes: they record every call, answer with
+// contract-shaped objects, or throw the failure a test sets. What they check is the HTTP
+// layer; the services themselves are tested on their own.
+import { readFile } from 'node:fs/promises';
+import type {
+  FormatService,
+  FormatTestInput,
+  FormatTestResult,
+  FormatView,
+  HealthReport,
+  HealthService,
+  InstallSource,
+  InstalledPluginView,
+  PluginService,
+  PluginView,
+  ProcessView,
+  ReloadSource,
+} from '../../supervisor/services/contracts.js';
+import type { TokenStore } from '../../supervisor/services/tokens.js';
+import type { ApiTokenRow, EventSeverity, NewToken, PluginEventRow, PluginStatus, ResourceLimits } from '../../supervisor/store/store.js';
+
+export const PLUGIN_ID = '0c4f6f5e-1b0a-4b8e-9d2a-7e3c2b1a0f9e';
+const NOW = '2025-01-02T03:04:05.678Z';
+const CAPABILITIES = { parse_metadata: true, validate_artifact: true, generate_index: false, handle_request: false };
+
+export function samplePlugin(id = PLUGIN_ID): PluginView {
+  return {
+    id,
+    plugin_id: id,
+    name: 'unity',
+    version: '1.0.0',
+    display_name: 'Unity packages',
+    description: null,
+    author: null,
+    homepage: null,
+    license: 'MIT',
+    status: 'active',
+    plugin_type: 'format_handler',
+    source_type: 'wasm_git',
+    source_url: 'https://git.example/unity.git',
+    source_ref: 'main',
+    source_path: null,
+    resolved_commit: 'a'.repeat(40),
+    wasm_sha256: 'b'.repeat(64),
+    format_key: 'unity',
+    capabilities: CAPABILITIES,
+    resource_limits: { memory_mb: 64, timeout_secs: 5, instances: 1 },
+    error_message: null,
+    installed_at: NOW,
+    enabled_at: NOW,
+    updated_at: NOW,
+    runtime: { state: 'running', instances: 1, restarts: 0, pids: [4242] },
+  };
+}
+
+export function sampleFormat(formatKey = 'unity'): FormatView {
+  return {
+    id: '5d2c1b0a-9f8e-4d7c-8b6a-5e4d3c2b1a09',
+    format_key: formatKey,
+    plugin_id: PLUGIN_ID,
+    handler_type: 'wasm',
+    display_name: 'Unity packages',
+    description: null,
+    extensions: ['.unitypackage'],
+    is_enabled: true,
+    priority: 0,
+    capabilities: CAPABILITIES,
+    created_at: NOW,
+    updated_at: NOW,
+    repository_count: 0,
+  };
+}
+
+function sampleEvent(pluginId: string): PluginEventRow {
+  return { id: '9e8d7c6b-5a49-4382-9716-0a1b2c3d4e5f', plugin_id: pluginId, event_type: 'installed', severity: 'info', message: 'installed 1.0.0', details: {}, created_at: NOW };
+}
+
+function sampleProcess(): ProcessView {
+  return {
+    pid: 4242,
+    version: '1.0.0',
+    state: 'ready',
+    started_at: NOW,
+    rss_bytes: 50_000_000,
+    cpu_percent: 0.5,
+    wasm_memory_bytes: 1_048_576,
+    in_flight: 0,
+    calls_total: 3,
+    errors_total: 0,
+    restarts: 0,
+    last_exit: null,
+  };
+}
+
+export interface Call {
+  method: string;
+  args: unknown[];
+}
+
+/** An uploaded file as the service saw it, read while the call was in progress. */
+export interface SeenUpload {
+  file: string;
+  bytes: Buffer;
+}
+
+abstract class Recorder {
+  readonly calls: Call[] = [];
+  /** Thrown by every call until cleared. */
+  failure: Error | undefined;
+
+  reset(): void {
+    this.calls.length = 0;
+    this.failure = undefined;
+  }
+
+  protected async record<T>(method: string, args: unknown[], answer: () => T | Promise<T>): Promise<T> {
+    this.calls.push({ method, args });
+    if (this.failure) throw this.failure;
+    return answer();
+  }
+}
+
+export class PluginServiceDouble extends Recorder implements PluginService {
+  readonly uploads: SeenUpload[] = [];
+
+  override reset(): void {
+    super.reset();
+    this.uploads.length = 0;
+  }
+
+  list(query: { status?: PluginStatus; plugin_type?: 'format_handler'; page: number; per_page: number }) {
+    return this.record('list', [query], () => ({ items: [samplePlugin()], total: 1, page: query.page, per_page: query.per_page }));
+  }
+
+  get(id: string) {
+    return this.record('get', [id], () => samplePlugin(id));
+  }
+
+  install(source: InstallSource) {
+    return this.record('install', [source], async (): Promise<InstalledPluginView> => {
+      if (source.kind === 'zip') await this.seeUpload(source.file);
+      return { ...samplePlugin(), message: 'installed unity 1.0.0', warnings: [] };
+    });
+  }
+
+  enable(id: string) {
+    return this.record('enable', [id], () => samplePlugin(id));
+  }
+
+  disable(id: string) {
+    return this.record('disable', [id], () => ({ ...samplePlugin(id), status: 'disabled' as const }));
+  }
+
+  reload(id: string, source: ReloadSource) {
+    return this.record('reload', [id, source], async () => {
+      if (source.kind === 'zip') await this.seeUpload(source.file);
+      return samplePlugin(id);
+    });
+  }
+
+  setLimits(id: string, limits: Partial<ResourceLimits>) {
+    return this.record('setLimits', [id, limits], () => ({ ...samplePlugin(id), resource_limits: { ...samplePlugin(id).resource_limits, ...limits } }));
+  }
+
+  uninstall(id: string, options: { force: boolean }) {
+    return this.record('uninstall', [id, options], () => undefined);
+  }
+
+  events(id: string, query: { severity?: EventSeverity; limit: number }) {
+    return this.record('events', [id, query], () => ({ items: [sampleEvent(id)] }));
+  }
+
+  processes(id: string) {
+    return this.record('processes', [id], () => ({ items: [sampleProcess()] }));
+  }
+
+  private async seeUpload(file: string): Promise<void> {
+    this.uploads.push({ file, bytes: await readFile(file) });
+  }
+}
+
+export class FormatServiceDouble extends Recorder implements FormatService {
+  /** What `test` answers with. */
+  testSucceeds = true;
+
+  override reset(): void {
+    super.reset();
+    this.testSucceeds = true;
+  }
+
+  list(query: { handler_type?: 'core' | 'wasm'; enabled?: boolean }) {
+    return this.record('list', [query], () => ({ items: [sampleFormat()], total: 1 }));
+  }
+
+  get(formatKey: string) {
+    return this.record('get', [formatKey], () => sampleFormat(formatKey));
+  }
+
+  enable(formatKey: string) {
+    return this.record('enable', [formatKey], () => sampleFormat(formatKey));
+  }
+
+  disable(formatKey: string) {
+    return this.record('disable', [formatKey], () => ({ ...sampleFormat(formatKey), is_enabled: false }));
+  }
+
+  test(formatKey: string, input: FormatTestInput) {
+    return this.record('test', [formatKey, { path: input.path, content: Buffer.from(input.content) }], (): FormatTestResult => ({
+      success: this.testSucceeds,
+      format_key: formatKey,
+      handler_type: 'wasm',
+      execution_time_ms: 1.5,
+      memory_used_bytes: 65536,
+      metadata: this.testSucceeds ? { name: 'com.example.pkg', version: '1.0.0' } : null,
+      validation_result: { valid: this.testSucceeds, errors: this.testSucceeds ? [] : ['not a unitypackage'] },
+      error: this.testSucceeds ? null : 'not a unitypackage',
+    }));
+  }
+}
+
+export class HealthDouble implements HealthService {
+  databaseOk = true;
+  isReady = true;
+
+  async health(): Promise<HealthReport> {
+    return {
+      status: this.databaseOk ? 'ok' : 'degraded',
+      checks: {
+        database: this.databaseOk ? { ok: true } : { ok: false, error: 'connection refused' },
+        plugins: { ok: true, active: 1, running: 1, error: 0 },
+      },
+    };
+  }
+
+  ready(): boolean {
+    return this.isReady;
+  }
+}
+
+/** The token part of the store, in memory, with the real store's semantics. */
+export class MemoryTokenStore implements TokenStore {
+  readonly rows: ApiTokenRow[] = [];
+  touches = 0;
+
+  async insertToken(token: NewToken): Promise<ApiTokenRow> {
+    const row: ApiTokenRow = { ...token, created_at: new Date().toISOString(), last_used_at: null, revoked_at: null };
+    this.rows.push(row);
+    return { ...row };
+  }
+
+  async findTokenByHash(tokenHash: string): Promise<ApiTokenRow | undefined> {
+    const row = this.rows.find((candidate) => candidate.token_hash === tokenHash && candidate.revoked_at === null);
+    return row && { ...row };
+  }
+
+  async listTokens(): Promise<ApiTokenRow[]> {
+    return this.rows.map((row) => ({ ...row }));
+  }
+
+  async revokeToken(id: string): Promise<boolean> {
+    const row = this.rows.find((candidate) => candidate.id === id && candidate.revoked_at === null);
+    if (!row) return false;
+    row.revoked_at = new Date().toISOString();
+    return true;
+  }
+
+  async touchToken(id: string): Promise<void> {
+    this.touches += 1;
+    const row = this.rows.find((candidate) => candidate.id === id);
+    if (row) row.last_used_at = new Date().toISOString();
+  }
+}
