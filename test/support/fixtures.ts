@@ -6,8 +6,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { componentEmbed, componentNew } from '@bytecodealliance/jco-transpile/wasm-tools';
-import wabtInit from 'wabt';
+import { componentizeJs, watToComponent, watToCore } from '../../cli/component-build.js';
 
 export type FixtureName =
   | 'good'
@@ -62,9 +61,10 @@ const RECIPES: Record<FixtureName, Recipe> = {
   // componentizing it: a working handler module that is not a component.
   'core-module': { kind: 'core-module', wat: 'test/fixtures/good.wat' },
   'big-initial-memory': handlerWat('big-initial-memory.wat'),
+  // The json-pkg example plugin doubles as the realistic JavaScript fixture.
   'js-handler': {
     kind: 'componentize-js',
-    dir: 'test/fixtures/js-handler',
+    dir: 'examples/json-pkg',
     entry: 'handler.js',
     wit: PLUGIN_WIT,
     world: 'format-plugin-v2',
@@ -154,53 +154,6 @@ function build(recipe: Recipe, inputs: Map<string, Buffer>): Promise<Uint8Array>
     case 'componentize-js':
       return componentizeJs(path.join(repoRoot, recipe.dir, recipe.entry), text(recipe.wit), recipe.world);
   }
-}
-
-let wabt: ReturnType<typeof wabtInit> | undefined;
-
-async function watToCore(file: string, wat: string): Promise<Uint8Array> {
-  wabt ??= wabtInit();
-  const module = (await wabt).parseWat(file, wat);
-  try {
-    module.validate();
-    return module.toBinary({}).buffer;
-  } finally {
-    module.destroy();
-  }
-}
-
-async function watToComponent(file: string, wat: string, wit: string, world: string): Promise<Uint8Array> {
-  const core = await watToCore(file, wat);
-  // The WIT goes in as text: the file-path variant (`witPath`) fails with
-  // "No such file or directory (os error 44)", as wasm-tools runs sandboxed.
-  const embedded = await componentEmbed({ binary: core, witSource: wit, world });
-  return componentNew(embedded, []);
-}
-
-/**
- * The part of componentize-js' API used here. Its types.d.ts leaves out `witWorld`
- * (WIT given as text), which the implementation reads and which is the only way to pass
- * WIT that works here.
- */
-type Componentize = (options: {
-  sourcePath: string;
-  witWorld: string;
-  worldName: string;
-  disableFeatures: Array<'stdio' | 'random' | 'clocks' | 'http' | 'fetch-event'>;
-}) => Promise<{ component: Uint8Array }>;
-
-async function componentizeJs(sourcePath: string, wit: string, world: string): Promise<Uint8Array> {
-  // componentize-js loads @bytecodealliance/preview2-shim without declaring it: this
-  // project's devDependencies carry it.
-  const { componentize } = (await import('@bytecodealliance/componentize-js')) as unknown as { componentize: Componentize };
-  const { component } = await componentize({
-    sourcePath,
-    witWorld: wit,
-    worldName: world,
-    // With every feature off the component imports no WASI at all: a pure handler.
-    disableFeatures: ['random', 'stdio', 'clocks', 'http', 'fetch-event'],
-  });
-  return component;
 }
 
 /** Deletes builds of the fixture from older sources, which nothing will read again. */
