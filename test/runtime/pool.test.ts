@@ -12,6 +12,7 @@ import {
 } from '../../supervisor/runtime/errors.js';
 import { PluginStartFailed, type PoolLimits, type RuntimeEvent, type VersionPool } from '../../supervisor/runtime/pool.js';
 import { PluginRuntime, type RuntimeConfig } from '../../supervisor/runtime/runtime.js';
+import { expectRejection, isAlive } from '../support/assertions.js';
 import { fixtureWasm, type FixtureName } from '../support/fixtures.js';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -46,23 +47,7 @@ class Harness {
   }
 }
 
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
-}
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('plugin runtime: one version in its own child processes', function () {
   this.timeout(60_000);
@@ -108,17 +93,17 @@ describe('plugin runtime: one version in its own child processes', function () {
 
     it("passes the plugin's own err message through as artifact_invalid", async () => {
       const pool = await h.start('good');
-      const error = await rejection(pool.call(Validate, { path: 'x', data: bytes('NOPE') }));
+      const error = await expectRejection(pool.call(Validate, { path: 'x', data: bytes('NOPE') }), Error);
       expect(error).to.be.instanceOf(ArtifactInvalid);
       expect(error).to.have.property('code', 'artifact_invalid');
       expect(error.message).to.equal('bad magic: expected DEMO');
-      const empty = await rejection(pool.call(Validate, { path: 'x', data: new Uint8Array(0) }));
+      const empty = await expectRejection(pool.call(Validate, { path: 'x', data: new Uint8Array(0) }), Error);
       expect(empty.message).to.equal('empty artifact');
     });
 
     it('refuses to start a component whose format-key differs from the manifest', async () => {
       const component = await h.runtime.prepare(await fixtureWasm('wrong-key'));
-      const error = await rejection(
+      const error = await expectRejection(
         h.runtime.startVersion({
           version: '1.0.0',
           component,
@@ -126,8 +111,8 @@ describe('plugin runtime: one version in its own child processes', function () {
           limits: { memoryMb: 64, timeoutMs: 5000, instances: 1 },
           expectedFormatKey: 'demo',
         }),
+        PluginStartFailed,
       );
-      expect(error).to.be.instanceOf(PluginStartFailed);
       expect(error.message).to.contain('"not-the-key"').and.contain('"demo"');
     });
 
@@ -159,7 +144,7 @@ describe('plugin runtime: one version in its own child processes', function () {
       expect(text(response.body)).to.equal('GET /simple/?a=1 repo=libs base=http://keeper.test/ext/demo-v2/libs artifacts=2 body=3');
       const missing = await pool.call(HandleRequest, { request: { ...request, path: '/missing' }, context, artifacts: [] });
       expect(missing.status).to.equal(404);
-      const refused = await rejection(pool.call(HandleRequest, { request: { ...request, path: '/fail' }, context, artifacts: [] }));
+      const refused = await expectRejection(pool.call(HandleRequest, { request: { ...request, path: '/fail' }, context, artifacts: [] }), Error);
       expect(refused).to.be.instanceOf(ArtifactInvalid);
       expect(refused.message).to.equal('request refused');
     });
@@ -167,7 +152,7 @@ describe('plugin runtime: one version in its own child processes', function () {
     it('refuses a native request to a v1 plugin as format_unavailable', async () => {
       const pool = await h.start('good');
       const request = { method: 'GET', path: '/', query: '', headers: [], body: new Uint8Array(0) };
-      const error = await rejection(pool.call(HandleRequest, { request, context, artifacts: [] }));
+      const error = await expectRejection(pool.call(HandleRequest, { request, context, artifacts: [] }), Error);
       expect(error).to.be.instanceOf(FormatUnavailable);
     });
 
@@ -177,7 +162,7 @@ describe('plugin runtime: one version in its own child processes', function () {
       const doc = bytes(JSON.stringify({ name: 'left-pad', version: '1.3.0' }));
       const metadata = await pool.call(ParseMetadata, { path: 'left-pad-1.3.0.json', data: doc });
       expect(metadata).to.include({ version: '1.3.0', contentType: 'application/json', sizeBytes: doc.byteLength });
-      const bad = await rejection(pool.call(Validate, { path: 'x.json', data: bytes('{"name":"x","version":"one"}') }));
+      const bad = await expectRejection(pool.call(Validate, { path: 'x.json', data: bytes('{"name":"x","version":"one"}') }), Error);
       expect(bad).to.be.instanceOf(ArtifactInvalid);
       expect(bad.message).to.equal('bad version: "one" is not a semantic version');
       const index = await pool.call(GenerateIndex, { artifacts: [metadata] });
@@ -194,7 +179,7 @@ describe('plugin runtime: one version in its own child processes', function () {
       const pool = await h.start('loop', { timeoutMs: 800 });
       const [pid] = pool.pids();
       const started = Date.now();
-      const error = await rejection(pool.call(ParseMetadata, { path: 'x', data: bytes('x') }));
+      const error = await expectRejection(pool.call(ParseMetadata, { path: 'x', data: bytes('x') }), Error);
       expect(error).to.be.instanceOf(PluginTimeout);
       expect(error).to.have.property('code', 'plugin_timeout');
       expect(error.message).to.contain('800 ms');
@@ -208,7 +193,7 @@ describe('plugin runtime: one version in its own child processes', function () {
 
     it('retries the calls queued behind a timed-out call on a fresh child', async () => {
       const pool = await h.start('loop', { timeoutMs: 800 });
-      const looping = rejection(pool.call(ParseMetadata, { path: 'x', data: bytes('x') }));
+      const looping = expectRejection(pool.call(ParseMetadata, { path: 'x', data: bytes('x') }), Error);
       const queued = Array.from({ length: 5 }, () => pool.call(FormatKey));
       expect(await looping).to.be.instanceOf(PluginTimeout);
       expect(await Promise.all(queued)).to.deep.equal(Array(5).fill('loop'));
@@ -216,12 +201,12 @@ describe('plugin runtime: one version in its own child processes', function () {
 
     it('stops a guest that grows its memory past the cap, and the next call works', async () => {
       const pool = await h.start('memory-bomb', { memoryMb: 32 });
-      const error = await rejection(pool.call(ParseMetadata, { path: 'x', data: bytes('x') }));
+      const error = await expectRejection(pool.call(ParseMetadata, { path: 'x', data: bytes('x') }), Error);
       expect(error).to.be.instanceOf(PluginMemoryExceeded);
       expect(error).to.have.property('code', 'plugin_memory_exceeded');
       expect(error.message).to.contain('32 MB');
 
-      const viaErr = await rejection(pool.call(Validate, { path: 'x', data: bytes('x') }));
+      const viaErr = await expectRejection(pool.call(Validate, { path: 'x', data: bytes('x') }), Error);
       expect(viaErr).to.be.instanceOf(PluginMemoryExceeded);
       expect(await pool.call(FormatKey)).to.equal('bomb');
     });
@@ -236,7 +221,7 @@ describe('plugin runtime: one version in its own child processes', function () {
       h = new Harness(dir, { hostAllowanceMb: 1, monitorIntervalMs: 100 });
       // 1 MB of guest memory + 1 MB of allowance: any Node process is over it.
       const pool = await h.start('loop', { timeoutMs: 20_000, memoryMb: 1 });
-      const error = await rejection(pool.call(ParseMetadata, { path: 'x', data: bytes('x') }));
+      const error = await expectRejection(pool.call(ParseMetadata, { path: 'x', data: bytes('x') }), Error);
       expect(error).to.be.instanceOf(PluginMemoryExceeded);
       expect(error.message).to.contain('memory limit of 1 MB plus the host allowance of 1 MB');
       expect(h.events.some((e) => e.type === 'limit_exceeded' && e.reason === 'memory')).to.equal(true);
@@ -249,7 +234,7 @@ describe('plugin runtime: one version in its own child processes', function () {
       const call = (data: string) => pool.call(ParseMetadata, { path: 'x', data: bytes(data) });
       expect((await call('a')).version).to.equal('1');
       expect((await call('b')).version).to.equal('2');
-      const error = await rejection(call('TRAP'));
+      const error = await expectRejection(call('TRAP'), Error);
       expect(error).to.be.instanceOf(PluginCrashed);
       expect(error).to.have.property('code', 'plugin_crashed');
       expect((await call('c')).version).to.equal('1');
@@ -261,7 +246,7 @@ describe('plugin runtime: one version in its own child processes', function () {
     it('fails the running call with plugin_crashed when the process dies, and restarts it', async () => {
       const pool = await h.start('loop', { timeoutMs: 20_000 });
       const [pid] = pool.pids();
-      const running = rejection(pool.call(ParseMetadata, { path: 'x', data: bytes('x') }));
+      const running = expectRejection(pool.call(ParseMetadata, { path: 'x', data: bytes('x') }), Error);
       await new Promise((resolve) => setTimeout(resolve, 200));
       process.kill(pid!, 'SIGKILL');
       const error = await running;
@@ -299,11 +284,11 @@ describe('plugin runtime: one version in its own child processes', function () {
     it('quarantines after 5 crashes, then a restart serves again', async () => {
       const pool = await h.start('trap');
       for (let i = 0; i < 5; i++) {
-        expect(await rejection(pool.call(ParseMetadata, { path: 'x', data: bytes('TRAP') }))).to.be.instanceOf(PluginCrashed);
+        expect(await expectRejection(pool.call(ParseMetadata, { path: 'x', data: bytes('TRAP') }), Error)).to.be.instanceOf(PluginCrashed);
       }
       expect(pool.state).to.equal('quarantined');
       expect(pool.quarantineReason).to.contain('5 crashes');
-      const refused = await rejection(pool.call(FormatKey));
+      const refused = await expectRejection(pool.call(FormatKey), Error);
       expect(refused).to.be.instanceOf(FormatUnavailable);
       expect(refused.message).to.contain('quarantined');
       expect(h.events.map((e) => e.type)).to.include('quarantined');
@@ -345,7 +330,7 @@ describe('plugin runtime: one version in its own child processes', function () {
 
     it('fails a result that points outside the guest memory as plugin_crashed; the next call works', async () => {
       const pool = await h.start('huge-result');
-      const error = await rejection(pool.call(ParseMetadata, { path: 'x', data: bytes('x') }));
+      const error = await expectRejection(pool.call(ParseMetadata, { path: 'x', data: bytes('x') }), Error);
       expect(error).to.be.instanceOf(PluginCrashed);
       expect(await pool.call(FormatKey)).to.equal('huge');
     });
@@ -363,7 +348,7 @@ describe('plugin runtime: one version in its own child processes', function () {
       await drained;
       expect(pool.state).to.equal('stopped');
       expect(isAlive(pid!)).to.equal(false);
-      expect(await rejection(pool.call(FormatKey))).to.be.instanceOf(FormatUnavailable);
+      expect(await expectRejection(pool.call(FormatKey), Error)).to.be.instanceOf(FormatUnavailable);
     });
   });
 });

@@ -14,6 +14,7 @@ import { PluginFiles } from '../../supervisor/services/plugin-files.js';
 import { openStore } from '../../supervisor/store/open.js';
 import type { Store } from '../../supervisor/store/store.js';
 import { postgresFixture, sqliteFixture, type EngineFixture } from '../support/engines.js';
+import { expectRejection, isAlive } from '../support/assertions.js';
 import { fixtureWasm, type FixtureName } from '../support/fixtures.js';
 import { makeZip } from '../support/zips.js';
 
@@ -23,24 +24,7 @@ function manifest(name: string, version: string, key: string, extra = ''): strin
   return `[plugin]\nname = "${name}"\nversion = "${version}"\n\n[format]\nkey = "${key}"\ndisplay_name = "Demo"\nextensions = [".demo"]\n${extra}`;
 }
 
-async function rejection(promise: Promise<unknown>): Promise<ServiceError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof ServiceError) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
-}
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Repositories using a format: the next issue's service fills this; here the test sets it. */
 class TestDependents implements DependentRepositories {
@@ -157,7 +141,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
         ]),
       );
       // The component answers format-key() "demo": the manifest's "zipdemo" must be refused...
-      const refused = await rejection(lifecycle.install({ kind: 'zip', file: zipPath }));
+      const refused = await expectRejection(lifecycle.install({ kind: 'zip', file: zipPath }), ServiceError);
       expect(refused.status).to.equal(422);
       expect(refused.message).to.contain('"demo"').and.contain('"zipdemo"');
       expect(await leftovers()).to.deep.equal([]);
@@ -176,18 +160,18 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
 
     it('refuses a second plugin of the same name or format key, leaving nothing behind', async () => {
       const first = await installDemo();
-      const sameName = await rejection(installDemo('2.0.0'));
+      const sameName = await expectRejection(installDemo('2.0.0'), ServiceError);
       expect(sameName.status).to.equal(409);
       expect(sameName.code).to.equal('plugin_already_exists');
       expect(sameName.extra.existing_plugin_id).to.equal(first.id);
 
       const other = await pluginFolder('other', manifest('other-format', '1.0.0', 'demo'), 'good');
-      const sameKey = await rejection(lifecycle.install({ kind: 'local', path: other }));
+      const sameKey = await expectRejection(lifecycle.install({ kind: 'local', path: other }), ServiceError);
       expect(sameKey.status).to.equal(409);
       expect(sameKey.code).to.equal('format_key_conflict');
 
       const core = await pluginFolder('core', manifest('core-clash', '1.0.0', 'maven'), 'good');
-      const coreKey = await rejection(lifecycle.install({ kind: 'local', path: core }));
+      const coreKey = await expectRejection(lifecycle.install({ kind: 'local', path: core }), ServiceError);
       expect(coreKey.status).to.equal(422);
       expect((await store.allPlugins()).map((p) => p.name)).to.deep.equal(['demo-format']);
       expect(await leftovers()).to.deep.equal([first.id]);
@@ -200,7 +184,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
         ['big-initial-memory', '64 MiB'],
       ] as const) {
         const dir = await pluginFolder('bad', manifest('bad-plugin', '1.0.0', 'bad'), wasm);
-        const error = await rejection(lifecycle.install({ kind: 'local', path: dir }));
+        const error = await expectRejection(lifecycle.install({ kind: 'local', path: dir }), ServiceError);
         expect(error.status, wasm).to.equal(422);
         expect(error.code).to.equal('plugin_validation_failed');
         expect(JSON.stringify(error.extra.validation_errors)).to.contain(expected);
@@ -246,7 +230,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       expect(registry.require('demo')).to.not.equal(handler);
 
       await pluginFolder('demo', manifest('demo-format', '1.2.0', 'demo'), 'wrong-key');
-      const bad = await rejection(lifecycle.reload(installed.id, { kind: 'same' }));
+      const bad = await expectRejection(lifecycle.reload(installed.id, { kind: 'same' }), ServiceError);
       expect(bad.status).to.equal(422);
       stop = true;
       await caller;
@@ -273,14 +257,14 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
     it('uninstall: 409 with dependent repositories, force removes everything but the events', async () => {
       const installed = await installDemo();
       dependents.byFormat.set('demo', [{ id: 'r1', key: 'libs' }]);
-      const refused = await rejection(lifecycle.uninstall(installed.id, { force: false }));
+      const refused = await expectRejection(lifecycle.uninstall(installed.id, { force: false }), ServiceError);
       expect(refused.status).to.equal(409);
       expect(refused.code).to.equal('dependency_conflict');
       expect(refused.extra.dependent_repositories).to.deep.equal([{ id: 'r1', key: 'libs' }]);
       expect((await lifecycle.get(installed.id)).status).to.equal('active');
 
       await lifecycle.uninstall(installed.id, { force: true });
-      expect((await rejection(lifecycle.get(installed.id))).status).to.equal(404);
+      expect((await expectRejection(lifecycle.get(installed.id), ServiceError)).status).to.equal(404);
       expect(registry.get('demo')).to.equal(undefined);
       expect(await store.getFormatHandler('demo')).to.equal(undefined);
       expect(await store.getBinary(installed.wasm_sha256)).to.equal(undefined);
@@ -288,7 +272,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       expect(await leftovers()).to.deep.equal([]);
       const events = (await lifecycle.events(installed.id, { limit: 50 })).items;
       expect(events[0]!.event_type).to.equal('uninstalled');
-      expect((await rejection(lifecycle.events('00000000-0000-4000-8000-000000000000', { limit: 5 }))).status).to.equal(404);
+      expect((await expectRejection(lifecycle.events('00000000-0000-4000-8000-000000000000', { limit: 5 }), ServiceError)).status).to.equal(404);
     });
 
     it('restarts active plugins at start; one that cannot start is marked error without blocking the others', async () => {

@@ -9,7 +9,7 @@ import { migrate } from '../../supervisor/store/migrate.js';
 import { openStore } from '../../supervisor/store/open.js';
 import { SQLITE_FILE } from '../../supervisor/store/sqlite.js';
 import { CORE_FORMAT_KEYS, DatabaseUnavailable } from '../../supervisor/store/store.js';
-import { expectRejection } from './assertions.js';
+import { expectRejection } from '../support/assertions.js';
 import { postgresFixture } from '../support/engines.js';
 
 describe('openStore', () => {

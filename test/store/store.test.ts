@@ -14,7 +14,7 @@ import {
   type Store,
   type StoreOps,
 } from '../../supervisor/store/store.js';
-import { expectRejection } from './assertions.js';
+import { expectRejection } from '../support/assertions.js';
 import { postgresFixture, sqliteFixture, type EngineFixture, type StoreConfig } from '../support/engines.js';
 
 const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;

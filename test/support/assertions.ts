@@ -10,3 +10,13 @@ export async function expectRejection<E extends Error>(promise: Promise<unknown>
   }
   throw new Error(`expected a rejection with ${type.name}`);
 }
+
+/** Whether a process with this pid exists (signal 0 checks without signalling). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
