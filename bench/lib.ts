@@ -249,14 +249,7 @@ export function procCpuMs(pid: number): number | null {
   }
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { isAlive } from '../test/support/assertions.js';
 
 let cacheDir: Promise<string> | undefined;
 
