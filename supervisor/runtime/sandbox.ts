@@ -2,8 +2,9 @@
  * How a plugin child is walled in, decided once per supervisor process.
  *
  * - Node's permission model: the child may read only the plugin host's own code and the
- *   component's transpiled folder; writing files, spawning processes, worker threads and
- *   native addons are denied. (It does not restrict the network on Node 20.)
+ *   component's transpiled folder; writing files, spawning processes and worker threads are
+ *   denied (it does not restrict the network on Node 20), and `--no-addons` refuses native
+ *   addons, which the permission model alone lets through on Node 20.
  * - A new user + network namespace (`unshare -rn`), where the kernel allows it: the child
  *   has no network interface but loopback-in-a-void, so any connection gets ENETUNREACH.
  * - A scrubbed environment: no variable of the supervisor (tokens, database URLs) reaches it.
@@ -45,7 +46,8 @@ export class Sandbox {
   }
 
   command(options: SandboxSpawnOptions): ChildCommand {
-    const nodeArgs = [`--max-old-space-size=${options.maxOldSpaceMb}`, '--no-warnings'];
+    // --no-addons: on Node 20 the permission model alone still lets native addons load.
+    const nodeArgs = [`--max-old-space-size=${options.maxOldSpaceMb}`, '--no-warnings', '--no-addons'];
     if (this.features.permissionModel) {
       nodeArgs.push('--experimental-permission', ...options.readablePaths.map((p) => `--allow-fs-read=${p}`));
     }

@@ -4,6 +4,7 @@
  * argv: <tcp port on 127.0.0.1 to dial> <file to write> <file outside the allowed paths to read>
  */
 import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import net from 'node:net';
 
@@ -32,6 +33,8 @@ const result = {
   write: attempt(() => fs.writeFileSync(writeTarget!, 'x')),
   read: attempt(() => fs.readFileSync(readTarget!)),
   spawn: attempt(() => execFileSync('/bin/true')),
+  // A native addon the project itself depends on: loading it must be refused.
+  addon: attempt(() => createRequire(import.meta.url)('better-sqlite3')(':memory:')),
   connect,
 };
 process.stdout.write(JSON.stringify(result) + '\n');

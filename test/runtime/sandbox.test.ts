@@ -31,7 +31,7 @@ describe('plugin sandbox', function () {
     expect(Sandbox.detect().features.unsharePath).to.be.a('string');
   });
 
-  it('denies the network, file writes, reads outside its paths and spawning; passes no secrets', async () => {
+  it('denies the network, file writes, reads outside its paths, spawning and native addons; passes no secrets', async () => {
     const sandbox = Sandbox.detect();
     const secretFile = path.join(dir, 'secret.txt');
     await fs.writeFile(secretFile, 'secret');
@@ -50,6 +50,7 @@ describe('plugin sandbox', function () {
       expect(result.write).to.equal('ERR_ACCESS_DENIED');
       expect(result.read).to.equal('ERR_ACCESS_DENIED');
       expect(result.spawn).to.equal('ERR_ACCESS_DENIED');
+      expect(result.addon).to.equal('ERR_DLOPEN_DISABLED');
       expect(result.connect).to.equal('ENETUNREACH');
       await fs.access(path.join(dir, 'written.txt')).then(
         () => expect.fail('the sandboxed process wrote a file'),
