@@ -42,7 +42,9 @@ export class FormatCatalog implements FormatService {
   async enable(formatKey: string): Promise<FormatView> {
     const row = await this.require(formatKey);
     const handler = this.liveHandler(row);
-    if (!handler) {
+    // A core format has no plugin to wait for: its row is enabled even when this server has no
+    // implementation of it yet (as at start, only implemented ones enter the registry).
+    if (!handler && row.handler_type !== 'core') {
       throw conflict('plugin_not_active', `format ${formatKey} belongs to a plugin that is not active: enable the plugin first`);
     }
     const updated = await this.deps.store.transaction(async (tx) => {
@@ -58,7 +60,7 @@ export class FormatCatalog implements FormatService {
       }
       return result!;
     });
-    this.deps.registry.swap(handler);
+    if (handler) this.deps.registry.swap(handler);
     return this.view(updated);
   }
 
