@@ -94,7 +94,7 @@ export class PluginLifecycle implements PluginService {
       await this.checkConflicts(manifest.plugin.name, manifest.format.key);
 
       const id = randomUUID();
-      const dir = await this.deps.files.storeVersion(id, manifest.plugin.version, pkg.dir);
+      const dir = await this.deps.files.storeVersion(id, manifest.plugin.version, pkg.wasmSha256, pkg.dir);
       let handler: WasmFormatHandler | undefined;
       try {
         handler = await this.startVersion(id, manifest.plugin.version, manifest.format.key, manifest.capabilities, limits, pkg.wasm, dir);
@@ -237,7 +237,8 @@ export class PluginLifecycle implements PluginService {
       await this.checkComponent(pkg, limits);
 
       const version = manifest.plugin.version;
-      const dir = await this.deps.files.storeVersion(id, version, pkg.dir);
+      const dir = await this.deps.files.storeVersion(id, version, pkg.wasmSha256, pkg.dir);
+      const sameFolder = dir === this.deps.files.versionDir(id, row.version, row.wasm_sha256);
       const wasActive = row.status === 'active' && this.running.has(id);
       let handler: WasmFormatHandler | undefined;
       try {
@@ -275,11 +276,11 @@ export class PluginLifecycle implements PluginService {
           return result!;
         });
         if (handler) await this.swapIn(id, handler);
-        if (row.version !== version) await this.deps.files.removeVersion(id, row.version);
+        if (!sameFolder) await this.deps.files.removeVersion(id, row.version, row.wasm_sha256);
         return this.view(updated);
       } catch (error) {
         await handler?.drain();
-        if (row.version !== version) await this.deps.files.removeVersion(id, version);
+        if (!sameFolder) await this.deps.files.removeVersion(id, version, pkg.wasmSha256);
         throw error;
       }
     } catch (error) {
@@ -491,7 +492,7 @@ export class PluginLifecycle implements PluginService {
   private async startStored(row: PluginRow): Promise<WasmFormatHandler> {
     const wasm = await this.deps.store.getBinary(row.wasm_sha256);
     if (!wasm) throw new Error(`the component ${row.wasm_sha256} is missing from the store`);
-    const dir = await this.deps.files.ensureVersion(row.id, row.version, async () => wasm);
+    const dir = await this.deps.files.ensureVersion(row.id, row.version, row.wasm_sha256, async () => wasm);
     return this.startVersion(row.id, row.version, row.format_key, row.capabilities, row.resource_limits, wasm, dir);
   }
 

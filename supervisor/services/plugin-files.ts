@@ -1,7 +1,8 @@
 /**
  * Where a plugin's files live under DATA_DIR, and how a version folder is (re)made.
  *
- *   <dataDir>/plugins/<plugin id>/<version>/   the package as validated (plugin.toml, wasm...)
+ *   <dataDir>/plugins/<id>/<version>-<sha>/    the package as validated (plugin.toml, wasm...);
+ *                                              <sha>: the component's SHA-256, first 12 digits
  *   <dataDir>/cache/components/<sha256>/       transpiled components (runtime/component.ts)
  *   <dataDir>/tmp/                             fetches and uploads in progress
  *
@@ -22,8 +23,12 @@ export class PluginFiles {
     return path.join(this.dataDir, 'tmp');
   }
 
-  versionDir(pluginId: string, version: string): string {
-    return path.join(this.dataDir, 'plugins', pluginId, version);
+  /**
+   * One folder per version *and* component: reloading the same version number with another
+   * component writes a new folder, so a refused reload never overwrites the serving one.
+   */
+  versionDir(pluginId: string, version: string, sha256: string): string {
+    return path.join(this.dataDir, 'plugins', pluginId, `${version}-${sha256.slice(0, 12)}`);
   }
 
   async prepare(): Promise<void> {
@@ -32,8 +37,8 @@ export class PluginFiles {
   }
 
   /** Copies a validated package folder into the version's folder, replacing what was there. */
-  async storeVersion(pluginId: string, version: string, packageDir: string): Promise<string> {
-    const dir = this.versionDir(pluginId, version);
+  async storeVersion(pluginId: string, version: string, sha256: string, packageDir: string): Promise<string> {
+    const dir = this.versionDir(pluginId, version, sha256);
     await rm(dir, { recursive: true, force: true });
     await mkdir(path.dirname(dir), { recursive: true });
     await cp(packageDir, dir, { recursive: true });
@@ -41,8 +46,8 @@ export class PluginFiles {
   }
 
   /** Makes sure the version folder exists (it is the child's working directory). */
-  async ensureVersion(pluginId: string, version: string, wasm: () => Promise<Uint8Array>): Promise<string> {
-    const dir = this.versionDir(pluginId, version);
+  async ensureVersion(pluginId: string, version: string, sha256: string, wasm: () => Promise<Uint8Array>): Promise<string> {
+    const dir = this.versionDir(pluginId, version, sha256);
     await mkdir(dir, { recursive: true });
     await writeFile(path.join(dir, 'plugin.wasm'), await wasm(), { flag: 'wx' }).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'EEXIST') throw error;
@@ -50,8 +55,8 @@ export class PluginFiles {
     return dir;
   }
 
-  async removeVersion(pluginId: string, version: string): Promise<void> {
-    await rm(this.versionDir(pluginId, version), { recursive: true, force: true });
+  async removeVersion(pluginId: string, version: string, sha256: string): Promise<void> {
+    await rm(this.versionDir(pluginId, version, sha256), { recursive: true, force: true });
   }
 
   async removePlugin(pluginId: string): Promise<void> {

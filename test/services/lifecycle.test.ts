@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -232,6 +232,9 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       await pluginFolder('demo', manifest('demo-format', '1.2.0', 'demo'), 'wrong-key');
       const bad = await expectRejection(lifecycle.reload(installed.id, { kind: 'same' }), ServiceError);
       expect(bad.status).to.equal(422);
+      // The same version number with a component that cannot start: refused, files untouched.
+      await pluginFolder('demo', manifest('demo-format', '1.1.0', 'demo'), 'wrong-key');
+      expect((await expectRejection(lifecycle.reload(installed.id, { kind: 'same' }), ServiceError)).status).to.equal(422);
       stop = true;
       await caller;
       expect(failures).to.equal(0);
@@ -242,7 +245,13 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       expect(events[0]!.event_type).to.equal('reload_failed');
       const reloadEvent = events.find((e) => e.event_type === 'reloaded')!;
       expect(reloadEvent.details).to.include({ old_version: '1.0.0', new_version: '1.1.0' });
-      expect(await readdir(path.join(config.dataDir, 'plugins', installed.id))).to.deep.equal(['1.1.0']);
+      // Only the serving version's folder is left: the refused 1.2.0 was removed, 1.0.0 retired.
+      const serving = await lifecycle.get(installed.id);
+      const servingDir = path.join(config.dataDir, 'plugins', installed.id);
+      expect(await readdir(servingDir)).to.deep.equal([`1.1.0-${serving.wasm_sha256.slice(0, 12)}`]);
+      expect(await readFile(path.join(servingDir, `1.1.0-${serving.wasm_sha256.slice(0, 12)}`, 'plugin.wasm'))).to.deep.equal(
+        Buffer.from(await fixtureWasm('good')),
+      );
     });
 
     it('applies new limits by restarting the processes with them', async () => {
