@@ -10,6 +10,7 @@ import { GenericFormatHandler } from './formats/core/generic.js';
 import type { FormatHandler } from './formats/handler.js';
 import { FormatRegistry } from './formats/registry.js';
 import { createApp } from './http/app.js';
+import { Metrics } from './metrics.js';
 import { PluginRuntime } from './runtime/runtime.js';
 import { FormatCatalog } from './services/formats.js';
 import { HealthCheck } from './services/health.js';
@@ -55,7 +56,18 @@ async function startServices(config: Config, store: Store, logger: pino.Logger):
   }
 
   const dependents = noRepositories;
-  const lifecycle = new PluginLifecycle({ store, runtime, registry, files, config, logger, dependents });
+  // Each reads the other only later (on a scrape, on a runtime event).
+  const metrics = new Metrics({ runningPlugins: () => lifecycle.runningPlugins() });
+  const lifecycle = new PluginLifecycle({
+    store,
+    runtime,
+    registry,
+    files,
+    config,
+    logger,
+    dependents,
+    observeRuntimeEvent: (formatKey, event) => metrics.countRuntimeEvent(formatKey, event),
+  });
   const formats = new FormatCatalog({
     store,
     registry,
@@ -67,7 +79,7 @@ async function startServices(config: Config, store: Store, logger: pino.Logger):
   const tokens = new TokenService(store, config);
   const generated = await tokens.bootstrap();
 
-  const app = createApp({ plugins: lifecycle, formats, health, tokens, config, logger });
+  const app = createApp({ plugins: lifecycle, formats, health, tokens, config, logger, metrics });
   const server = app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

@@ -1,6 +1,6 @@
 /**
- * The HTTP server's composition, outermost first: request id → access log → errors → auth →
- * routes. Auth sits before the router so that it answers for every path, routed or not; the
+ * The HTTP server's composition, outermost first: request id → access log → request metrics →
+ * errors → auth → routes. Auth sits before the router so that it answers for every path, routed or not; the
  * error middleware sits outside both so that their failures, and unmatched routes, get the
  * contract's error body; the access log sits outside everything so it logs the final status.
  */
@@ -9,6 +9,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import type { Metrics } from '../metrics.js';
 import type { FormatService, HealthService, PluginService } from '../services/contracts.js';
 import type { TokenService } from '../services/tokens.js';
 import { accessLog } from './access-log.js';
@@ -19,6 +20,7 @@ import { FORMAT_MOUNTS, OPENAPI_PATH, PLUGIN_MOUNTS } from './paths.js';
 import { requestId } from './request-id.js';
 import { formatRoutes } from './routes/formats.js';
 import { healthRoutes } from './routes/health.js';
+import { metricsRoutes, requestMetrics } from './routes/metrics.js';
 import { pluginRoutes } from './routes/plugins.js';
 import type { AppState } from './state.js';
 
@@ -29,6 +31,7 @@ export interface AppDeps {
   tokens: TokenService;
   config: Config;
   logger: Logger;
+  metrics: Metrics;
 }
 
 /** Folder (below DATA_DIR, so on the same disk as the plugins) for uploads in progress. */
@@ -42,6 +45,7 @@ export function createApp(deps: AppDeps): Koa<AppState> {
   mount(router, PLUGIN_MOUNTS, pluginRoutes(deps.plugins, { uploads: { tempRoot, maxFileBytes: deps.config.plugins.maxZipBytes } }));
   mount(router, FORMAT_MOUNTS, formatRoutes(deps.formats, { tempRoot }));
   router.use(healthRoutes(deps.health).routes());
+  router.use(metricsRoutes(deps.metrics).routes());
   const document = openApiDocument();
   router.get(OPENAPI_PATH, (ctx) => {
     ctx.body = document;
@@ -49,6 +53,7 @@ export function createApp(deps: AppDeps): Koa<AppState> {
 
   app.use(requestId());
   app.use(accessLog(deps.logger));
+  app.use(requestMetrics(deps.metrics));
   app.use(errorHandler(deps.logger));
   app.use(authenticate({ verifier: deps.tokens }));
   app.use(router.routes());

@@ -55,6 +55,8 @@ export interface LifecycleDeps {
   config: Config;
   logger: Logger;
   dependents: DependentRepositories;
+  /** Told of every runtime event (metrics), besides the event log. */
+  observeRuntimeEvent?: (formatKey: string, event: RuntimeEvent) => void;
 }
 
 const MiB = 1024 * 1024;
@@ -401,6 +403,16 @@ export class PluginLifecycle implements PluginService {
     return this.running.get(pluginId);
   }
 
+  /** Figures of every running plugin version, for the metrics. */
+  runningPlugins(): Array<{ format: string; version: string; processes: number; restarts: number }> {
+    return [...this.running.values()].map((handler) => ({
+      format: handler.formatKey,
+      version: handler.pool.version,
+      processes: handler.pool.pids().length,
+      restarts: handler.pool.restarts,
+    }));
+  }
+
   /** Counts for the health check. */
   runningCount(): number {
     return this.running.size;
@@ -549,6 +561,7 @@ export class PluginLifecycle implements PluginService {
 
   private async onRuntimeEvent(pluginId: string, formatKey: string, event: RuntimeEvent): Promise<void> {
     const { store, logger } = this.deps;
+    this.deps.observeRuntimeEvent?.(formatKey, event);
     try {
       await store.transaction(async (tx) => {
         await this.record(tx, pluginId, event.type, event.message, { pid: event.pid ?? null, reason: event.reason ?? null }, EVENT_SEVERITY[event.type]);

@@ -1,5 +1,6 @@
 // The real Koa app on 127.0.0.1:0 over the service doubles, a real TokenService over an
 // in-memory token store, and a pino logger whose lines the tests can read.
+import { Metrics } from '../../supervisor/metrics.js';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -74,7 +75,9 @@ export async function startHarness(): Promise<Harness> {
   const logLines: Record<string, any>[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => logLines.push(JSON.parse(line)) });
 
-  const app = createApp({ plugins, formats, health, tokens, config, logger });
+  // One running plugin version, so the metrics have plugin figures to show.
+  const metrics = new Metrics({ runningPlugins: () => [{ format: 'demo', version: '1.0.0', processes: 2, restarts: 1 }] });
+  const app = createApp({ plugins, formats, health, tokens, config, logger, metrics });
   const server: Server = app.listen(0, '127.0.0.1');
   await new Promise<void>((resolve) => server.once('listening', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
