@@ -30,8 +30,11 @@ import type { ResourceMonitor, ResourceSample } from './monitor.js';
 import type { Sandbox } from './sandbox.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-/** The compiled plugin host; children start from compiled JS, never through a TS loader. */
-export const hostEntry = path.resolve(here, '../../plugin-host/main.js');
+/**
+ * The plugin host, compiled and bundled into one file (scripts/bundle-host.mjs): children
+ * start from plain JS, never through a TS loader, and load one file rather than dozens.
+ */
+export const hostEntry = path.resolve(here, '../../plugin-host/bundle.js');
 /** dist/ and node_modules/ both sit below it; the host must be able to read them. */
 const packageRoot = path.resolve(here, '../../..');
 
