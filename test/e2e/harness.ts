@@ -127,14 +127,7 @@ export function form(field: string, bytes: Uint8Array, filename: string, fields:
   return data;
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { isAlive } from '../support/assertions.js';
 
 /**
  * Every live process below this one (the supervisor runs in this process, so its plugin
