@@ -6,8 +6,7 @@
 import type { Server } from 'node:http';
 import pino from 'pino';
 import type { Config } from './config.js';
-import { GenericFormatHandler } from './formats/core/generic.js';
-import type { FormatHandler } from './formats/handler.js';
+import { coreFormatHandlers } from './formats/core/index.js';
 import { FormatRegistry } from './formats/registry.js';
 import { createApp } from './http/app.js';
 import { Metrics } from './metrics.js';
@@ -49,7 +48,7 @@ async function startServices(config: Config, store: Store, logger: pino.Logger):
   logger.info({ sandbox: runtime.settings.sandbox.describe() }, 'plugin sandbox');
 
   const registry = new FormatRegistry();
-  const coreHandlers = new Map<string, FormatHandler>([['generic', new GenericFormatHandler()]]);
+  const coreHandlers = coreFormatHandlers();
   for (const row of await store.listFormatHandlers({ handler_type: 'core', enabled: true })) {
     const handler = coreHandlers.get(row.format_key);
     if (handler) registry.swap(handler);

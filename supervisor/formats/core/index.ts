@@ -1,0 +1,33 @@
+/**
+ * The compiled-in format handlers, by format key. A core format without an entry here
+ * (conan, oci so far) is listed by the API but answers `format_unavailable` when used.
+ */
+import type { FormatHandler } from '../handler.js';
+import { CargoFormatHandler } from './cargo.js';
+import { DebianFormatHandler } from './debian.js';
+import { GenericFormatHandler } from './generic.js';
+import { GoFormatHandler } from './go.js';
+import { HelmFormatHandler } from './helm.js';
+import { MavenFormatHandler } from './maven.js';
+import { NpmFormatHandler } from './npm.js';
+import { NugetFormatHandler } from './nuget.js';
+import { PypiFormatHandler } from './pypi.js';
+import { RpmFormatHandler } from './rpm.js';
+import { RubygemsFormatHandler } from './rubygems.js';
+
+export function coreFormatHandlers(): Map<string, FormatHandler> {
+  const handlers: FormatHandler[] = [
+    new MavenFormatHandler(),
+    new NpmFormatHandler(),
+    new PypiFormatHandler(),
+    new NugetFormatHandler(),
+    new CargoFormatHandler(),
+    new GoFormatHandler(),
+    new HelmFormatHandler(),
+    new DebianFormatHandler(),
+    new RpmFormatHandler(),
+    new RubygemsFormatHandler(),
+    new GenericFormatHandler(),
+  ];
+  return new Map(handlers.map((handler) => [handler.formatKey, handler]));
+}
