@@ -10,23 +10,19 @@
  */
 import semver from 'semver';
 import { parse as parseToml } from 'smol-toml';
-import type { ArtifactMetadata, Capabilities, FormatHandler, HttpResponse, IndexFile } from '../handler.js';
-import { ArtifactInvalid, FormatUnavailable } from '../../runtime/errors.js';
+import { CoreFormatHandler } from './base.js';
+import type { ArtifactMetadata, IndexFile } from '../handler.js';
+import { ArtifactInvalid } from '../../runtime/errors.js';
 import { baseName, decodeUtf8, readTarGz, type ArchiveLimits } from './archive.js';
 
 const CRATE_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 
-export class CargoFormatHandler implements FormatHandler {
+export class CargoFormatHandler extends CoreFormatHandler {
   readonly formatKey = 'cargo';
-  readonly handlerType = 'core';
-  readonly capabilities: Capabilities = {
-    parse_metadata: true,
-    validate_artifact: true,
-    generate_index: true,
-    handle_request: false,
-  };
 
-  constructor(private readonly limits: ArchiveLimits = {}) {}
+  constructor(private readonly limits: ArchiveLimits = {}) {
+    super({ generatesIndex: true });
+  }
 
   async validate(artifactPath: string, data: Uint8Array): Promise<void> {
     await this.read(artifactPath, data);
@@ -76,12 +72,6 @@ export class CargoFormatHandler implements FormatHandler {
     }
     return files;
   }
-
-  async handleRequest(): Promise<HttpResponse> {
-    throw new FormatUnavailable('the cargo core format does not serve the cargo registry protocol');
-  }
-
-  async drain(): Promise<void> {}
 }
 
 /** Parses Cargo.toml text: [package] with a valid crate name and a semver version. */

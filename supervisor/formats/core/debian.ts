@@ -13,8 +13,9 @@
  */
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import type { ArtifactMetadata, Capabilities, FormatHandler, HttpResponse, IndexFile } from '../handler.js';
-import { ArtifactInvalid, FormatUnavailable } from '../../runtime/errors.js';
+import { CoreFormatHandler } from './base.js';
+import type { ArtifactMetadata, IndexFile } from '../handler.js';
+import { ArtifactInvalid } from '../../runtime/errors.js';
 import { MiB, decodeUtf8, gunzipCapped, readAr, readTar } from './archive.js';
 
 const CONTROL_TAR_CAP = 16 * MiB;
@@ -33,15 +34,12 @@ export interface DebControl {
   fields: Map<string, string>;
 }
 
-export class DebianFormatHandler implements FormatHandler {
+export class DebianFormatHandler extends CoreFormatHandler {
   readonly formatKey = 'debian';
-  readonly handlerType = 'core';
-  readonly capabilities: Capabilities = {
-    parse_metadata: true,
-    validate_artifact: true,
-    generate_index: true,
-    handle_request: false,
-  };
+
+  constructor() {
+    super({ generatesIndex: true });
+  }
 
   async validate(artifactPath: string, data: Uint8Array): Promise<void> {
     await this.read(artifactPath, data);
@@ -77,12 +75,6 @@ export class DebianFormatHandler implements FormatHandler {
       { path: 'Packages.gz', content: new Uint8Array(gzipSync(packages)) },
     ];
   }
-
-  async handleRequest(): Promise<HttpResponse> {
-    throw new FormatUnavailable('the debian core format has no native protocol');
-  }
-
-  async drain(): Promise<void> {}
 
   private async read(artifactPath: string, data: Uint8Array): Promise<DebControl> {
     const file = path.posix.basename(artifactPath);

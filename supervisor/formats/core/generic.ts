@@ -4,8 +4,9 @@
  * type from the file extension. Generic repositories have no index.
  */
 import path from 'node:path';
-import type { ArtifactMetadata, Capabilities, FormatHandler, HttpResponse } from '../handler.js';
-import { ArtifactInvalid, FormatUnavailable } from '../../runtime/errors.js';
+import { CoreFormatHandler } from './base.js';
+import type { ArtifactMetadata } from '../handler.js';
+import { ArtifactInvalid } from '../../runtime/errors.js';
 
 const SEMVER_LIKE = /^v?\d+(\.\d+){0,3}([-+][0-9A-Za-z.-]+)?$/;
 /** `name-1.2.3.ext`: a version at the end of the file name, before its extensions. */
@@ -24,15 +25,12 @@ const CONTENT_TYPES: Record<string, string> = {
   '.png': 'image/png',
 };
 
-export class GenericFormatHandler implements FormatHandler {
+export class GenericFormatHandler extends CoreFormatHandler {
   readonly formatKey = 'generic';
-  readonly handlerType = 'core';
-  readonly capabilities: Capabilities = {
-    parse_metadata: true,
-    validate_artifact: true,
-    generate_index: false,
-    handle_request: false,
-  };
+
+  constructor() {
+    super({ generatesIndex: false });
+  }
 
   async validate(artifactPath: string): Promise<void> {
     if (artifactPath === '' || artifactPath.endsWith('/')) throw new ArtifactInvalid('a generic artifact needs a file name');
@@ -51,12 +49,6 @@ export class GenericFormatHandler implements FormatHandler {
   async generateIndex(): Promise<null> {
     return null;
   }
-
-  async handleRequest(): Promise<HttpResponse> {
-    throw new FormatUnavailable('the generic format has no native protocol');
-  }
-
-  async drain(): Promise<void> {}
 }
 
 export function versionFromPath(artifactPath: string): string | null {

@@ -13,8 +13,9 @@
  * Index: `<module>/@v/list`, the module's versions one per line in semver order.
  */
 import semver from 'semver';
-import type { ArtifactMetadata, Capabilities, FormatHandler, HttpResponse, IndexFile } from '../handler.js';
-import { ArtifactInvalid, FormatUnavailable } from '../../runtime/errors.js';
+import { CoreFormatHandler } from './base.js';
+import type { ArtifactMetadata, IndexFile } from '../handler.js';
+import { ArtifactInvalid } from '../../runtime/errors.js';
 import { MiB, decodeUtf8, formatBytes, openZip } from './archive.js';
 
 const SMALL_FILE_CAP = MiB;
@@ -33,15 +34,12 @@ export interface GoArtifactPath {
   kind: 'info' | 'mod' | 'zip';
 }
 
-export class GoFormatHandler implements FormatHandler {
+export class GoFormatHandler extends CoreFormatHandler {
   readonly formatKey = 'go';
-  readonly handlerType = 'core';
-  readonly capabilities: Capabilities = {
-    parse_metadata: true,
-    validate_artifact: true,
-    generate_index: true,
-    handle_request: false,
-  };
+
+  constructor() {
+    super({ generatesIndex: true });
+  }
 
   async validate(artifactPath: string, data: Uint8Array): Promise<void> {
     await this.check(artifactPath, data);
@@ -75,12 +73,6 @@ export class GoFormatHandler implements FormatHandler {
       content: new TextEncoder().encode([...byModule.get(module)!].sort(compareGoVersions).map((version) => `${version}\n`).join('')),
     }));
   }
-
-  async handleRequest(): Promise<HttpResponse> {
-    throw new FormatUnavailable('the go core format has no native protocol');
-  }
-
-  async drain(): Promise<void> {}
 
   private async check(artifactPath: string, data: Uint8Array): Promise<GoArtifactPath> {
     const parsed = parseGoPath(artifactPath);

@@ -9,8 +9,9 @@
  */
 import semver from 'semver';
 import YAML from 'yaml';
-import type { ArtifactMetadata, Capabilities, FormatHandler, HttpResponse, IndexFile } from '../handler.js';
-import { ArtifactInvalid, FormatUnavailable } from '../../runtime/errors.js';
+import { CoreFormatHandler } from './base.js';
+import type { ArtifactMetadata, IndexFile } from '../handler.js';
+import { ArtifactInvalid } from '../../runtime/errors.js';
 import { baseName, decodeUtf8, readTarGz, type ArchiveLimits } from './archive.js';
 
 const CHART_YAML = /^([^/]+)\/Chart\.yaml$/;
@@ -20,17 +21,12 @@ export interface HelmOptions extends ArchiveLimits {
   now?: () => Date;
 }
 
-export class HelmFormatHandler implements FormatHandler {
+export class HelmFormatHandler extends CoreFormatHandler {
   readonly formatKey = 'helm';
-  readonly handlerType = 'core';
-  readonly capabilities: Capabilities = {
-    parse_metadata: true,
-    validate_artifact: true,
-    generate_index: true,
-    handle_request: false,
-  };
 
-  constructor(private readonly options: HelmOptions = {}) {}
+  constructor(private readonly options: HelmOptions = {}) {
+    super({ generatesIndex: true });
+  }
 
   async validate(artifactPath: string, data: Uint8Array): Promise<void> {
     await this.read(artifactPath, data);
@@ -84,12 +80,6 @@ export class HelmFormatHandler implements FormatHandler {
     const content = YAML.stringify({ apiVersion: 'v1', entries, generated });
     return [{ path: 'index.yaml', content: new TextEncoder().encode(content) }];
   }
-
-  async handleRequest(): Promise<HttpResponse> {
-    throw new FormatUnavailable('the helm core format does not serve the Helm repository protocol');
-  }
-
-  async drain(): Promise<void> {}
 }
 
 /** Parses Chart.yaml text: a mapping with apiVersion v1/v2, a name and a SemVer 2 version. */

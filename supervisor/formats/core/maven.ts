@@ -10,8 +10,9 @@
  */
 import crypto from 'node:crypto';
 import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
-import type { ArtifactMetadata, Capabilities, FormatHandler, HttpResponse, IndexFile } from '../handler.js';
-import { ArtifactInvalid, FormatUnavailable } from '../../runtime/errors.js';
+import { CoreFormatHandler } from './base.js';
+import type { ArtifactMetadata, IndexFile } from '../handler.js';
+import { ArtifactInvalid } from '../../runtime/errors.js';
 import { MANIFEST_CAP, decodeUtf8, formatBytes, readZip, type ArchiveLimits } from './archive.js';
 
 const EXTENSIONS = ['jar', 'war', 'ear', 'aar', 'pom'] as const;
@@ -39,17 +40,12 @@ export interface MavenOptions extends ArchiveLimits {
   now?: () => Date;
 }
 
-export class MavenFormatHandler implements FormatHandler {
+export class MavenFormatHandler extends CoreFormatHandler {
   readonly formatKey = 'maven';
-  readonly handlerType = 'core';
-  readonly capabilities: Capabilities = {
-    parse_metadata: true,
-    validate_artifact: true,
-    generate_index: true,
-    handle_request: false,
-  };
 
-  constructor(private readonly options: MavenOptions = {}) {}
+  constructor(private readonly options: MavenOptions = {}) {
+    super({ generatesIndex: true });
+  }
 
   async validate(artifactPath: string, data: Uint8Array): Promise<void> {
     await this.check(artifactPath, data);
@@ -117,12 +113,6 @@ export class MavenFormatHandler implements FormatHandler {
     }
     return files;
   }
-
-  async handleRequest(): Promise<HttpResponse> {
-    throw new FormatUnavailable('the maven core format does not serve the Maven client protocol');
-  }
-
-  async drain(): Promise<void> {}
 }
 
 /** The coordinates a Maven layout path stands for; ArtifactInvalid when it is not one. */

@@ -9,8 +9,9 @@
  * highest release version by semver (the highest prerelease when there is no release).
  */
 import semver from 'semver';
-import type { ArtifactMetadata, Capabilities, FormatHandler, HttpResponse, IndexFile } from '../handler.js';
-import { ArtifactInvalid, FormatUnavailable } from '../../runtime/errors.js';
+import { CoreFormatHandler } from './base.js';
+import type { ArtifactMetadata, IndexFile } from '../handler.js';
+import { ArtifactInvalid } from '../../runtime/errors.js';
 import { baseName, decodeUtf8, readTarGz, type ArchiveLimits } from './archive.js';
 
 const MANIFEST = 'package/package.json';
@@ -23,17 +24,12 @@ export interface NpmPackageJson {
   manifest: Record<string, unknown>;
 }
 
-export class NpmFormatHandler implements FormatHandler {
+export class NpmFormatHandler extends CoreFormatHandler {
   readonly formatKey = 'npm';
-  readonly handlerType = 'core';
-  readonly capabilities: Capabilities = {
-    parse_metadata: true,
-    validate_artifact: true,
-    generate_index: true,
-    handle_request: false,
-  };
 
-  constructor(private readonly limits: ArchiveLimits = {}) {}
+  constructor(private readonly limits: ArchiveLimits = {}) {
+    super({ generatesIndex: true });
+  }
 
   async validate(artifactPath: string, data: Uint8Array): Promise<void> {
     await this.read(artifactPath, data);
@@ -93,12 +89,6 @@ export class NpmFormatHandler implements FormatHandler {
     }
     return files;
   }
-
-  async handleRequest(): Promise<HttpResponse> {
-    throw new FormatUnavailable('the npm core format does not serve the npm client protocol');
-  }
-
-  async drain(): Promise<void> {}
 }
 
 /** Parses and checks package.json text: a JSON object with a valid name and semver version. */

@@ -8,8 +8,9 @@
  */
 import path from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import type { ArtifactMetadata, Capabilities, FormatHandler, HttpResponse, IndexFile } from '../handler.js';
-import { ArtifactInvalid, FormatUnavailable } from '../../runtime/errors.js';
+import { CoreFormatHandler } from './base.js';
+import type { ArtifactMetadata, IndexFile } from '../handler.js';
+import { ArtifactInvalid } from '../../runtime/errors.js';
 import { MiB, decodeUtf8, openZip } from './archive.js';
 
 const NUSPEC_CAP = MiB;
@@ -23,15 +24,12 @@ interface Nuspec {
   version: string;
 }
 
-export class NugetFormatHandler implements FormatHandler {
+export class NugetFormatHandler extends CoreFormatHandler {
   readonly formatKey = 'nuget';
-  readonly handlerType = 'core';
-  readonly capabilities: Capabilities = {
-    parse_metadata: true,
-    validate_artifact: true,
-    generate_index: true,
-    handle_request: false,
-  };
+
+  constructor() {
+    super({ generatesIndex: true });
+  }
 
   async validate(artifactPath: string, data: Uint8Array): Promise<void> {
     await this.read(artifactPath, data);
@@ -64,12 +62,6 @@ export class NugetFormatHandler implements FormatHandler {
       content: new TextEncoder().encode(JSON.stringify({ versions: [...byId.get(id)!].sort(compareNugetVersions) }, null, 2) + '\n'),
     }));
   }
-
-  async handleRequest(): Promise<HttpResponse> {
-    throw new FormatUnavailable('the nuget core format has no native protocol');
-  }
-
-  async drain(): Promise<void> {}
 
   private async read(artifactPath: string, data: Uint8Array): Promise<Nuspec> {
     const file = path.posix.basename(artifactPath);

@@ -9,8 +9,9 @@
  * projects, and `simple/<project>/index.html` linking to each file (relative links, with a
  * `#sha256=` fragment when the checksum is known).
  */
-import type { ArtifactMetadata, Capabilities, FormatHandler, HttpResponse, IndexFile } from '../handler.js';
-import { ArtifactInvalid, FormatUnavailable } from '../../runtime/errors.js';
+import { CoreFormatHandler } from './base.js';
+import type { ArtifactMetadata, IndexFile } from '../handler.js';
+import { ArtifactInvalid } from '../../runtime/errors.js';
 import { baseName, decodeUtf8, readTarGz, readZip, type ArchiveLimits } from './archive.js';
 
 /** PEP 440 public and local versions (packaging's VERSION_PATTERN), case-insensitive. */
@@ -30,17 +31,12 @@ export interface PypiFileName {
   extension: 'whl' | 'tar.gz' | 'zip';
 }
 
-export class PypiFormatHandler implements FormatHandler {
+export class PypiFormatHandler extends CoreFormatHandler {
   readonly formatKey = 'pypi';
-  readonly handlerType = 'core';
-  readonly capabilities: Capabilities = {
-    parse_metadata: true,
-    validate_artifact: true,
-    generate_index: true,
-    handle_request: false,
-  };
 
-  constructor(private readonly limits: ArchiveLimits = {}) {}
+  constructor(private readonly limits: ArchiveLimits = {}) {
+    super({ generatesIndex: true });
+  }
 
   async validate(artifactPath: string, data: Uint8Array): Promise<void> {
     await this.check(artifactPath, data);
@@ -131,12 +127,6 @@ export class PypiFormatHandler implements FormatHandler {
     }
     return files;
   }
-
-  async handleRequest(): Promise<HttpResponse> {
-    throw new FormatUnavailable('the pypi core format does not serve the PyPI client protocol');
-  }
-
-  async drain(): Promise<void> {}
 }
 
 /** PEP 503: runs of `-`, `_` and `.` become one `-`, lower case. */

@@ -9,8 +9,9 @@
  * Version: `[epoch:]version-release`. No index is generated (repodata is not produced).
  */
 import path from 'node:path';
-import type { ArtifactMetadata, Capabilities, FormatHandler, HttpResponse } from '../handler.js';
-import { ArtifactInvalid, FormatUnavailable } from '../../runtime/errors.js';
+import { CoreFormatHandler } from './base.js';
+import type { ArtifactMetadata } from '../handler.js';
+import { ArtifactInvalid } from '../../runtime/errors.js';
 
 const LEAD_SIZE = 96;
 const MAX_INDEX_ENTRIES = 65_536;
@@ -30,15 +31,12 @@ export interface RpmInfo {
   source: boolean;
 }
 
-export class RpmFormatHandler implements FormatHandler {
+export class RpmFormatHandler extends CoreFormatHandler {
   readonly formatKey = 'rpm';
-  readonly handlerType = 'core';
-  readonly capabilities: Capabilities = {
-    parse_metadata: true,
-    validate_artifact: true,
-    generate_index: false,
-    handle_request: false,
-  };
+
+  constructor() {
+    super({ generatesIndex: false });
+  }
 
   async validate(artifactPath: string, data: Uint8Array): Promise<void> {
     this.read(artifactPath, data);
@@ -58,12 +56,6 @@ export class RpmFormatHandler implements FormatHandler {
   async generateIndex(): Promise<null> {
     return null;
   }
-
-  async handleRequest(): Promise<HttpResponse> {
-    throw new FormatUnavailable('the rpm core format has no native protocol');
-  }
-
-  async drain(): Promise<void> {}
 
   private read(artifactPath: string, data: Uint8Array): RpmInfo {
     const file = path.posix.basename(artifactPath);

@@ -10,8 +10,9 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { YAMLMap, parseDocument } from 'yaml';
-import type { ArtifactMetadata, Capabilities, FormatHandler, HttpResponse, IndexFile } from '../handler.js';
-import { ArtifactInvalid, FormatUnavailable } from '../../runtime/errors.js';
+import { CoreFormatHandler } from './base.js';
+import type { ArtifactMetadata, IndexFile } from '../handler.js';
+import { ArtifactInvalid } from '../../runtime/errors.js';
 import { MiB, decodeUtf8, gunzipCapped, readTar } from './archive.js';
 
 const METADATA_GZ_CAP = MiB;
@@ -33,15 +34,12 @@ export interface GemSpec {
   platform: string;
 }
 
-export class RubygemsFormatHandler implements FormatHandler {
+export class RubygemsFormatHandler extends CoreFormatHandler {
   readonly formatKey = 'rubygems';
-  readonly handlerType = 'core';
-  readonly capabilities: Capabilities = {
-    parse_metadata: true,
-    validate_artifact: true,
-    generate_index: true,
-    handle_request: false,
-  };
+
+  constructor() {
+    super({ generatesIndex: true });
+  }
 
   async validate(artifactPath: string, data: Uint8Array): Promise<void> {
     await this.read(artifactPath, data);
@@ -79,12 +77,6 @@ export class RubygemsFormatHandler implements FormatHandler {
     files.splice(1, 0, { path: 'versions', content: encoder.encode(`created_at: ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}\n---\n${versionLines.join('')}`) });
     return files;
   }
-
-  async handleRequest(): Promise<HttpResponse> {
-    throw new FormatUnavailable('the rubygems core format has no native protocol');
-  }
-
-  async drain(): Promise<void> {}
 
   private async read(artifactPath: string, data: Uint8Array): Promise<GemSpec> {
     const file = path.posix.basename(artifactPath);
