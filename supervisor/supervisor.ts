@@ -13,14 +13,12 @@ import { Metrics } from './metrics.js';
 import { PluginRuntime } from './runtime/runtime.js';
 import { FormatCatalog } from './services/formats.js';
 import { HealthCheck } from './services/health.js';
-import { PluginLifecycle, type DependentRepositories } from './services/lifecycle.js';
+import { PluginLifecycle } from './services/lifecycle.js';
 import { PluginFiles } from './services/plugin-files.js';
+import { RepositoryCatalog } from './services/repositories.js';
 import { TokenService } from './services/tokens.js';
 import { openStore } from './store/open.js';
 import type { Store } from './store/store.js';
-
-/** Until repositories exist (next issue), no format has dependents. */
-const noRepositories: DependentRepositories = { forFormat: async () => [] };
 
 export interface Supervisor {
   server: Server;
@@ -54,7 +52,7 @@ async function startServices(config: Config, store: Store, logger: pino.Logger):
     if (handler) registry.swap(handler);
   }
 
-  const dependents = noRepositories;
+  const repositories = new RepositoryCatalog(store);
   // Each reads the other only later (on a scrape, on a runtime event).
   const metrics = new Metrics({ runningPlugins: () => lifecycle.runningPlugins() });
   const lifecycle = new PluginLifecycle({
@@ -64,13 +62,13 @@ async function startServices(config: Config, store: Store, logger: pino.Logger):
     files,
     config,
     logger,
-    dependents,
+    dependents: repositories,
     observeRuntimeEvent: (formatKey, event) => metrics.countRuntimeEvent(formatKey, event),
   });
   const formats = new FormatCatalog({
     store,
     registry,
-    dependents,
+    dependents: repositories,
     coreHandlers,
     pluginHandler: (pluginId) => lifecycle.handlerFor(pluginId),
   });
@@ -78,7 +76,7 @@ async function startServices(config: Config, store: Store, logger: pino.Logger):
   const tokens = new TokenService(store, config);
   const generated = await tokens.bootstrap();
 
-  const app = createApp({ plugins: lifecycle, formats, health, tokens, config, logger, metrics });
+  const app = createApp({ plugins: lifecycle, formats, repositories, health, tokens, config, logger, metrics });
   const server = app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

@@ -10,23 +10,25 @@ import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Metrics } from '../metrics.js';
-import type { FormatService, HealthService, PluginService } from '../services/contracts.js';
+import type { FormatService, HealthService, PluginService, RepositoryService } from '../services/contracts.js';
 import type { TokenService } from '../services/tokens.js';
 import { accessLog } from './access-log.js';
 import { authenticate } from './auth.js';
 import { errorHandler } from './errors.js';
 import { openApiDocument } from './openapi.js';
-import { FORMAT_MOUNTS, OPENAPI_PATH, PLUGIN_MOUNTS } from './paths.js';
+import { FORMAT_MOUNTS, OPENAPI_PATH, PLUGIN_MOUNTS, REPOSITORY_MOUNTS } from './paths.js';
 import { requestId } from './request-id.js';
 import { formatRoutes } from './routes/formats.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes, requestMetrics } from './routes/metrics.js';
 import { pluginRoutes } from './routes/plugins.js';
+import { repositoryRoutes } from './routes/repositories.js';
 import type { AppState } from './state.js';
 
 export interface AppDeps {
   plugins: PluginService;
   formats: FormatService;
+  repositories: RepositoryService;
   health: HealthService;
   tokens: TokenService;
   config: Config;
@@ -44,6 +46,7 @@ export function createApp(deps: AppDeps): Koa<AppState> {
   const router = new Router<AppState>();
   mount(router, PLUGIN_MOUNTS, pluginRoutes(deps.plugins, { uploads: { tempRoot, maxFileBytes: deps.config.plugins.maxZipBytes } }));
   mount(router, FORMAT_MOUNTS, formatRoutes(deps.formats, { tempRoot }));
+  mount(router, REPOSITORY_MOUNTS, repositoryRoutes(deps.repositories));
   router.use(healthRoutes(deps.health).routes());
   router.use(metricsRoutes(deps.metrics).routes());
   const document = openApiDocument();

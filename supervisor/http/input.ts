@@ -55,6 +55,11 @@ export class QueryInput extends Input {
     return this.fail(name, `query parameter "${name}" must be one of ${values.join(', ')}, got "${raw}"`);
   }
 
+  /** Any non-empty value, for filters the service checks. */
+  string(name: string): string | undefined {
+    return this.single(name);
+  }
+
   integer(name: string, range: IntegerRange, fallback: number): number {
     const raw = this.single(name);
     if (raw === undefined) return fallback;

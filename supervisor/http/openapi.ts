@@ -8,7 +8,8 @@ import { WWW_AUTHENTICATE } from './auth.js';
 import { JSON_LIMIT_BYTES } from './body.js';
 import { PLUGIN_FAILURE_STATUS } from './errors.js';
 import type { IntegerRange } from './input.js';
-import { FORMAT_MOUNTS, OPENAPI_PATH, PLUGIN_MOUNTS } from './paths.js';
+import { FORMAT_MOUNTS, OPENAPI_PATH, PLUGIN_MOUNTS, REPOSITORY_MOUNTS } from './paths.js';
+import { REPOSITORY_KEY } from '../services/repositories.js';
 import { REQUEST_ID_HEADER } from './request-id.js';
 import { HANDLER_TYPES, MAX_TEST_ARTIFACT_BYTES, TEST_FILE_FIELDS } from './routes/formats.js';
 import {
@@ -60,11 +61,16 @@ const DECISIONS = `
   \`path\` (defaulting to the uploaded file's name), up to ${MAX_TEST_ARTIFACT_BYTES} bytes.
 - **Reload bodies.** multipart → the uploaded ZIP; JSON \`{"ref"}\` → that git ref; \`{}\` or no body
   → the plugin's recorded source again.
+- **Repositories.** \`key\` must match \`${REPOSITORY_KEY.source}\` (400 otherwise); \`format\` must name
+  a format handler (400 otherwise) that is enabled (409 \`format_disabled\`); a key in use is 409
+  \`repository_exists\`. \`public\` defaults to false, \`description\` to null. The list's \`?format=\`
+  filter is a 400 when the value names no format handler and no repository (a repository outlives
+  its format's plugin when that is uninstalled with \`force=true\`, and stays readable). Readers may GET.
 - **Format test.** 200 with the result when \`success\`, else 422 with the same body.
 - **Auth.** Every path but \`/health\`, \`/ready\` and \`/metrics\` needs credentials; without valid
   ones: 401 \`unauthorized\` (none sent) or \`invalid_credentials\`, with
-  \`WWW-Authenticate: ${WWW_AUTHENTICATE}\`. The \`reader\` role may GET (and HEAD) the plugin and format
-  routes and this document; anything else is 403 \`forbidden\`. When a request carries several
+  \`WWW-Authenticate: ${WWW_AUTHENTICATE}\`. The \`reader\` role may GET (and HEAD) the plugin, format and
+  repository routes and this document; anything else is 403 \`forbidden\`. When a request carries several
   credentials, \`Authorization\` wins over \`X-Api-Key\`.
 - **Other errors.** An unknown route is 404 \`not_found\`; a method a route does not have is 405
   \`method_not_allowed\` with \`allowed\` and an \`Allow\` header; an unreachable database is 503
@@ -274,6 +280,35 @@ const SCHEMAS: Record<string, Schema> = {
       error: nullable('string'),
     },
   },
+  Repository: {
+    type: 'object',
+    required: ['id', 'key', 'format', 'description', 'public', 'created_at', 'updated_at'],
+    properties: {
+      id: { type: 'string', format: 'uuid' },
+      key: { type: 'string', pattern: REPOSITORY_KEY.source },
+      format: { type: 'string', description: 'A format key.' },
+      description: nullable('string'),
+      public: { type: 'boolean', description: 'Readable anonymously through its download and /ext routes.' },
+      created_at: { type: 'string', format: 'date-time' },
+      updated_at: { type: 'string', format: 'date-time' },
+    },
+  },
+  RepositoryList: {
+    type: 'object',
+    required: ['items', 'total'],
+    properties: { items: { type: 'array', items: ref('schemas', 'Repository') }, total: { type: 'integer' } },
+  },
+  RepositoryCreate: {
+    type: 'object',
+    required: ['key', 'format'],
+    additionalProperties: false,
+    properties: {
+      key: { type: 'string', pattern: REPOSITORY_KEY.source },
+      format: { type: 'string', description: 'The key of an enabled format handler.' },
+      description: { type: 'string' },
+      public: { type: 'boolean', default: false },
+    },
+  },
   GitInstall: {
     type: 'object',
     required: ['url'],
@@ -356,6 +391,8 @@ const PARAMETERS: Record<string, Schema> = {
   Severity: query('severity', { enum: EVENT_SEVERITIES }, 'Only events of this severity.'),
   Limit: query('limit', { type: 'integer', minimum: EVENT_LIMIT_RANGE.min, maximum: EVENT_LIMIT_RANGE.max, default: DEFAULT_EVENT_LIMIT }, 'Most events returned.'),
   Force: query('force', { type: 'boolean', default: false }, 'Uninstall even when repositories use the format.'),
+  RepositoryKey: { name: 'key', in: 'path', required: true, schema: { type: 'string', pattern: REPOSITORY_KEY.source } },
+  FormatFilter: query('format', { type: 'string' }, 'Only repositories of this format (400 when it names no format handler and no repository).'),
   HandlerType: query('handler_type', { enum: HANDLER_TYPES }, 'Only handlers of this type.'),
   Enabled: query('enabled', { type: 'boolean' }, 'Only enabled (true) or disabled (false) handlers.'),
 };
@@ -364,7 +401,7 @@ const ERROR_RESPONSES: Record<string, [number, string]> = {
   BadRequest: [400, 'Invalid input: the message and `validation_errors` name each parameter or field.'],
   Unauthorized: [401, `No valid credentials (\`WWW-Authenticate: ${WWW_AUTHENTICATE}\`).`],
   Forbidden: [403, 'The caller is a reader and this call needs the admin role.'],
-  NotFound: [404, 'No such plugin, format handler or route.'],
+  NotFound: [404, 'No such plugin, format handler, repository or route.'],
   Conflict: [409, 'A conflict; `error` says which (see the contract).'],
   PayloadTooLarge: [413, 'The body or upload is over its limit.'],
   UnsupportedMediaType: [415, 'The route does not take this Content-Type.'],
@@ -385,7 +422,7 @@ type ErrorName = keyof typeof ERROR_RESPONSES;
 interface OperationSpec {
   id: string;
   summary: string;
-  tag: 'plugins' | 'formats' | 'health';
+  tag: 'plugins' | 'formats' | 'repositories' | 'health';
   parameters?: string[];
   body?: Record<string, { schema: Schema }>;
   success: [number, string, string | null];
@@ -599,6 +636,46 @@ const FORMAT_PATHS: Record<string, PathItem> = {
   },
 };
 
+/** Repository routes, relative to each of REPOSITORY_MOUNTS. */
+const REPOSITORY_PATHS: Record<string, PathItem> = {
+  '': {
+    get: operation({
+      id: 'listRepositories',
+      summary: 'List repositories',
+      tag: 'repositories',
+      parameters: ['FormatFilter'],
+      success: [200, 'Repositories, ordered by key.', 'RepositoryList'],
+      errors: ['BadRequest'],
+    }),
+    post: operation({
+      id: 'createRepository',
+      summary: 'Create a repository',
+      tag: 'repositories',
+      body: jsonBody('RepositoryCreate'),
+      success: [201, 'Created.', 'Repository'],
+      errors: ['BadRequest', 'Conflict', 'UnsupportedMediaType'],
+    }),
+  },
+  '/{key}': {
+    get: operation({
+      id: 'getRepository',
+      summary: 'Get a repository',
+      tag: 'repositories',
+      parameters: ['RepositoryKey'],
+      success: [200, 'The repository.', 'Repository'],
+      errors: ['NotFound'],
+    }),
+    delete: operation({
+      id: 'deleteRepository',
+      summary: 'Delete a repository',
+      tag: 'repositories',
+      parameters: ['RepositoryKey'],
+      success: [204, 'Deleted.', null],
+      errors: ['NotFound'],
+    }),
+  },
+};
+
 const OTHER_PATHS: Record<string, PathItem> = {
   '/health': {
     get: operation({
@@ -655,9 +732,10 @@ export function openApiDocument(): Record<string, unknown> {
     tags: [
       { name: 'plugins', description: `Also under ${PLUGIN_MOUNTS.slice(1).join(', ')}.` },
       { name: 'formats', description: `Also under ${FORMAT_MOUNTS.slice(1).join(', ')}.` },
+      { name: 'repositories', description: 'Repositories of artifacts, one format each.' },
       { name: 'health', description: 'Probes and this document.' },
     ],
-    paths: { ...mounted(PLUGIN_MOUNTS, PLUGIN_PATHS), ...mounted(FORMAT_MOUNTS, FORMAT_PATHS), ...OTHER_PATHS },
+    paths: { ...mounted(PLUGIN_MOUNTS, PLUGIN_PATHS), ...mounted(FORMAT_MOUNTS, FORMAT_PATHS), ...mounted(REPOSITORY_MOUNTS, REPOSITORY_PATHS), ...OTHER_PATHS },
     components: {
       schemas: SCHEMAS,
       parameters: PARAMETERS,

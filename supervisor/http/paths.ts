@@ -1,20 +1,21 @@
 /**
  * Where each group of routes is served. The contract serves every plugin route under two
  * prefixes and every format route under two: the same router is mounted at each (./app.ts),
- * the auth policy lets readers GET below them (./auth.ts), and the OpenAPI document lists
+ * the auth policy lets readers GET below them (and below the repository mount) (./auth.ts), and the OpenAPI document lists
  * them (./openapi.ts).
  */
 
 /** The first of each pair is the canonical, versioned one. */
 export const PLUGIN_MOUNTS = ['/api/v1/plugins', '/api/plugins'] as const;
 export const FORMAT_MOUNTS = ['/api/v1/formats', '/api/format-handlers'] as const;
+export const REPOSITORY_MOUNTS = ['/api/v1/repositories'] as const;
 export const OPENAPI_PATH = '/api/v1/openapi.json';
 
 /** Probes: no credentials, whatever the rest of the server asks. */
 export const PUBLIC_PATHS = ['/health', '/ready', '/metrics'] as const;
 
 /** What the `reader` role may GET (and HEAD): the resources it can read, and the API description. */
-export const READER_PATHS: readonly string[] = [...PLUGIN_MOUNTS, ...FORMAT_MOUNTS, OPENAPI_PATH];
+export const READER_PATHS: readonly string[] = [...PLUGIN_MOUNTS, ...FORMAT_MOUNTS, ...REPOSITORY_MOUNTS, OPENAPI_PATH];
 
 /** Whether `path` is `base` or lies below it, ignoring case as the router does. */
 export function isAtOrBelow(path: string, base: string): boolean {

@@ -13,6 +13,7 @@ import type {
   PluginEventRow,
   PluginRow,
   PluginStatus,
+  RepositoryRow,
   ResourceLimits,
   Role,
 } from '../store/store.js';
@@ -119,4 +120,22 @@ export interface HealthService {
   health(): Promise<HealthReport>;
   /** Ready once start-up (migrations, restarting active plugins) is over. */
   ready(): boolean;
+}
+
+/** The repository object of the contract: its row as stored. */
+export type RepositoryView = RepositoryRow;
+
+export interface NewRepositoryInput {
+  key: string;
+  format: string;
+  description?: string;
+  public?: boolean;
+}
+
+export interface RepositoryService {
+  create(input: NewRepositoryInput): Promise<RepositoryView>;
+  /** Ordered by key; `format` filters (a format with no handler and no repository is a 400). */
+  list(query: { format?: string }): Promise<{ items: RepositoryView[]; total: number }>;
+  get(key: string): Promise<RepositoryView>;
+  delete(key: string): Promise<void>;
 }

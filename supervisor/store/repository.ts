@@ -5,7 +5,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { timestamp } from './clock.js';
 import type { Db, SqlValue } from './db.js';
-import { apiTokens, decode, encode, formatHandlers, pluginEvents, plugins, toBytes, toNumber, type Table } from './rows.js';
+import { apiTokens, decode, encode, formatHandlers, pluginEvents, plugins, repositories, toBytes, toNumber, type Table } from './rows.js';
 import type {
   ApiTokenRow,
   EventSeverity,
@@ -15,11 +15,13 @@ import type {
   NewEvent,
   NewFormatHandler,
   NewPlugin,
+  NewRepository,
   NewToken,
   PluginEventRow,
   PluginListQuery,
   PluginPatch,
   PluginRow,
+  RepositoryRow,
   StoreOps,
 } from './store.js';
 
@@ -164,6 +166,29 @@ export class Repository implements StoreOps {
 
   async touchToken(id: string): Promise<void> {
     await this.db.run('UPDATE api_tokens SET last_used_at = ? WHERE id = ?', [timestamp(), id]);
+  }
+
+  insertRepository(repository: NewRepository): Promise<RepositoryRow> {
+    const now = timestamp();
+    return this.insert(repositories, { ...repository, created_at: now, updated_at: now });
+  }
+
+  getRepository(key: string): Promise<RepositoryRow | undefined> {
+    return this.one(repositories, 'SELECT * FROM repositories WHERE key = ?', [key]);
+  }
+
+  listRepositories(query: { format?: string }): Promise<RepositoryRow[]> {
+    const filter = where([['format', query.format]]);
+    return this.many(repositories, `SELECT * FROM repositories${filter.sql} ORDER BY key`, filter.params);
+  }
+
+  async deleteRepository(key: string): Promise<boolean> {
+    return (await this.db.run('DELETE FROM repositories WHERE key = ?', [key])) > 0;
+  }
+
+  async repositoriesForFormat(format: string): Promise<Array<{ id: string; key: string }>> {
+    const rows = await this.db.all('SELECT id, key FROM repositories WHERE format = ? ORDER BY key', [format]);
+    return rows.map((row) => ({ id: String(row.id), key: String(row.key) }));
   }
 
   private async one<T>(table: Table<T>, sql: string, params: readonly SqlValue[]): Promise<T | undefined> {

@@ -4,7 +4,7 @@
  * back as a string (pg) and binaries as a Buffer. Timestamps and ids are TEXT both ways.
  */
 import type { Row, SqlValue } from './db.js';
-import type { ApiTokenRow, FormatHandlerRow, PluginEventRow, PluginRow } from './store.js';
+import type { ApiTokenRow, FormatHandlerRow, PluginEventRow, PluginRow, RepositoryRow } from './store.js';
 
 type ColumnKind = 'text' | 'nullable text' | 'integer' | 'boolean' | 'json' | 'nullable json';
 
@@ -94,6 +94,20 @@ export const apiTokens: Table<ApiTokenRow> = {
     last_used_at: 'nullable text',
     revoked_at: 'nullable text',
   },
+};
+
+export const repositories: Table<RepositoryRow> = {
+  name: 'repositories',
+  columns: {
+    id: 'text',
+    key: 'text',
+    format: 'text',
+    description: 'nullable text',
+    public: 'boolean',
+    created_at: 'text',
+    updated_at: 'text',
+  },
+  fixed: ['id', 'key', 'format', 'created_at'],
 };
 
 /** A result row as the row type, every column checked against its kind. */

@@ -114,6 +114,19 @@ export interface ApiTokenRow {
   revoked_at: string | null;
 }
 
+/** A repository: a named collection of artifacts of one format. */
+export interface RepositoryRow {
+  id: string;
+  /** `^[a-z0-9][a-z0-9._-]{0,63}$`, unique; names the repository in URLs. */
+  key: string;
+  /** A format key; the format's handler may be gone (its plugin force-uninstalled). */
+  format: string;
+  description: string | null;
+  public: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface PluginListQuery {
   status?: PluginStatus;
   plugin_type?: 'format_handler';
@@ -132,6 +145,7 @@ export type PluginPatch = Partial<Omit<PluginRow, 'id' | 'installed_at' | 'updat
 export type NewFormatHandler = Omit<FormatHandlerRow, 'created_at' | 'updated_at'>;
 export type FormatHandlerPatch = Partial<Pick<FormatHandlerRow, 'is_enabled' | 'display_name' | 'description' | 'extensions' | 'capabilities' | 'priority'>>;
 export type NewEvent = Omit<PluginEventRow, 'id' | 'created_at'>;
+export type NewRepository = Omit<RepositoryRow, 'created_at' | 'updated_at'>;
 export type NewToken = Omit<ApiTokenRow, 'created_at' | 'last_used_at' | 'revoked_at'>;
 
 /** Operations available both on the store and inside a transaction. */
@@ -187,6 +201,15 @@ export interface StoreOps {
   /** False when there is no such token, or it was revoked already. */
   revokeToken(id: string): Promise<boolean>;
   touchToken(id: string): Promise<void>;
+
+  /** Throws `UniqueViolation` (column `key` or `id`) when another repository has the same. */
+  insertRepository(repository: NewRepository): Promise<RepositoryRow>;
+  getRepository(key: string): Promise<RepositoryRow | undefined>;
+  /** Ordered by key. */
+  listRepositories(query: { format?: string }): Promise<RepositoryRow[]>;
+  deleteRepository(key: string): Promise<boolean>;
+  /** The repositories using a format, ordered by key: uninstall's dependents. */
+  repositoriesForFormat(format: string): Promise<Array<{ id: string; key: string }>>;
 }
 
 export interface Store extends StoreOps {

@@ -7,6 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../supervisor/config.js';
 import { startSupervisor, type Supervisor } from '../../supervisor/supervisor.js';
+import { TokenService } from '../../supervisor/services/tokens.js';
+import { openStore } from '../../supervisor/store/open.js';
 import type { EngineFixture } from '../support/engines.js';
 import { fixtureWasm, type FixtureName } from '../support/fixtures.js';
 import { makeZip } from '../support/zips.js';
@@ -36,6 +38,8 @@ export interface E2E {
   /** The one folder local installs may read (PLUGINS_LOCAL_ROOTS). */
   readonly localRoot: string;
   call(method: string, target: string, options?: CallOptions): Promise<Answer>;
+  /** A new API token of `role`, created as the CLI does (through the store). */
+  createToken(role: 'admin' | 'reader'): Promise<string>;
   /** Closes the supervisor and starts a new one on the same DATA_DIR and database. */
   restart(): Promise<void>;
   close(): Promise<void>;
@@ -80,6 +84,15 @@ export async function startE2E(engine: EngineFixture): Promise<E2E> {
       const text = await response.text();
       const json = response.headers.get('content-type')?.includes('json') ? JSON.parse(text) : undefined;
       return { status: response.status, headers: response.headers, text, json };
+    },
+    async createToken(role) {
+      const loaded = config();
+      const tokenStore = await openStore(loaded);
+      try {
+        return (await new TokenService(tokenStore, loaded).create({ role, name: `e2e-${role}` })).token;
+      } finally {
+        await tokenStore.close();
+      }
     },
     async restart() {
       await supervisor?.close();

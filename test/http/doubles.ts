@@ -15,6 +15,9 @@ import type {
   PluginView,
   ProcessView,
   ReloadSource,
+  NewRepositoryInput,
+  RepositoryService,
+  RepositoryView,
 } from '../../supervisor/services/contracts.js';
 import type { TokenStore } from '../../supervisor/services/tokens.js';
 import type { ApiTokenRow, EventSeverity, NewToken, PluginEventRow, PluginStatus, ResourceLimits } from '../../supervisor/store/store.js';
@@ -215,6 +218,36 @@ export class FormatServiceDouble extends Recorder implements FormatService {
       validation_result: { valid: this.testSucceeds, errors: this.testSucceeds ? [] : ['not a unitypackage'] },
       error: this.testSucceeds ? null : 'not a unitypackage',
     }));
+  }
+}
+
+export function sampleRepository(key = 'libs'): RepositoryView {
+  return {
+    id: '5d0e3c1a-2b4f-4a6e-8c9d-1e2f3a4b5c6d',
+    key,
+    format: 'unity',
+    description: null,
+    public: false,
+    created_at: '2025-01-31T12:00:00.000Z',
+    updated_at: '2025-01-31T12:00:00.000Z',
+  };
+}
+
+export class RepositoryServiceDouble extends Recorder implements RepositoryService {
+  create(input: NewRepositoryInput) {
+    return this.record('create', [input], () => ({ ...sampleRepository(input.key), format: input.format }));
+  }
+
+  list(query: { format?: string }) {
+    return this.record('list', [query], () => ({ items: [sampleRepository()], total: 1 }));
+  }
+
+  get(key: string) {
+    return this.record('get', [key], () => sampleRepository(key));
+  }
+
+  delete(key: string) {
+    return this.record('delete', [key], () => undefined);
   }
 }
 

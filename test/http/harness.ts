@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../../supervisor/config.js';
 import { createApp, uploadRoot } from '../../supervisor/http/app.js';
 import { TokenService } from '../../supervisor/services/tokens.js';
-import { FormatServiceDouble, HealthDouble, MemoryTokenStore, PluginServiceDouble } from './doubles.js';
+import { FormatServiceDouble, HealthDouble, MemoryTokenStore, PluginServiceDouble, RepositoryServiceDouble } from './doubles.js';
 
 export const ADMIN_TOKEN = 'bootstrap-admin-token';
 export const ADMIN_PASSWORD = 'correct horse battery staple';
@@ -39,6 +39,7 @@ export interface Harness {
   base: string;
   plugins: PluginServiceDouble;
   formats: FormatServiceDouble;
+  repositories: RepositoryServiceDouble;
   health: HealthDouble;
   tokens: TokenService;
   tokenStore: MemoryTokenStore;
@@ -71,13 +72,14 @@ export async function startHarness(): Promise<Harness> {
   const adminToken = (await tokens.create({ role: 'admin', name: 'admin' })).token;
   const plugins = new PluginServiceDouble();
   const formats = new FormatServiceDouble();
+  const repositories = new RepositoryServiceDouble();
   const health = new HealthDouble();
   const logLines: Record<string, any>[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => logLines.push(JSON.parse(line)) });
 
   // One running plugin version, so the metrics have plugin figures to show.
   const metrics = new Metrics({ runningPlugins: () => [{ format: 'demo', version: '1.0.0', processes: 2, restarts: 1 }] });
-  const app = createApp({ plugins, formats, health, tokens, config, logger, metrics });
+  const app = createApp({ plugins, formats, repositories, health, tokens, config, logger, metrics });
   const server: Server = app.listen(0, '127.0.0.1');
   await new Promise<void>((resolve) => server.once('listening', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -93,6 +95,7 @@ export async function startHarness(): Promise<Harness> {
     base,
     plugins,
     formats,
+    repositories,
     health,
     tokens,
     tokenStore,
@@ -123,6 +126,7 @@ export async function startHarness(): Promise<Harness> {
     reset() {
       plugins.reset();
       formats.reset();
+      repositories.reset();
       health.databaseOk = true;
       health.isReady = true;
       logLines.length = 0;

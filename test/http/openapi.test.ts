@@ -17,11 +17,13 @@ const PLUGIN_ROUTES = [
   'get /{id}/events',
   'get /{id}/processes',
 ];
+const REPOSITORY_ROUTES = ['get ', 'post ', 'get /{key}', 'delete /{key}'];
 const FORMAT_ROUTES = ['get ', 'get /{format_key}', 'post /{format_key}/enable', 'post /{format_key}/disable', 'post /{format_key}/test'];
 
 const expected = [
   ...['/api/v1/plugins', '/api/plugins'].flatMap((mount) => PLUGIN_ROUTES.map((route) => route.replace(' ', ` ${mount}`))),
   ...['/api/v1/formats', '/api/format-handlers'].flatMap((mount) => FORMAT_ROUTES.map((route) => route.replace(' ', ` ${mount}`))),
+  ...REPOSITORY_ROUTES.map((route) => route.replace(' ', ' /api/v1/repositories')),
   'get /health',
   'get /ready',
   'get /api/v1/openapi.json',
@@ -57,7 +59,7 @@ describe('http: OpenAPI document', () => {
   it('every listed operation is served (neither 404 nor 405)', async () => {
     for (const route of expected) {
       const [method, path] = route.split(' ') as [string, string];
-      const target = path.replace('{id}', PLUGIN_ID).replace('{format_key}', 'unity');
+      const target = path.replace('{id}', PLUGIN_ID).replace('{format_key}', 'unity').replace('{key}', 'libs');
       const answer = await h.call(method.toUpperCase(), target);
       expect([404, 405], `${route} → ${answer.status}`).not.to.include(answer.status);
     }
@@ -88,11 +90,11 @@ describe('http: OpenAPI document', () => {
   it('has unique operation ids, one per canonical operation', () => {
     const ids = Object.values(doc.paths).flatMap((item: any) => Object.values(item).map((op: any) => op.operationId)).filter(Boolean);
     expect(new Set(ids).size).to.equal(ids.length);
-    expect(ids).to.have.length(PLUGIN_ROUTES.length + FORMAT_ROUTES.length + 3);
+    expect(ids).to.have.length(PLUGIN_ROUTES.length + FORMAT_ROUTES.length + REPOSITORY_ROUTES.length + 3);
   });
 
   it('describes the schemas and security schemes', () => {
-    expect(doc.components.schemas).to.include.keys('Plugin', 'FormatHandler', 'Event', 'Process', 'Error', 'PluginList', 'FormatHandlerList', 'EventList', 'ProcessList');
+    expect(doc.components.schemas).to.include.keys('Plugin', 'FormatHandler', 'Event', 'Process', 'Error', 'PluginList', 'FormatHandlerList', 'EventList', 'ProcessList', 'Repository', 'RepositoryList');
     const schemes = doc.components.securitySchemes;
     expect(schemes.bearer).to.include({ type: 'http', scheme: 'bearer' });
     expect(schemes.apiKey).to.include({ type: 'apiKey', in: 'header', name: 'X-Api-Key' });

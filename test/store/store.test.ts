@@ -52,7 +52,7 @@ function storeSuite(fixture: EngineFixture): void {
       const driver = fixture.openDriver(config);
       try {
         const before = await driver.db.all('SELECT version, name, applied_at FROM schema_migrations ORDER BY version');
-        expect(before.map((row) => row.name)).to.deep.equal(['001_initial.sql']);
+        expect(before.map((row) => row.name)).to.deep.equal(['001_initial.sql', '002_repositories.sql']);
         expect(await migrate(driver)).to.deep.equal([]);
         expect(await driver.db.all('SELECT version, name, applied_at FROM schema_migrations ORDER BY version')).to.deep.equal(before);
       } finally {
@@ -294,6 +294,56 @@ function storeSuite(fixture: EngineFixture): void {
       expect(await store.revokeToken(token.id)).to.equal(false);
       const listed = (await store.listTokens()).find((row) => row.id === token.id);
       expect(listed!.revoked_at).to.match(RFC3339_UTC);
+    });
+  });
+
+  describe('repositories', () => {
+    const sampleRepository = (key: string, format = 'npm') => ({
+      id: randomUUID(),
+      key,
+      format,
+      description: `the ${key} repository`,
+      public: false,
+    });
+
+    it('are inserted, found by key, listed by key (filtered by format), and deleted', async () => {
+      const suffix = randomBytes(4).toString('hex');
+      const beta = await store.insertRepository({ ...sampleRepository(`beta-${suffix}`, `fmt-${suffix}`), public: true });
+      const alpha = await store.insertRepository({ ...sampleRepository(`alpha-${suffix}`, `fmt-${suffix}`), description: null });
+      const other = await store.insertRepository(sampleRepository(`gamma-${suffix}`, `other-${suffix}`));
+      expect(beta).to.include({ key: `beta-${suffix}`, format: `fmt-${suffix}`, description: `the beta-${suffix} repository`, public: true });
+      expect(alpha).to.include({ description: null, public: false });
+      expect(alpha.created_at).to.match(RFC3339_UTC);
+      expect(alpha.updated_at).to.equal(alpha.created_at);
+
+      expect(await store.getRepository(beta.key)).to.deep.equal(beta);
+      expect(await store.getRepository(`nowhere-${suffix}`)).to.equal(undefined);
+
+      const all = (await store.listRepositories({})).map((row) => row.key);
+      expect(all).to.include.members([alpha.key, beta.key, other.key]);
+      expect(all).to.deep.equal([...all].sort());
+      expect(await store.listRepositories({ format: `fmt-${suffix}` })).to.deep.equal([alpha, beta]);
+      expect(await store.repositoriesForFormat(`fmt-${suffix}`)).to.deep.equal([
+        { id: alpha.id, key: alpha.key },
+        { id: beta.id, key: beta.key },
+      ]);
+      expect(await store.repositoriesForFormat(`none-${suffix}`)).to.deep.equal([]);
+
+      expect(await store.deleteRepository(alpha.key)).to.equal(true);
+      expect(await store.deleteRepository(alpha.key)).to.equal(false);
+      expect(await store.getRepository(alpha.key)).to.equal(undefined);
+      expect(await store.repositoriesForFormat(`fmt-${suffix}`)).to.deep.equal([{ id: beta.id, key: beta.key }]);
+      await store.deleteRepository(beta.key);
+      await store.deleteRepository(other.key);
+    });
+
+    it('have a unique key', async () => {
+      const key = `dup-${randomBytes(4).toString('hex')}`;
+      await store.insertRepository(sampleRepository(key));
+      const duplicate = await expectRejection(store.insertRepository(sampleRepository(key, 'maven')), UniqueViolation);
+      expect(duplicate).to.include({ table: 'repositories', column: 'key' });
+      expect((await store.getRepository(key))!.format).to.equal('npm');
+      await store.deleteRepository(key);
     });
   });
 
