@@ -34,6 +34,10 @@ export interface Config {
     /** Largest ZIP upload accepted, bytes. */
     maxZipBytes: number;
   };
+  artifacts: {
+    /** Largest artifact upload accepted, bytes (a plugin's memory may set a lower bound). */
+    maxUploadBytes: number;
+  };
   /** Trust X-Forwarded-Proto/Host when building external URLs. */
   trustProxy: boolean;
   logLevel: string;
@@ -78,6 +82,9 @@ export function loadConfig(env: Env = process.env): Config {
       defaultLimits,
       maxLimits,
       maxZipBytes: read.integer('PLUGINS_MAX_ZIP_MB', 64, 1, 1024) * 1024 * 1024,
+    },
+    artifacts: {
+      maxUploadBytes: read.integer('ARTIFACTS_MAX_MB', 256, 1, 4096) * 1024 * 1024,
     },
     trustProxy: read.boolean('TRUST_PROXY', false),
     logLevel: env.LOG_LEVEL || 'info',

@@ -8,9 +8,13 @@ import pino from 'pino';
 import type { Config } from './config.js';
 import { coreFormatHandlers } from './formats/core/index.js';
 import { FormatRegistry } from './formats/registry.js';
+import { BlobStore } from './blobs/blob-store.js';
 import { createApp } from './http/app.js';
 import { Metrics } from './metrics.js';
 import { PluginRuntime } from './runtime/runtime.js';
+import { ArtifactCatalog } from './services/artifacts/artifacts.js';
+import { IndexBuilder } from './services/artifacts/indexes.js';
+import { NativeProtocol } from './services/artifacts/native.js';
 import { FormatCatalog } from './services/formats.js';
 import { HealthCheck } from './services/health.js';
 import { PluginLifecycle } from './services/lifecycle.js';
@@ -52,7 +56,12 @@ async function startServices(config: Config, store: Store, logger: pino.Logger):
     if (handler) registry.swap(handler);
   }
 
-  const repositories = new RepositoryCatalog(store);
+  const blobs = new BlobStore(config.dataDir);
+  await blobs.prepare();
+  const repositories = new RepositoryCatalog(store, blobs);
+  const indexes = new IndexBuilder({ store, blobs, registry, logger });
+  const artifacts = new ArtifactCatalog({ store, blobs, registry, indexes, maxUploadBytes: config.artifacts.maxUploadBytes });
+  const native = new NativeProtocol({ store, registry });
   // Each reads the other only later (on a scrape, on a runtime event).
   const metrics = new Metrics({ runningPlugins: () => lifecycle.runningPlugins() });
   const lifecycle = new PluginLifecycle({
@@ -76,7 +85,7 @@ async function startServices(config: Config, store: Store, logger: pino.Logger):
   const tokens = new TokenService(store, config);
   const generated = await tokens.bootstrap();
 
-  const app = createApp({ plugins: lifecycle, formats, repositories, health, tokens, config, logger, metrics });
+  const app = createApp({ plugins: lifecycle, formats, repositories, artifacts, native, health, tokens, config, logger, metrics });
   const server = app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

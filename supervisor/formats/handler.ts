@@ -29,6 +29,12 @@ export interface FormatHandler {
   readonly formatKey: string;
   readonly handlerType: HandlerType;
   readonly capabilities: Capabilities;
+  /**
+   * The largest artifact this handler can be given, or null when only the server's own
+   * upload limit applies. A plugin's bound follows from its memory limit: the artifact is
+   * copied into the plugin's linear memory, and the plugin needs room to work on it.
+   */
+  readonly maxArtifactBytes: number | null;
 
   validate(path: string, data: Uint8Array): Promise<void>;
   parseMetadata(path: string, data: Uint8Array): Promise<ArtifactMetadata>;

@@ -23,14 +23,25 @@ import type {
   RepoContext,
 } from './handler.js';
 
+/**
+ * The share of a plugin's memory limit an artifact may take: its bytes are copied into
+ * linear memory once by the call, and a handler (a JavaScript one above all, whose heap lives
+ * in the same memory) makes copies and structures of its own. Past it, the upload is refused
+ * up front with a 413 naming the limit, instead of failing inside the plugin.
+ */
+export const ARTIFACT_SHARE_OF_MEMORY = 0.5;
+
 export class WasmFormatHandler implements FormatHandler {
   readonly handlerType = 'wasm';
+  readonly maxArtifactBytes: number;
 
   constructor(
     readonly formatKey: string,
     readonly capabilities: Capabilities,
     readonly pool: VersionPool,
-  ) {}
+  ) {
+    this.maxArtifactBytes = Math.floor(pool.limits.memoryMb * 1024 * 1024 * ARTIFACT_SHARE_OF_MEMORY);
+  }
 
   async validate(path: string, data: Uint8Array): Promise<void> {
     if (this.capabilities.validate_artifact) await this.pool.call(Validate, { path, data });

@@ -10,7 +10,14 @@ import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Metrics } from '../metrics.js';
-import type { FormatService, HealthService, PluginService, RepositoryService } from '../services/contracts.js';
+import type {
+  ArtifactService,
+  FormatService,
+  HealthService,
+  NativeProtocolService,
+  PluginService,
+  RepositoryService,
+} from '../services/contracts.js';
 import type { TokenService } from '../services/tokens.js';
 import { accessLog } from './access-log.js';
 import { authenticate } from './auth.js';
@@ -22,13 +29,18 @@ import { formatRoutes } from './routes/formats.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes, requestMetrics } from './routes/metrics.js';
 import { pluginRoutes } from './routes/plugins.js';
+import { artifactRoutes } from './routes/artifacts.js';
+import { extRoutes } from './routes/ext.js';
 import { repositoryRoutes } from './routes/repositories.js';
 import type { AppState } from './state.js';
+import { publicRepositoryAccess } from './visibility.js';
 
 export interface AppDeps {
   plugins: PluginService;
   formats: FormatService;
   repositories: RepositoryService;
+  artifacts: ArtifactService;
+  native: NativeProtocolService;
   health: HealthService;
   tokens: TokenService;
   config: Config;
@@ -47,6 +59,8 @@ export function createApp(deps: AppDeps): Koa<AppState> {
   mount(router, PLUGIN_MOUNTS, pluginRoutes(deps.plugins, { uploads: { tempRoot, maxFileBytes: deps.config.plugins.maxZipBytes } }));
   mount(router, FORMAT_MOUNTS, formatRoutes(deps.formats, { tempRoot }));
   mount(router, REPOSITORY_MOUNTS, repositoryRoutes(deps.repositories));
+  mount(router, REPOSITORY_MOUNTS, artifactRoutes(deps.artifacts));
+  router.use(extRoutes(deps.native).routes());
   router.use(healthRoutes(deps.health).routes());
   router.use(metricsRoutes(deps.metrics).routes());
   const document = openApiDocument();
@@ -58,14 +72,17 @@ export function createApp(deps: AppDeps): Koa<AppState> {
   app.use(accessLog(deps.logger));
   app.use(requestMetrics(deps.metrics));
   app.use(errorHandler(deps.logger));
-  app.use(authenticate({ verifier: deps.tokens }));
+  app.use(authenticate({ verifier: deps.tokens, allowAnonymous: publicRepositoryAccess((key) => deps.artifacts.isPublic(key)) }));
   app.use(router.routes());
   // Sets 405 with `Allow` (and answers OPTIONS); the error middleware adds the body.
   app.use(router.allowedMethods());
 
   // Only failures after the answer has started (a broken stream) get here; log them like the rest.
   app.on('error', (error: unknown, ctx?: Koa.ParameterizedContext<AppState>) => {
-    deps.logger.error({ req_id: ctx?.state.requestId, err: error }, 'response failed');
+    // A client going away mid-download is its own business, not a failure of the server.
+    const code = (error as NodeJS.ErrnoException | undefined)?.code;
+    const clientGone = code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || code === 'EPIPE';
+    deps.logger[clientGone ? 'debug' : 'error']({ req_id: ctx?.state.requestId, err: error }, 'response failed');
   });
   return app;
 }

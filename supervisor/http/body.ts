@@ -1,13 +1,13 @@
 /**
- * Request bodies: which kind a request carries, and JSON read with a size cap.
+ * Request bodies: which kind a request carries, JSON read with a size cap, and raw bodies read whole (/ext) with one.
  *
  * A body without a Content-Type is read as JSON (some HTTP clients send none, and JSON is all
  * a non-upload route takes); a type the route does not take is a 415.
  */
-import { ServiceError, payloadTooLarge } from '../services/errors.js';
+import { ServiceError, incompleteBody, payloadTooLarge } from '../services/errors.js';
 import type { AppContext } from './state.js';
 
-/** JSON bodies of the API are small objects; uploads go through multipart (./multipart.ts). */
+/** JSON bodies of the API are small objects; uploads go through multipart (./multipart.ts) or stream (routes/artifacts.ts). */
 export const JSON_LIMIT_BYTES = 1024 * 1024;
 
 export type BodyKind = 'json' | 'multipart' | 'none';
@@ -43,7 +43,7 @@ function detect(ctx: AppContext): BodyKind | 'other' {
  */
 export async function readJson(ctx: AppContext, limitBytes = JSON_LIMIT_BYTES): Promise<unknown> {
   if (bodyKind(ctx, ['json']) === 'none') return undefined;
-  const text = (await readCapped(ctx, limitBytes)).toString('utf8');
+  const text = (await readBody(ctx, limitBytes, 'the JSON body')).toString('utf8');
   if (text.trim() === '') return undefined;
   try {
     return JSON.parse(text);
@@ -52,11 +52,9 @@ export async function readJson(ctx: AppContext, limitBytes = JSON_LIMIT_BYTES): 
   }
 }
 
-/** The caller went away mid-body; nobody reads the answer, but the log says what happened. */
-export const incompleteBody = () => new ServiceError(400, 'incomplete_body', 'the connection closed before the whole body was received');
-
-function readCapped(ctx: AppContext, limitBytes: number): Promise<Buffer> {
-  const tooLarge = () => payloadTooLarge(`the JSON body is larger than the limit of ${limitBytes} bytes`);
+/** The whole body in memory, up to `limitBytes` (413 `payload_too_large` naming `what` past it). */
+export function readBody(ctx: AppContext, limitBytes: number, what: string): Promise<Buffer> {
+  const tooLarge = () => payloadTooLarge(`${what} is larger than the limit of ${limitBytes} bytes`);
   const declared = ctx.request.length;
   // Node discards the unread body after the answer, so the caller reads a 413, not a reset.
   if (declared !== undefined && declared > limitBytes) return Promise.reject(tooLarge());

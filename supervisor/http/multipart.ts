@@ -9,8 +9,8 @@ import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
-import { ServiceError, payloadTooLarge } from '../services/errors.js';
-import { bodyKind, incompleteBody } from './body.js';
+import { ServiceError, incompleteBody, payloadTooLarge } from '../services/errors.js';
+import { bodyKind } from './body.js';
 import type { AppContext } from './state.js';
 
 export interface UploadedFile {

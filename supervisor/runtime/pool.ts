@@ -109,6 +109,10 @@ export class VersionPool {
     }));
   }
 
+  get limits(): PoolLimits {
+    return this.options.limits;
+  }
+
   get version(): string {
     return this.options.version;
   }

@@ -6,13 +6,17 @@
  * and extra body fields; a `PluginFailure` (../runtime/errors.ts) from a plugin call is
  * mapped by the HTTP layer with the contract's "Plugin failures" table.
  */
+import type { Readable } from 'node:stream';
+import type { HttpRequest, HttpResponse } from '../formats/handler.js';
 import type {
+  ArtifactRow,
   EventSeverity,
   FormatHandlerRow,
   HandlerType,
   PluginEventRow,
   PluginRow,
   PluginStatus,
+  IndexFileRow,
   RepositoryRow,
   ResourceLimits,
   Role,
@@ -138,4 +142,47 @@ export interface RepositoryService {
   list(query: { format?: string }): Promise<{ items: RepositoryView[]; total: number }>;
   get(key: string): Promise<RepositoryView>;
   delete(key: string): Promise<void>;
+}
+
+/** The artifact object of the contract: its row without the store's ids. */
+export type ArtifactView = Omit<ArtifactRow, 'id' | 'repository_id'>;
+
+/** An index file as listed. */
+export type IndexFileView = Omit<IndexFileRow, 'repository_id'>;
+
+/** Something to send: what it is, and its bytes as a stream opened on demand. */
+export interface Download {
+  path: string;
+  size_bytes: number;
+  checksum_sha256: string;
+  content_type: string;
+  open(): Readable;
+}
+
+export interface UploadOptions {
+  /** Replace an artifact already at the path (otherwise 409 `artifact_exists`). */
+  overwrite: boolean;
+  /** The request's Content-Length, when it sent one: an upload over the limit is refused before reading it. */
+  declaredBytes?: number;
+}
+
+export interface ArtifactService {
+  /** Validate, parse, store, re-index (waiting for the index run that includes it). */
+  upload(repositoryKey: string, path: string, body: Readable, options: UploadOptions): Promise<ArtifactView>;
+  list(repositoryKey: string, query: { prefix?: string }): Promise<{ items: ArtifactView[]; total: number }>;
+  download(repositoryKey: string, path: string): Promise<Download>;
+  delete(repositoryKey: string, path: string): Promise<void>;
+  listIndex(repositoryKey: string): Promise<{ items: IndexFileView[]; total: number; generated_at: string | null; error: string | null }>;
+  indexFile(repositoryKey: string, path: string): Promise<Download>;
+  /** Whether anonymous callers may read the repository (it exists and is public). */
+  isPublic(repositoryKey: string): Promise<boolean>;
+}
+
+export interface NativeProtocolService {
+  /**
+   * `request.path` is below the repository, starting with `/`; `request.headers` were already
+   * filtered by the HTTP layer. `origin`: the server's external origin (`https://host:port`),
+   * for the repository context's URLs.
+   */
+  handle(formatKey: string, repositoryKey: string, request: HttpRequest, origin: string): Promise<HttpResponse>;
 }

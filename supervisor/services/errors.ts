@@ -36,3 +36,6 @@ export const validationFailed = (code: string, message: string, problems: Valida
   new ServiceError(422, code, message, { validation_errors: problems });
 
 export const gatewayTimeout = (code: string, message: string) => new ServiceError(504, code, message);
+
+/** The caller went away mid-body; nobody reads the answer, but the log says what happened. */
+export const incompleteBody = () => new ServiceError(400, 'incomplete_body', 'the connection closed before the whole body was received');

@@ -8,6 +8,7 @@
  * `repository_count`.
  */
 import { randomUUID } from 'node:crypto';
+import type { BlobStore } from '../blobs/blob-store.js';
 import { UniqueViolation, type Store } from '../store/store.js';
 import type { NewRepositoryInput, RepositoryService, RepositoryView } from './contracts.js';
 import { badRequest, conflict, notFound } from './errors.js';
@@ -17,7 +18,10 @@ import type { DependentRepositories } from './lifecycle.js';
 export const REPOSITORY_KEY = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
 export class RepositoryCatalog implements RepositoryService, DependentRepositories {
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    private readonly blobs: BlobStore,
+  ) {}
 
   forFormat(formatKey: string): Promise<Array<{ id: string; key: string }>> {
     return this.store.repositoriesForFormat(formatKey);
@@ -64,13 +68,19 @@ export class RepositoryCatalog implements RepositoryService, DependentRepositori
 
   async get(key: string): Promise<RepositoryView> {
     const row = await this.store.getRepository(key);
-    if (!row) throw missing(key);
+    if (!row) throw repositoryNotFound(key);
     return row;
   }
 
+  /** Its artifacts and index files go with it (the rows by cascade), and the blobs nothing else names. */
   async delete(key: string): Promise<void> {
-    if (!(await this.store.deleteRepository(key))) throw missing(key);
+    const repository = await this.store.getRepository(key);
+    if (!repository) throw repositoryNotFound(key);
+    const blobs = await this.store.repositoryBlobs(repository.id);
+    if (!(await this.store.deleteRepository(key))) throw repositoryNotFound(key);
+    const inUse = (sha256: string) => this.store.blobInUse(sha256);
+    for (const sha256 of blobs) await this.blobs.removeIfUnused(sha256, inUse);
   }
 }
 
-const missing = (key: string) => notFound(`no repository has the key ${JSON.stringify(key)}`);
+export const repositoryNotFound = (key: string) => notFound(`no repository has the key ${JSON.stringify(key)}`);

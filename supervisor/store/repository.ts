@@ -5,13 +5,16 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { timestamp } from './clock.js';
 import type { Db, SqlValue } from './db.js';
-import { apiTokens, decode, encode, formatHandlers, pluginEvents, plugins, repositories, toBytes, toNumber, type Table } from './rows.js';
+import { apiTokens, artifacts, decode, encode, formatHandlers, indexFiles, pluginEvents, plugins, repositories, toBytes, toNumber, type Table } from './rows.js';
 import type {
   ApiTokenRow,
+  ArtifactRow,
   EventSeverity,
   FormatHandlerPatch,
   FormatHandlerRow,
   FormatListQuery,
+  IndexFileRow,
+  NewArtifact,
   NewEvent,
   NewFormatHandler,
   NewPlugin,
@@ -21,6 +24,7 @@ import type {
   PluginListQuery,
   PluginPatch,
   PluginRow,
+  RepositoryIndexState,
   RepositoryRow,
   StoreOps,
 } from './store.js';
@@ -170,7 +174,7 @@ export class Repository implements StoreOps {
 
   insertRepository(repository: NewRepository): Promise<RepositoryRow> {
     const now = timestamp();
-    return this.insert(repositories, { ...repository, created_at: now, updated_at: now });
+    return this.insert(repositories, { ...repository, index_generated_at: null, index_error: null, created_at: now, updated_at: now });
   }
 
   getRepository(key: string): Promise<RepositoryRow | undefined> {
@@ -189,6 +193,76 @@ export class Repository implements StoreOps {
   async repositoriesForFormat(format: string): Promise<Array<{ id: string; key: string }>> {
     const rows = await this.db.all('SELECT id, key FROM repositories WHERE format = ? ORDER BY key', [format]);
     return rows.map((row) => ({ id: String(row.id), key: String(row.key) }));
+  }
+
+  getRepositoryById(id: string): Promise<RepositoryRow | undefined> {
+    return this.one(repositories, 'SELECT * FROM repositories WHERE id = ?', [id]);
+  }
+
+  async setRepositoryIndexState(id: string, state: RepositoryIndexState): Promise<void> {
+    await this.db.run('UPDATE repositories SET index_generated_at = ?, index_error = ? WHERE id = ?', [state.index_generated_at, state.index_error, id]);
+  }
+
+  getArtifact(repositoryId: string, path: string): Promise<ArtifactRow | undefined> {
+    return this.one(artifacts, 'SELECT * FROM artifacts WHERE repository_id = ? AND path = ?', [repositoryId, path]);
+  }
+
+  async listArtifacts(repositoryId: string, query: { prefix?: string }): Promise<ArtifactRow[]> {
+    // substr and length count characters on both engines; LIKE would need its wildcards escaped.
+    const prefix = query.prefix ? ' AND substr(path, 1, ?) = ?' : '';
+    const params = query.prefix ? [repositoryId, [...query.prefix].length, query.prefix] : [repositoryId];
+    const rows = await this.many(artifacts, `SELECT * FROM artifacts WHERE repository_id = ?${prefix}`, params);
+    // Sorted here: ORDER BY would follow PostgreSQL's locale collation, not SQLite's byte order.
+    return rows.sort((a, b) => byCodeUnit(a.path, b.path));
+  }
+
+  insertArtifact(artifact: NewArtifact): Promise<ArtifactRow> {
+    const now = timestamp();
+    return this.insert(artifacts, { ...artifact, created_at: now, updated_at: now });
+  }
+
+  async replaceArtifact(artifact: NewArtifact): Promise<ArtifactRow | undefined> {
+    const fields = encode(artifacts, { ...artifact, updated_at: timestamp() }, true);
+    const updated = await this.db.get(
+      `UPDATE artifacts SET ${fields.map(([column]) => `${column} = ?`).join(', ')} WHERE repository_id = ? AND path = ? RETURNING *`,
+      [...fields.map(([, value]) => value), artifact.repository_id, artifact.path],
+    );
+    return updated && decode(artifacts, updated);
+  }
+
+  async deleteArtifact(repositoryId: string, path: string): Promise<ArtifactRow | undefined> {
+    const deleted = await this.db.get('DELETE FROM artifacts WHERE repository_id = ? AND path = ? RETURNING *', [repositoryId, path]);
+    return deleted && decode(artifacts, deleted);
+  }
+
+  async blobInUse(sha256: string): Promise<boolean> {
+    const row = await this.db.get(
+      'SELECT 1 AS used FROM artifacts WHERE checksum_sha256 = ? UNION ALL SELECT 1 AS used FROM index_files WHERE checksum_sha256 = ? LIMIT 1',
+      [sha256, sha256],
+    );
+    return row !== undefined;
+  }
+
+  async repositoryBlobs(repositoryId: string): Promise<string[]> {
+    const rows = await this.db.all(
+      'SELECT checksum_sha256 FROM artifacts WHERE repository_id = ? UNION SELECT checksum_sha256 FROM index_files WHERE repository_id = ?',
+      [repositoryId, repositoryId],
+    );
+    return rows.map((row) => String(row.checksum_sha256));
+  }
+
+  getIndexFile(repositoryId: string, path: string): Promise<IndexFileRow | undefined> {
+    return this.one(indexFiles, 'SELECT * FROM index_files WHERE repository_id = ? AND path = ?', [repositoryId, path]);
+  }
+
+  async listIndexFiles(repositoryId: string): Promise<IndexFileRow[]> {
+    const rows = await this.many(indexFiles, 'SELECT * FROM index_files WHERE repository_id = ?', [repositoryId]);
+    return rows.sort((a, b) => byCodeUnit(a.path, b.path));
+  }
+
+  async replaceIndexFiles(repositoryId: string, files: IndexFileRow[]): Promise<void> {
+    await this.db.run('DELETE FROM index_files WHERE repository_id = ?', [repositoryId]);
+    for (const file of files) await this.insert(indexFiles, file);
   }
 
   private async one<T>(table: Table<T>, sql: string, params: readonly SqlValue[]): Promise<T | undefined> {
@@ -230,6 +304,10 @@ export class Repository implements StoreOps {
     );
     return updated && decode(table, updated);
   }
+}
+
+function byCodeUnit(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** ` WHERE a = ? AND b = ?` over the filters that are set, with their values. */

@@ -4,7 +4,7 @@
  * back as a string (pg) and binaries as a Buffer. Timestamps and ids are TEXT both ways.
  */
 import type { Row, SqlValue } from './db.js';
-import type { ApiTokenRow, FormatHandlerRow, PluginEventRow, PluginRow, RepositoryRow } from './store.js';
+import type { ApiTokenRow, ArtifactRow, FormatHandlerRow, IndexFileRow, PluginEventRow, PluginRow, RepositoryRow } from './store.js';
 
 type ColumnKind = 'text' | 'nullable text' | 'integer' | 'boolean' | 'json' | 'nullable json';
 
@@ -104,10 +104,40 @@ export const repositories: Table<RepositoryRow> = {
     format: 'text',
     description: 'nullable text',
     public: 'boolean',
+    index_generated_at: 'nullable text',
+    index_error: 'nullable text',
     created_at: 'text',
     updated_at: 'text',
   },
   fixed: ['id', 'key', 'format', 'created_at'],
+};
+
+export const artifacts: Table<ArtifactRow> = {
+  name: 'artifacts',
+  columns: {
+    id: 'text',
+    repository_id: 'text',
+    path: 'text',
+    size_bytes: 'integer',
+    checksum_sha256: 'text',
+    version: 'nullable text',
+    content_type: 'text',
+    metadata: 'json',
+    created_at: 'text',
+    updated_at: 'text',
+  },
+  fixed: ['id', 'repository_id', 'path', 'created_at'],
+};
+
+export const indexFiles: Table<IndexFileRow> = {
+  name: 'index_files',
+  columns: {
+    repository_id: 'text',
+    path: 'text',
+    size_bytes: 'integer',
+    checksum_sha256: 'text',
+    content_type: 'text',
+  },
 };
 
 /** A result row as the row type, every column checked against its kind. */

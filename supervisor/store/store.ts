@@ -123,8 +123,38 @@ export interface RepositoryRow {
   format: string;
   description: string | null;
   public: boolean;
+  /** When the handler last generated the index; null before the first run, or when the format has none. */
+  index_generated_at: string | null;
+  /** Why the latest index run failed; null when it succeeded. */
+  index_error: string | null;
   created_at: string;
   updated_at: string;
+}
+
+/** An artifact: a file of a repository, its bytes a blob named by `checksum_sha256`. */
+export interface ArtifactRow {
+  id: string;
+  repository_id: string;
+  /** Normalised, relative to the repository: `a/b/c.tgz`. */
+  path: string;
+  size_bytes: number;
+  /** Lowercase hex; the blob's name. */
+  checksum_sha256: string;
+  version: string | null;
+  content_type: string;
+  /** The metadata record the format handler returned. */
+  metadata: Record<string, unknown>;
+  created_at: string;
+  updated_at: string;
+}
+
+/** One file of a repository's generated index, its bytes a blob. */
+export interface IndexFileRow {
+  repository_id: string;
+  path: string;
+  size_bytes: number;
+  checksum_sha256: string;
+  content_type: string;
 }
 
 export interface PluginListQuery {
@@ -145,7 +175,9 @@ export type PluginPatch = Partial<Omit<PluginRow, 'id' | 'installed_at' | 'updat
 export type NewFormatHandler = Omit<FormatHandlerRow, 'created_at' | 'updated_at'>;
 export type FormatHandlerPatch = Partial<Pick<FormatHandlerRow, 'is_enabled' | 'display_name' | 'description' | 'extensions' | 'capabilities' | 'priority'>>;
 export type NewEvent = Omit<PluginEventRow, 'id' | 'created_at'>;
-export type NewRepository = Omit<RepositoryRow, 'created_at' | 'updated_at'>;
+export type NewRepository = Omit<RepositoryRow, 'created_at' | 'updated_at' | 'index_generated_at' | 'index_error'>;
+export type NewArtifact = Omit<ArtifactRow, 'created_at' | 'updated_at'>;
+export type RepositoryIndexState = Pick<RepositoryRow, 'index_generated_at' | 'index_error'>;
 export type NewToken = Omit<ApiTokenRow, 'created_at' | 'last_used_at' | 'revoked_at'>;
 
 /** Operations available both on the store and inside a transaction. */
@@ -210,6 +242,29 @@ export interface StoreOps {
   deleteRepository(key: string): Promise<boolean>;
   /** The repositories using a format, ordered by key: uninstall's dependents. */
   repositoriesForFormat(format: string): Promise<Array<{ id: string; key: string }>>;
+  getRepositoryById(id: string): Promise<RepositoryRow | undefined>;
+  /** Records an index run's outcome; leaves `updated_at` alone (the repository itself did not change). */
+  setRepositoryIndexState(id: string, state: RepositoryIndexState): Promise<void>;
+
+  getArtifact(repositoryId: string, path: string): Promise<ArtifactRow | undefined>;
+  /** Ordered by path (JavaScript string order, the same on both engines); `prefix` keeps the paths starting with it. */
+  listArtifacts(repositoryId: string, query: { prefix?: string }): Promise<ArtifactRow[]>;
+  /** Throws `UniqueViolation` (column `repository_id, path`) when the path is taken. */
+  insertArtifact(artifact: NewArtifact): Promise<ArtifactRow>;
+  /** Replaces the artifact at the same repository and path (keeping its id and creation time); undefined when there is none. */
+  replaceArtifact(artifact: NewArtifact): Promise<ArtifactRow | undefined>;
+  /** Returns the deleted row, or undefined when there was none. */
+  deleteArtifact(repositoryId: string, path: string): Promise<ArtifactRow | undefined>;
+  /** Whether any artifact or index file of any repository names the blob. */
+  blobInUse(sha256: string): Promise<boolean>;
+  /** Every blob a repository's artifacts and index files name, distinct: what its deletion may free. */
+  repositoryBlobs(repositoryId: string): Promise<string[]>;
+
+  getIndexFile(repositoryId: string, path: string): Promise<IndexFileRow | undefined>;
+  /** Ordered by path. */
+  listIndexFiles(repositoryId: string): Promise<IndexFileRow[]>;
+  /** Makes `files` the repository's whole index (run it in a transaction with the index state). */
+  replaceIndexFiles(repositoryId: string, files: IndexFileRow[]): Promise<void>;
 }
 
 export interface Store extends StoreOps {

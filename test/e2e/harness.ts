@@ -45,7 +45,8 @@ export interface E2E {
   close(): Promise<void>;
 }
 
-export async function startE2E(engine: EngineFixture): Promise<E2E> {
+/** `env`: more settings, over the harness's own (e.g. `{ TRUST_PROXY: 'true' }`). */
+export async function startE2E(engine: EngineFixture, env: Record<string, string> = {}): Promise<E2E> {
   const store = await engine.create();
   const localRoot = await mkdtemp(path.join(os.tmpdir(), 'pk-e2e-local-'));
   const adminToken = randomBytes(24).toString('base64url');
@@ -58,6 +59,7 @@ export async function startE2E(engine: EngineFixture): Promise<E2E> {
       PLUGINS_LOCAL_ROOTS: localRoot,
       PLUGINS_GIT_ALLOW_PRIVATE: 'true',
       LOG_LEVEL: 'silent',
+      ...env,
     });
     loaded.databaseUrl = store.databaseUrl;
     return loaded;

@@ -54,7 +54,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
     it('creates, lists, gets and deletes repositories', async function () {
       const created = await post(REPOS, { key: 'libs-release', format: 'maven', description: 'Release JARs', public: true });
       expect(created.status, created.text).to.equal(201);
-      expect(created.json).to.have.all.keys('id', 'key', 'format', 'description', 'public', 'created_at', 'updated_at');
+      expect(created.json).to.have.all.keys('id', 'key', 'format', 'description', 'public', 'index_generated_at', 'index_error', 'created_at', 'updated_at');
       expect(created.json).to.include({ key: 'libs-release', format: 'maven', description: 'Release JARs', public: true });
       expect(created.json.id).to.match(LOWER_UUID);
       expect(created.json.created_at).to.match(RFC3339_UTC);

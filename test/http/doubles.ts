@@ -2,7 +2,12 @@
 // contract-shaped objects, or throw the failure a test sets. What they check is the HTTP
 // layer; the services themselves are tested on their own.
 import { readFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import type { HttpRequest, HttpResponse } from '../../supervisor/formats/handler.js';
 import type {
+  ArtifactService,
+  ArtifactView,
+  Download,
   FormatService,
   FormatTestInput,
   FormatTestResult,
@@ -11,6 +16,7 @@ import type {
   HealthService,
   InstallSource,
   InstalledPluginView,
+  NativeProtocolService,
   PluginService,
   PluginView,
   ProcessView,
@@ -18,6 +24,7 @@ import type {
   NewRepositoryInput,
   RepositoryService,
   RepositoryView,
+  UploadOptions,
 } from '../../supervisor/services/contracts.js';
 import type { TokenStore } from '../../supervisor/services/tokens.js';
 import type { ApiTokenRow, EventSeverity, NewToken, PluginEventRow, PluginStatus, ResourceLimits } from '../../supervisor/store/store.js';
@@ -228,6 +235,8 @@ export function sampleRepository(key = 'libs'): RepositoryView {
     format: 'unity',
     description: null,
     public: false,
+    index_generated_at: null,
+    index_error: null,
     created_at: '2025-01-31T12:00:00.000Z',
     updated_at: '2025-01-31T12:00:00.000Z',
   };
@@ -248,6 +257,71 @@ export class RepositoryServiceDouble extends Recorder implements RepositoryServi
 
   delete(key: string) {
     return this.record('delete', [key], () => undefined);
+  }
+}
+
+export const SAMPLE_ARTIFACT_BYTES = Buffer.from('artifact bytes\n');
+
+export function sampleArtifact(path = 'pkg/1.0.0/pkg-1.0.0.unitypackage'): ArtifactView {
+  return {
+    path,
+    size_bytes: SAMPLE_ARTIFACT_BYTES.length,
+    checksum_sha256: 'a'.repeat(64),
+    version: '1.0.0',
+    content_type: 'application/gzip',
+    metadata: { path, version: '1.0.0' },
+    created_at: NOW,
+    updated_at: NOW,
+  };
+}
+
+function sampleDownload(path: string): Download {
+  return { path, size_bytes: SAMPLE_ARTIFACT_BYTES.length, checksum_sha256: 'a'.repeat(64), content_type: 'application/gzip', open: () => Readable.from([SAMPLE_ARTIFACT_BYTES]) };
+}
+
+export class ArtifactServiceDouble extends Recorder implements ArtifactService {
+  /** Keys of the repositories anonymous callers may read. */
+  readonly publicKeys = new Set<string>();
+
+  upload(repositoryKey: string, path: string, body: Readable, options: UploadOptions) {
+    return this.record('upload', [repositoryKey, path, options], async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of body) chunks.push(chunk as Buffer);
+      return { ...sampleArtifact(path), size_bytes: Buffer.concat(chunks).length };
+    });
+  }
+
+  list(repositoryKey: string, query: { prefix?: string }) {
+    return this.record('list', [repositoryKey, query], () => ({ items: [sampleArtifact()], total: 1 }));
+  }
+
+  download(repositoryKey: string, path: string) {
+    return this.record('download', [repositoryKey, path], () => sampleDownload(path));
+  }
+
+  delete(repositoryKey: string, path: string) {
+    return this.record('delete', [repositoryKey, path], () => undefined);
+  }
+
+  listIndex(repositoryKey: string) {
+    return this.record('listIndex', [repositoryKey], () => ({ items: [], total: 0, generated_at: null, error: null }));
+  }
+
+  indexFile(repositoryKey: string, path: string) {
+    return this.record('indexFile', [repositoryKey, path], () => sampleDownload(path));
+  }
+
+  async isPublic(repositoryKey: string): Promise<boolean> {
+    return this.publicKeys.has(repositoryKey);
+  }
+}
+
+export class NativeProtocolDouble extends Recorder implements NativeProtocolService {
+  /** What the "plugin" answers. */
+  response: HttpResponse = { status: 200, headers: [['content-type', 'text/plain']], body: Buffer.from('native answer') };
+
+  handle(formatKey: string, repositoryKey: string, request: HttpRequest, origin: string) {
+    return this.record('handle', [formatKey, repositoryKey, { ...request, body: Buffer.from(request.body).toString() }, origin], () => this.response);
   }
 }
 

@@ -10,7 +10,15 @@ import { pino } from 'pino';
 import { loadConfig } from '../../supervisor/config.js';
 import { createApp, uploadRoot } from '../../supervisor/http/app.js';
 import { TokenService } from '../../supervisor/services/tokens.js';
-import { FormatServiceDouble, HealthDouble, MemoryTokenStore, PluginServiceDouble, RepositoryServiceDouble } from './doubles.js';
+import {
+  ArtifactServiceDouble,
+  FormatServiceDouble,
+  HealthDouble,
+  MemoryTokenStore,
+  NativeProtocolDouble,
+  PluginServiceDouble,
+  RepositoryServiceDouble,
+} from './doubles.js';
 
 export const ADMIN_TOKEN = 'bootstrap-admin-token';
 export const ADMIN_PASSWORD = 'correct horse battery staple';
@@ -40,6 +48,8 @@ export interface Harness {
   plugins: PluginServiceDouble;
   formats: FormatServiceDouble;
   repositories: RepositoryServiceDouble;
+  artifacts: ArtifactServiceDouble;
+  native: NativeProtocolDouble;
   health: HealthDouble;
   tokens: TokenService;
   tokenStore: MemoryTokenStore;
@@ -73,13 +83,15 @@ export async function startHarness(): Promise<Harness> {
   const plugins = new PluginServiceDouble();
   const formats = new FormatServiceDouble();
   const repositories = new RepositoryServiceDouble();
+  const artifacts = new ArtifactServiceDouble();
+  const native = new NativeProtocolDouble();
   const health = new HealthDouble();
   const logLines: Record<string, any>[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => logLines.push(JSON.parse(line)) });
 
   // One running plugin version, so the metrics have plugin figures to show.
   const metrics = new Metrics({ runningPlugins: () => [{ format: 'demo', version: '1.0.0', processes: 2, restarts: 1 }] });
-  const app = createApp({ plugins, formats, repositories, health, tokens, config, logger, metrics });
+  const app = createApp({ plugins, formats, repositories, artifacts, native, health, tokens, config, logger, metrics });
   const server: Server = app.listen(0, '127.0.0.1');
   await new Promise<void>((resolve) => server.once('listening', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -96,6 +108,8 @@ export async function startHarness(): Promise<Harness> {
     plugins,
     formats,
     repositories,
+    artifacts,
+    native,
     health,
     tokens,
     tokenStore,
@@ -127,6 +141,9 @@ export async function startHarness(): Promise<Harness> {
       plugins.reset();
       formats.reset();
       repositories.reset();
+      artifacts.reset();
+      artifacts.publicKeys.clear();
+      native.reset();
       health.databaseOk = true;
       health.isReady = true;
       logLines.length = 0;

@@ -61,7 +61,7 @@ describe('openStore', () => {
       }
       const driver = fixture.openDriver(config);
       try {
-        expect(await driver.db.all('SELECT version FROM schema_migrations ORDER BY version')).to.deep.equal([{ version: 1 }, { version: 2 }]);
+        expect(await driver.db.all('SELECT version FROM schema_migrations ORDER BY version')).to.deep.equal([{ version: 1 }, { version: 2 }, { version: 3 }]);
         expect(await migrate(driver)).to.deep.equal([]);
       } finally {
         await driver.close();

@@ -52,7 +52,7 @@ function storeSuite(fixture: EngineFixture): void {
       const driver = fixture.openDriver(config);
       try {
         const before = await driver.db.all('SELECT version, name, applied_at FROM schema_migrations ORDER BY version');
-        expect(before.map((row) => row.name)).to.deep.equal(['001_initial.sql', '002_repositories.sql']);
+        expect(before.map((row) => row.name)).to.deep.equal(['001_initial.sql', '002_repositories.sql', '003_artifacts.sql']);
         expect(await migrate(driver)).to.deep.equal([]);
         expect(await driver.db.all('SELECT version, name, applied_at FROM schema_migrations ORDER BY version')).to.deep.equal(before);
       } finally {
@@ -344,6 +344,77 @@ function storeSuite(fixture: EngineFixture): void {
       expect(duplicate).to.include({ table: 'repositories', column: 'key' });
       expect((await store.getRepository(key))!.format).to.equal('npm');
       await store.deleteRepository(key);
+    });
+  });
+
+  describe('artifacts and index files', () => {
+    const newRepository = () => store.insertRepository({ id: randomUUID(), key: `arts-${randomBytes(4).toString('hex')}`, format: 'generic', description: null, public: false });
+    const artifact = (repositoryId: string, path: string, checksum: string) => ({
+      id: randomUUID(),
+      repository_id: repositoryId,
+      path,
+      size_bytes: 5_000_000_000,
+      checksum_sha256: checksum,
+      version: '1.0.0',
+      content_type: 'application/gzip',
+      metadata: { path, version: '1.0.0', nested: { list: [1, 2] } },
+    });
+    const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+
+    it('are inserted, listed in the same order on both engines, filtered by prefix, replaced and deleted', async () => {
+      const repository = await newRepository();
+      // Mixed case, punctuation and a non-ASCII path: a locale collation would order them differently.
+      for (const path of ['b/Z.txt', 'b/a.txt', 'B/c.txt', 'b-c/d.txt', 'é/x', 'b_/x', '%/y']) await store.insertArtifact(artifact(repository.id, path, sha(path)));
+      const listed = await store.listArtifacts(repository.id, {});
+      expect(listed.map((row) => row.path)).to.deep.equal(['%/y', 'B/c.txt', 'b-c/d.txt', 'b/Z.txt', 'b/a.txt', 'b_/x', 'é/x']);
+      expect(listed[0]).to.include({ size_bytes: 5_000_000_000, version: '1.0.0', content_type: 'application/gzip' });
+      expect(listed[0].metadata).to.deep.equal({ path: '%/y', version: '1.0.0', nested: { list: [1, 2] } });
+      // `%` and `_` are not wildcards; the prefix counts characters, not bytes.
+      expect((await store.listArtifacts(repository.id, { prefix: 'b/' })).map((row) => row.path)).to.deep.equal(['b/Z.txt', 'b/a.txt']);
+      expect((await store.listArtifacts(repository.id, { prefix: 'b_' })).map((row) => row.path)).to.deep.equal(['b_/x']);
+      expect((await store.listArtifacts(repository.id, { prefix: '%' })).map((row) => row.path)).to.deep.equal(['%/y']);
+      expect((await store.listArtifacts(repository.id, { prefix: 'é/' })).map((row) => row.path)).to.deep.equal(['é/x']);
+
+      const taken = await expectRejection(store.insertArtifact(artifact(repository.id, 'b/a.txt', sha('other'))), UniqueViolation);
+      expect(taken.table).to.equal('artifacts');
+      const original = (await store.getArtifact(repository.id, 'b/a.txt'))!;
+      const replaced = (await store.replaceArtifact({ ...artifact(repository.id, 'b/a.txt', sha('new')), version: null }))!;
+      expect(replaced).to.include({ id: original.id, created_at: original.created_at, checksum_sha256: sha('new'), version: null });
+      expect(await store.replaceArtifact(artifact(repository.id, 'nowhere', sha('x')))).to.equal(undefined);
+
+      expect(await store.blobInUse(sha('b/a.txt'))).to.equal(false);
+      expect(await store.blobInUse(sha('new'))).to.equal(true);
+      expect((await store.deleteArtifact(repository.id, 'b/a.txt'))!.checksum_sha256).to.equal(sha('new'));
+      expect(await store.deleteArtifact(repository.id, 'b/a.txt')).to.equal(undefined);
+      expect(await store.blobInUse(sha('new'))).to.equal(false);
+      await store.deleteRepository(repository.key);
+    });
+
+    it('replace index files as a set, record the run, and go with their repository', async () => {
+      const repository = await newRepository();
+      await store.insertArtifact(artifact(repository.id, 'a.bin', sha('a')));
+      const file = (path: string, checksum: string) => ({ repository_id: repository.id, path, size_bytes: 3, checksum_sha256: checksum, content_type: 'text/plain' });
+      await store.transaction(async (tx) => {
+        await tx.replaceIndexFiles(repository.id, [file('z/index.html', sha('z')), file('index.json', sha('i'))]);
+        await tx.setRepositoryIndexState(repository.id, { index_generated_at: '2026-01-01T00:00:00.000Z', index_error: null });
+      });
+      expect((await store.listIndexFiles(repository.id)).map((row) => row.path)).to.deep.equal(['index.json', 'z/index.html']);
+      expect(await store.getIndexFile(repository.id, 'index.json')).to.deep.equal(file('index.json', sha('i')));
+      await store.replaceIndexFiles(repository.id, [file('index.json', sha('j'))]);
+      expect(await store.listIndexFiles(repository.id)).to.deep.equal([file('index.json', sha('j'))]);
+      expect(await store.blobInUse(sha('z'))).to.equal(false);
+      expect(await store.blobInUse(sha('j'))).to.equal(true);
+
+      await store.setRepositoryIndexState(repository.id, { index_generated_at: '2026-01-01T00:00:00.000Z', index_error: 'the plugin timed out' });
+      const row = (await store.getRepositoryById(repository.id))!;
+      expect(row).to.include({ index_generated_at: '2026-01-01T00:00:00.000Z', index_error: 'the plugin timed out' });
+      expect(row.updated_at).to.equal(repository.updated_at);
+      expect((await store.repositoryBlobs(repository.id)).sort()).to.deep.equal([sha('a'), sha('j')].sort());
+
+      await store.deleteRepository(repository.key);
+      expect(await store.listArtifacts(repository.id, {})).to.deep.equal([]);
+      expect(await store.listIndexFiles(repository.id)).to.deep.equal([]);
+      expect(await store.blobInUse(sha('a'))).to.equal(false);
     });
   });
 

@@ -10,6 +10,7 @@ export abstract class CoreFormatHandler implements FormatHandler {
   abstract readonly formatKey: string;
   readonly handlerType = 'core';
   readonly capabilities: Capabilities;
+  readonly maxArtifactBytes = null;
 
   constructor(options: { generatesIndex: boolean }) {
     this.capabilities = {

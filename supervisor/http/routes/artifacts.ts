@@ -1,0 +1,83 @@
+/**
+ * A repository's artifacts and index files, relative to REPOSITORY_MOUNTS:
+ *
+ *   PUT    /:key/artifacts/*path   raw body, streamed to the artifacts service (`?overwrite=true`)
+ *   GET    /:key/artifacts         list (`?prefix=`)
+ *   GET    /:key/artifacts/*path   download (HEAD too): ETag, Content-Type, Content-Length
+ *   DELETE /:key/artifacts/*path
+ *   GET    /:key/index             the index files, and the last run's outcome
+ *   GET    /:key/index/*path       one index file (HEAD too)
+ *
+ * Downloads are sent as they are stored, never interpreted by the browser as a page of this
+ * origin (`nosniff`, and a sandboxing CSP): a handler decides their Content-Type, and a
+ * public repository's uploader should not be able to serve script here.
+ */
+import Router from '@koa/router';
+import type { ArtifactService, Download } from '../../services/contracts.js';
+import { QueryInput } from '../input.js';
+import type { AppContext, AppState } from '../state.js';
+
+/** Response headers that keep a served file inert in a browser. */
+export const INERT_CONTENT_HEADERS = {
+  'X-Content-Type-Options': 'nosniff',
+  'Content-Security-Policy': "default-src 'none'; sandbox",
+} as const;
+
+export function artifactRoutes(artifacts: ArtifactService): Router<AppState> {
+  const router = new Router<AppState>();
+
+  const list = async (ctx: AppContext) => {
+    const input = new QueryInput(ctx.query);
+    const prefix = input.string('prefix');
+    input.done();
+    ctx.body = await artifacts.list(ctx.params.key, { prefix });
+  };
+  router.get('/:key/artifacts', list);
+
+  router.put('/:key/artifacts/{*path}', async (ctx) => {
+    const input = new QueryInput(ctx.query);
+    const overwrite = input.boolean('overwrite') ?? false;
+    input.done();
+    ctx.body = await artifacts.upload(ctx.params.key, ctx.params.path ?? '', ctx.req, { overwrite, declaredBytes: ctx.request.length });
+    ctx.status = 201;
+  });
+
+  router.get('/:key/artifacts/{*path}', async (ctx) => {
+    // `/artifacts/` (a trailing slash) is the list, as `/artifacts` is.
+    if (ctx.params.path === undefined) return list(ctx);
+    send(ctx, await artifacts.download(ctx.params.key, ctx.params.path), { attachment: true });
+  });
+
+  router.delete('/:key/artifacts/{*path}', async (ctx) => {
+    await artifacts.delete(ctx.params.key, ctx.params.path ?? '');
+    ctx.status = 204;
+  });
+
+  const listIndex = async (ctx: AppContext) => {
+    ctx.body = await artifacts.listIndex(ctx.params.key);
+  };
+  router.get('/:key/index', listIndex);
+  router.get('/:key/index/{*path}', async (ctx) => {
+    if (ctx.params.path === undefined) return listIndex(ctx);
+    send(ctx, await artifacts.indexFile(ctx.params.key, ctx.params.path), { attachment: false });
+  });
+
+  return router;
+}
+
+/** Streams a stored file; answers 304 to a matching If-None-Match, and opens nothing for HEAD. */
+function send(ctx: AppContext, download: Download, options: { attachment: boolean }): void {
+  ctx.set(INERT_CONTENT_HEADERS);
+  // Content-Disposition; `attachment()` also guesses a type from the name, replaced just below.
+  if (options.attachment) ctx.attachment(download.path.slice(download.path.lastIndexOf('/') + 1));
+  // As stored, not through `ctx.type` (which would add a charset the handler did not give).
+  ctx.set('Content-Type', download.content_type);
+  ctx.etag = download.checksum_sha256;
+  ctx.status = 200;
+  if (ctx.fresh) {
+    ctx.status = 304;
+    return;
+  }
+  if (ctx.method !== 'HEAD') ctx.body = download.open();
+  ctx.length = download.size_bytes;
+}

@@ -1,0 +1,202 @@
+/**
+ * Artifacts: uploads go through the repository's format handler, core or plugin alike.
+ *
+ * Upload, in order: the repository (404), the path (400), a handler serving the format (503
+ * `format_unavailable`), the path not taken (409 unless overwrite), the size limit (413,
+ * before reading when Content-Length says so), the bytes streamed to a staging file and
+ * hashed, then the handler's `validate` and `parse-metadata` (422 `artifact_invalid`, or the
+ * plugin failure's own status). Only then is anything written: the blob renamed into place,
+ * the row inserted or replaced. A failure at any step before leaves no blob and no row.
+ * Last, the index is regenerated (./indexes.ts) and the upload answers when that run is over.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import type { BlobStore, StagedBlob } from '../../blobs/blob-store.js';
+import { BlobTooLarge, SourceFailed } from '../../blobs/blob-store.js';
+import type { ArtifactMetadata, FormatHandler } from '../../formats/handler.js';
+import type { FormatRegistry } from '../../formats/registry.js';
+import { UniqueViolation, type ArtifactRow, type NewArtifact, type RepositoryRow, type Store } from '../../store/store.js';
+import type { ArtifactService, ArtifactView, Download, IndexFileView, UploadOptions } from '../contracts.js';
+import { conflict, incompleteBody, notFound, payloadTooLarge } from '../errors.js';
+import { repositoryNotFound } from '../repositories.js';
+import type { IndexBuilder } from './indexes.js';
+import { normalizeArtifactPath } from './paths.js';
+
+/** A content type as `type/subtype` with optional parameters; anything else from a handler becomes bytes. */
+const CONTENT_TYPE = /^[A-Za-z0-9][\w!#$&^.+-]*\/[A-Za-z0-9][\w!#$&^.+-]*(\s*;\s*[\w!#$&^.+-]+=("[^"\r\n]*"|[\w!#$&^.+-]+))*$/;
+const MAX_VERSION_LENGTH = 255;
+
+export interface ArtifactCatalogDeps {
+  store: Store;
+  blobs: BlobStore;
+  registry: FormatRegistry;
+  indexes: IndexBuilder;
+  /** The server's own upload limit, bytes. */
+  maxUploadBytes: number;
+}
+
+export class ArtifactCatalog implements ArtifactService {
+  constructor(private readonly deps: ArtifactCatalogDeps) {}
+
+  async upload(repositoryKey: string, rawPath: string, body: Readable, options: UploadOptions): Promise<ArtifactView> {
+    const { store, blobs } = this.deps;
+    const repository = await this.repository(repositoryKey);
+    const path = normalizeArtifactPath(rawPath);
+    const handler = this.deps.registry.require(repository.format);
+    if (!options.overwrite && (await store.getArtifact(repository.id, path))) throw exists(repositoryKey, path);
+
+    const limit = this.uploadLimit(handler);
+    if (options.declaredBytes !== undefined && options.declaredBytes > limit.bytes) {
+      body.resume();
+      throw tooLarge(limit);
+    }
+    const staged = await blobs.receive(body, limit.bytes).catch((error: unknown) => {
+      if (error instanceof BlobTooLarge) throw tooLarge(limit);
+      if (error instanceof SourceFailed) throw incompleteBody();
+      throw error;
+    });
+
+    let row: ArtifactRow;
+    let replaced: ArtifactRow | undefined;
+    try {
+      const data = await readFile(staged.file);
+      await handler.validate(path, data);
+      const metadata = await handler.parseMetadata(path, data);
+      ({ row, replaced } = await this.record(repository, path, staged, metadata, options.overwrite));
+    } catch (error) {
+      await blobs.discard(staged);
+      throw error;
+    }
+    if (replaced && replaced.checksum_sha256 !== row.checksum_sha256) await this.freeBlob(replaced.checksum_sha256);
+    await this.deps.indexes.refresh(repository.id);
+    return view(row);
+  }
+
+  async list(repositoryKey: string, query: { prefix?: string }): Promise<{ items: ArtifactView[]; total: number }> {
+    const repository = await this.repository(repositoryKey);
+    const items = (await this.deps.store.listArtifacts(repository.id, query)).map(view);
+    return { items, total: items.length };
+  }
+
+  async download(repositoryKey: string, rawPath: string): Promise<Download> {
+    const repository = await this.repository(repositoryKey);
+    const path = normalizeArtifactPath(rawPath);
+    const row = await this.deps.store.getArtifact(repository.id, path);
+    if (!row) throw notFound(`repository ${repositoryKey} has no artifact at ${path}`);
+    return this.downloadOf(row);
+  }
+
+  async delete(repositoryKey: string, rawPath: string): Promise<void> {
+    const repository = await this.repository(repositoryKey);
+    const path = normalizeArtifactPath(rawPath);
+    const deleted = await this.deps.store.deleteArtifact(repository.id, path);
+    if (!deleted) throw notFound(`repository ${repositoryKey} has no artifact at ${path}`);
+    await this.freeBlob(deleted.checksum_sha256);
+    await this.deps.indexes.refresh(repository.id);
+  }
+
+  async listIndex(repositoryKey: string): Promise<{ items: IndexFileView[]; total: number; generated_at: string | null; error: string | null }> {
+    const repository = await this.repository(repositoryKey);
+    const items = (await this.deps.store.listIndexFiles(repository.id)).map(({ repository_id: _, ...file }) => file);
+    return { items, total: items.length, generated_at: repository.index_generated_at, error: repository.index_error };
+  }
+
+  /** An index file by path; a folder path (`simple/` or `simple`) serves its `index.html` when there is one. */
+  async indexFile(repositoryKey: string, rawPath: string): Promise<Download> {
+    const repository = await this.repository(repositoryKey);
+    const path = normalizeArtifactPath(rawPath);
+    const file = (await this.deps.store.getIndexFile(repository.id, path)) ?? (await this.deps.store.getIndexFile(repository.id, `${path}/index.html`));
+    if (!file) throw notFound(`repository ${repositoryKey} has no index file at ${path} (GET .../index lists them)`);
+    return this.downloadOf(file);
+  }
+
+  async isPublic(repositoryKey: string): Promise<boolean> {
+    return (await this.deps.store.getRepository(repositoryKey))?.public ?? false;
+  }
+
+  /** Writes the row, inserting or (with overwrite) replacing, while the blob is pinned. */
+  private async record(
+    repository: RepositoryRow,
+    path: string,
+    staged: StagedBlob,
+    metadata: ArtifactMetadata,
+    overwrite: boolean,
+  ): Promise<{ row: ArtifactRow; replaced: ArtifactRow | undefined }> {
+    const { store, blobs } = this.deps;
+    const artifact: NewArtifact = {
+      id: randomUUID(),
+      repository_id: repository.id,
+      path,
+      size_bytes: staged.size,
+      checksum_sha256: staged.sha256,
+      version: metadata.version ? metadata.version.slice(0, MAX_VERSION_LENGTH) : null,
+      content_type: CONTENT_TYPE.test(metadata.contentType) ? metadata.contentType : 'application/octet-stream',
+      metadata: {
+        path: metadata.path,
+        version: metadata.version,
+        content_type: metadata.contentType,
+        size_bytes: metadata.sizeBytes,
+        checksum_sha256: metadata.checksumSha256,
+      },
+    };
+    const release = await blobs.commit(staged); // idempotent: called early on failure, then again below
+    try {
+      return await store.transaction(async (tx) => {
+        const replaced = overwrite ? await tx.getArtifact(repository.id, path) : undefined;
+        const row = replaced ? await tx.replaceArtifact(artifact) : await tx.insertArtifact(artifact);
+        if (!row) throw new Error(`the artifact ${path} vanished while being replaced`);
+        return { row, replaced };
+      });
+    } catch (error) {
+      release();
+      await this.freeBlob(staged.sha256);
+      // Two uploads of a new path at once: the second one meets the first one's row.
+      if (error instanceof UniqueViolation) throw exists(repository.key, path);
+      throw error;
+    } finally {
+      release();
+    }
+  }
+
+  private freeBlob(sha256: string): Promise<void> {
+    return this.deps.blobs.removeIfUnused(sha256, (digest) => this.deps.store.blobInUse(digest));
+  }
+
+  private downloadOf(row: { path: string; size_bytes: number; checksum_sha256: string; content_type: string }): Download {
+    return {
+      path: row.path,
+      size_bytes: row.size_bytes,
+      checksum_sha256: row.checksum_sha256,
+      content_type: row.content_type,
+      open: () => this.deps.blobs.read(row.checksum_sha256),
+    };
+  }
+
+  private uploadLimit(handler: FormatHandler): { bytes: number; reason: string } {
+    const server = this.deps.maxUploadBytes;
+    if (handler.maxArtifactBytes !== null && handler.maxArtifactBytes < server) {
+      return {
+        bytes: handler.maxArtifactBytes,
+        reason: `the ${handler.formatKey} plugin's memory limit allows artifacts up to ${handler.maxArtifactBytes} bytes (half its memory: the artifact is copied into it)`,
+      };
+    }
+    return { bytes: server, reason: `the server's upload limit is ${server} bytes (ARTIFACTS_MAX_MB)` };
+  }
+
+  private async repository(key: string): Promise<RepositoryRow> {
+    const repository = await this.deps.store.getRepository(key);
+    if (!repository) throw repositoryNotFound(key);
+    return repository;
+  }
+}
+
+function view(row: ArtifactRow): ArtifactView {
+  const { id: _id, repository_id: _repository, ...rest } = row;
+  return rest;
+}
+
+const exists = (repositoryKey: string, path: string) =>
+  conflict('artifact_exists', `repository ${repositoryKey} already has an artifact at ${path}; artifacts are immutable unless uploaded with ?overwrite=true`);
+
+const tooLarge = (limit: { bytes: number; reason: string }) => payloadTooLarge(`the artifact is larger than ${limit.bytes} bytes: ${limit.reason}`);
