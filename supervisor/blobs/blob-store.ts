@@ -74,7 +74,20 @@ export class BlobStore {
    * reset) and throws `BlobTooLarge`; on any failure the staging file is gone.
    */
   async receive(source: Readable, maxBytes: number): Promise<StagedBlob> {
-    const file = await this.stagingFile();
+    // Listen from the first moment: an 'error' with no listener would bring the process down.
+    let early: Error | undefined;
+    const onEarlyError = (error: Error) => (early ??= error);
+    source.on('error', onEarlyError);
+    let file: string;
+    try {
+      file = await this.stagingFile();
+    } finally {
+      source.off('error', onEarlyError);
+    }
+    if (early || (source.destroyed && !source.readableEnded)) {
+      await rm(path.dirname(file), { recursive: true, force: true });
+      throw new SourceFailed(early && { cause: early });
+    }
     const hash = createHash('sha256');
     const out = createWriteStream(file, { mode: 0o600 });
     let size = 0;

@@ -8,9 +8,12 @@ import { WWW_AUTHENTICATE } from './auth.js';
 import { JSON_LIMIT_BYTES } from './body.js';
 import { PLUGIN_FAILURE_STATUS } from './errors.js';
 import type { IntegerRange } from './input.js';
-import { FORMAT_MOUNTS, OPENAPI_PATH, PLUGIN_MOUNTS, REPOSITORY_MOUNTS } from './paths.js';
+import { EXT_PREFIX, FORMAT_MOUNTS, OPENAPI_PATH, PLUGIN_MOUNTS, REPOSITORY_MOUNTS } from './paths.js';
+import { MAX_PATH_LENGTH } from '../services/artifacts/paths.js';
+import { ARTIFACT_SHARE_OF_MEMORY } from '../formats/wasm-handler.js';
 import { REPOSITORY_KEY } from '../services/repositories.js';
 import { REQUEST_ID_HEADER } from './request-id.js';
+import { FORWARDED_REQUEST_HEADERS, NATIVE_BODY_LIMIT_BYTES } from './routes/ext.js';
 import { HANDLER_TYPES, MAX_TEST_ARTIFACT_BYTES, TEST_FILE_FIELDS } from './routes/formats.js';
 import {
   DEFAULT_EVENT_LIMIT,
@@ -27,7 +30,7 @@ import {
 
 type Schema = Record<string, unknown>;
 type Operation = Record<string, unknown>;
-type PathItem = Partial<Record<'get' | 'post' | 'put' | 'delete', Operation>>;
+type PathItem = Partial<Record<'get' | 'head' | 'post' | 'put' | 'patch' | 'delete', Operation>>;
 
 const ref = (kind: 'schemas' | 'parameters' | 'responses', name: string) => ({ $ref: `#/components/${kind}/${name}` });
 const nullable = (type: string, extra: Schema = {}): Schema => ({ type: [type, 'null'], ...extra });
@@ -66,6 +69,29 @@ const DECISIONS = `
   \`repository_exists\`. \`public\` defaults to false, \`description\` to null. The list's \`?format=\`
   filter is a 400 when the value names no format handler and no repository (a repository outlives
   its format's plugin when that is uninstalled with \`force=true\`, and stays readable). Readers may GET.
+- **Artifacts.** Paths are relative to the repository, \`/\`-separated, at most ${MAX_PATH_LENGTH} characters;
+  empty and \`.\` segments are dropped; \`..\` segments, a leading \`/\`, backslashes, NUL and other
+  control characters, and drive letters are a 400 \`invalid_path\`. An upload over ARTIFACTS_MAX_MB, or
+  over ${ARTIFACT_SHARE_OF_MEMORY * 100} % of a plugin's memory limit (the artifact is copied into it), is a
+  413 naming the limit; a path in use is a 409 \`artifact_exists\` unless \`?overwrite=true\` (which
+  answers 201 too, keeping \`created_at\`). The upload answers once the repository's index has been
+  regenerated (runs are serialised per repository and coalesce); a failed index run never fails the
+  upload: the repository's \`index_error\` says why, and the previous index stays. Downloads carry
+  \`ETag\` (the SHA-256), \`Content-Type\` as the handler gave it, \`Content-Disposition: attachment\`,
+  \`X-Content-Type-Options: nosniff\` and a sandboxing \`Content-Security-Policy\`; \`If-None-Match\` → 304.
+  An index path naming a folder serves its \`index.html\` when there is one.
+- **Visibility.** Without credentials, a public repository's artifact and index GET/HEAD routes and its
+  \`${EXT_PREFIX}\` routes (any method) answer; anything else, a private or missing repository included, is
+  401 — the same answer, so anonymous callers cannot tell them apart. Readers may GET/HEAD any
+  repository's artifacts, index and \`${EXT_PREFIX}\` routes; writes need the admin role.
+- **Native protocol** (\`${EXT_PREFIX}/{format_key}/{repo_key}/{path}\`). 404 \`not_found\` when the repository is
+  missing or holds another format (the message names its own \`${EXT_PREFIX}\` path), 404 \`no_native_protocol\`
+  when the format's handler has no \`handle_request\`, 503 \`format_unavailable\` when no handler serves it.
+  Forwarded request headers: ${[...FORWARDED_REQUEST_HEADERS].map((name) => `\`${name}\``).join(', ')} (never
+  credentials or cookies); bodies up to ${NATIVE_BODY_LIMIT_BYTES} bytes. The plugin's status and headers are
+  returned except hop-by-hop ones, \`Content-Length\` and \`Set-Cookie\`; a status outside 100..599 is a 502
+  \`plugin_invalid_response\`. The repository context's URLs use the request's scheme and Host, or
+  \`X-Forwarded-Proto\`/\`X-Forwarded-Host\` only when TRUST_PROXY=true.
 - **Format test.** 200 with the result when \`success\`, else 422 with the same body.
 - **Auth.** Every path but \`/health\`, \`/ready\` and \`/metrics\` needs credentials; without valid
   ones: 401 \`unauthorized\` (none sent) or \`invalid_credentials\`, with
@@ -282,15 +308,53 @@ const SCHEMAS: Record<string, Schema> = {
   },
   Repository: {
     type: 'object',
-    required: ['id', 'key', 'format', 'description', 'public', 'created_at', 'updated_at'],
+    required: ['id', 'key', 'format', 'description', 'public', 'index_generated_at', 'index_error', 'created_at', 'updated_at'],
     properties: {
       id: { type: 'string', format: 'uuid' },
       key: { type: 'string', pattern: REPOSITORY_KEY.source },
       format: { type: 'string', description: 'A format key.' },
       description: nullable('string'),
       public: { type: 'boolean', description: 'Readable anonymously through its download and /ext routes.' },
+      index_generated_at: nullable('string', { format: 'date-time', description: 'When the index was last generated; null before the first run or for a format without an index.' }),
+      index_error: nullable('string', { description: 'Why the latest index run failed; null when it succeeded.' }),
       created_at: { type: 'string', format: 'date-time' },
       updated_at: { type: 'string', format: 'date-time' },
+    },
+  },
+  Artifact: {
+    type: 'object',
+    required: ['path', 'size_bytes', 'checksum_sha256', 'version', 'content_type', 'metadata', 'created_at', 'updated_at'],
+    properties: {
+      path: { type: 'string', maxLength: MAX_PATH_LENGTH },
+      size_bytes: { type: 'integer' },
+      checksum_sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+      version: nullable('string', { description: "From the format handler's metadata." }),
+      content_type: { type: 'string', description: 'From the format handler; application/octet-stream when it gave none that is valid.' },
+      metadata: { type: 'object', description: 'The metadata record the format handler returned.' },
+      created_at: { type: 'string', format: 'date-time' },
+      updated_at: { type: 'string', format: 'date-time' },
+    },
+  },
+  ArtifactList: {
+    type: 'object',
+    required: ['items', 'total'],
+    properties: { items: { type: 'array', items: ref('schemas', 'Artifact') }, total: { type: 'integer' } },
+  },
+  IndexFileList: {
+    type: 'object',
+    required: ['items', 'total', 'generated_at', 'error'],
+    properties: {
+      items: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['path', 'size_bytes', 'checksum_sha256', 'content_type'],
+          properties: { path: { type: 'string' }, size_bytes: { type: 'integer' }, checksum_sha256: { type: 'string' }, content_type: { type: 'string' } },
+        },
+      },
+      total: { type: 'integer' },
+      generated_at: nullable('string', { format: 'date-time' }),
+      error: nullable('string'),
     },
   },
   RepositoryList: {
@@ -392,6 +456,10 @@ const PARAMETERS: Record<string, Schema> = {
   Limit: query('limit', { type: 'integer', minimum: EVENT_LIMIT_RANGE.min, maximum: EVENT_LIMIT_RANGE.max, default: DEFAULT_EVENT_LIMIT }, 'Most events returned.'),
   Force: query('force', { type: 'boolean', default: false }, 'Uninstall even when repositories use the format.'),
   RepositoryKey: { name: 'key', in: 'path', required: true, schema: { type: 'string', pattern: REPOSITORY_KEY.source } },
+  ArtifactPath: { name: 'path', in: 'path', required: true, schema: { type: 'string', maxLength: MAX_PATH_LENGTH }, description: 'Relative to the repository; may hold `/`.' },
+  RepoKey: { name: 'repo_key', in: 'path', required: true, schema: { type: 'string', pattern: REPOSITORY_KEY.source } },
+  Prefix: query('prefix', { type: 'string' }, 'Only artifacts whose path starts with this.'),
+  Overwrite: query('overwrite', { type: 'boolean', default: false }, 'Replace an artifact already at the path.'),
   FormatFilter: query('format', { type: 'string' }, 'Only repositories of this format (400 when it names no format handler and no repository).'),
   HandlerType: query('handler_type', { enum: HANDLER_TYPES }, 'Only handlers of this type.'),
   Enabled: query('enabled', { type: 'boolean' }, 'Only enabled (true) or disabled (false) handlers.'),
@@ -422,7 +490,7 @@ type ErrorName = keyof typeof ERROR_RESPONSES;
 interface OperationSpec {
   id: string;
   summary: string;
-  tag: 'plugins' | 'formats' | 'repositories' | 'health';
+  tag: 'plugins' | 'formats' | 'repositories' | 'native' | 'health';
   parameters?: string[];
   body?: Record<string, { schema: Schema }>;
   success: [number, string, string | null];
@@ -667,13 +735,87 @@ const REPOSITORY_PATHS: Record<string, PathItem> = {
     }),
     delete: operation({
       id: 'deleteRepository',
-      summary: 'Delete a repository',
+      summary: 'Delete a repository, its artifacts and its index',
       tag: 'repositories',
       parameters: ['RepositoryKey'],
       success: [204, 'Deleted.', null],
       errors: ['NotFound'],
     }),
   },
+  '/{key}/artifacts': {
+    get: operation({
+      id: 'listArtifacts',
+      summary: 'List artifacts (anonymous on a public repository)',
+      tag: 'repositories',
+      parameters: ['RepositoryKey', 'Prefix'],
+      success: [200, 'Artifacts, ordered by path.', 'ArtifactList'],
+      errors: ['NotFound'],
+    }),
+  },
+  '/{key}/artifacts/{path}': {
+    put: operation({
+      id: 'uploadArtifact',
+      summary: 'Upload an artifact: validated and parsed by the format handler, then indexed',
+      tag: 'repositories',
+      parameters: ['RepositoryKey', 'ArtifactPath', 'Overwrite'],
+      body: { '*/*': { schema: { type: 'string', format: 'binary' } } },
+      success: [201, 'Stored.', 'Artifact'],
+      errors: ['BadRequest', 'NotFound', 'Conflict', 'PayloadTooLarge', 'Unprocessable', 'PluginCrashed', 'Unavailable', 'Timeout', 'MemoryExceeded'],
+    }),
+    get: operation({
+      id: 'downloadArtifact',
+      summary: 'Download an artifact (anonymous on a public repository)',
+      tag: 'repositories',
+      parameters: ['RepositoryKey', 'ArtifactPath'],
+      success: [200, 'The bytes, streamed, with ETag and Content-Type; 304 for a matching If-None-Match.', null],
+      errors: ['BadRequest', 'NotFound'],
+    }),
+    delete: operation({
+      id: 'deleteArtifact',
+      summary: 'Delete an artifact (the index is regenerated)',
+      tag: 'repositories',
+      parameters: ['RepositoryKey', 'ArtifactPath'],
+      success: [204, 'Deleted.', null],
+      errors: ['BadRequest', 'NotFound'],
+    }),
+  },
+  '/{key}/index': {
+    get: operation({
+      id: 'listIndexFiles',
+      summary: "The repository's generated index files and the last run's outcome",
+      tag: 'repositories',
+      parameters: ['RepositoryKey'],
+      success: [200, 'Index files, ordered by path.', 'IndexFileList'],
+      errors: ['NotFound'],
+    }),
+  },
+  '/{key}/index/{path}': {
+    get: operation({
+      id: 'getIndexFile',
+      summary: 'One generated index file (anonymous on a public repository)',
+      tag: 'repositories',
+      parameters: ['RepositoryKey', 'ArtifactPath'],
+      success: [200, 'The file, with ETag and its Content-Type.', null],
+      errors: ['BadRequest', 'NotFound'],
+    }),
+  },
+};
+
+/** Every method of `/ext`: the plugin decides what each means. */
+const nativeOperation = (method: string): Operation =>
+  operation({
+    id: `native${method[0].toUpperCase()}${method.slice(1)}`,
+    summary: `${method.toUpperCase()} through the native protocol of the format's plugin (anonymous on a public repository)`,
+    tag: 'native',
+    parameters: ['FormatKey', 'RepoKey', 'ArtifactPath'],
+    success: [200, "The plugin's status, headers and body.", null],
+    errors: ['NotFound', 'PayloadTooLarge', 'Unprocessable', 'PluginCrashed', 'Unavailable', 'Timeout', 'MemoryExceeded'],
+  });
+
+const NATIVE_PATHS: Record<string, PathItem> = {
+  [`${EXT_PREFIX}/{format_key}/{repo_key}/{path}`]: Object.fromEntries(
+    (['get', 'head', 'post', 'put', 'patch', 'delete'] as const).map((method) => [method, nativeOperation(method)]),
+  ),
 };
 
 const OTHER_PATHS: Record<string, PathItem> = {
@@ -732,10 +874,11 @@ export function openApiDocument(): Record<string, unknown> {
     tags: [
       { name: 'plugins', description: `Also under ${PLUGIN_MOUNTS.slice(1).join(', ')}.` },
       { name: 'formats', description: `Also under ${FORMAT_MOUNTS.slice(1).join(', ')}.` },
-      { name: 'repositories', description: 'Repositories of artifacts, one format each.' },
+      { name: 'repositories', description: 'Repositories of artifacts, one format each; their artifacts and generated index.' },
+      { name: 'native', description: "Package managers' own protocols, served by plugins with handle_request." },
       { name: 'health', description: 'Probes and this document.' },
     ],
-    paths: { ...mounted(PLUGIN_MOUNTS, PLUGIN_PATHS), ...mounted(FORMAT_MOUNTS, FORMAT_PATHS), ...mounted(REPOSITORY_MOUNTS, REPOSITORY_PATHS), ...OTHER_PATHS },
+    paths: { ...mounted(PLUGIN_MOUNTS, PLUGIN_PATHS), ...mounted(FORMAT_MOUNTS, FORMAT_PATHS), ...mounted(REPOSITORY_MOUNTS, REPOSITORY_PATHS), ...NATIVE_PATHS, ...OTHER_PATHS },
     components: {
       schemas: SCHEMAS,
       parameters: PARAMETERS,

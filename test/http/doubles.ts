@@ -316,9 +316,16 @@ export class ArtifactServiceDouble extends Recorder implements ArtifactService {
   }
 }
 
+const NATIVE_ANSWER: HttpResponse = { status: 200, headers: [['content-type', 'text/plain']], body: Buffer.from('native answer') };
+
 export class NativeProtocolDouble extends Recorder implements NativeProtocolService {
   /** What the "plugin" answers. */
-  response: HttpResponse = { status: 200, headers: [['content-type', 'text/plain']], body: Buffer.from('native answer') };
+  response: HttpResponse = NATIVE_ANSWER;
+
+  override reset(): void {
+    super.reset();
+    this.response = NATIVE_ANSWER;
+  }
 
   handle(formatKey: string, repositoryKey: string, request: HttpRequest, origin: string) {
     return this.record('handle', [formatKey, repositoryKey, { ...request, body: Buffer.from(request.body).toString() }, origin], () => this.response);

@@ -17,13 +17,26 @@ const PLUGIN_ROUTES = [
   'get /{id}/events',
   'get /{id}/processes',
 ];
-const REPOSITORY_ROUTES = ['get ', 'post ', 'get /{key}', 'delete /{key}'];
+const REPOSITORY_ROUTES = [
+  'get ',
+  'post ',
+  'get /{key}',
+  'delete /{key}',
+  'get /{key}/artifacts',
+  'put /{key}/artifacts/{path}',
+  'get /{key}/artifacts/{path}',
+  'delete /{key}/artifacts/{path}',
+  'get /{key}/index',
+  'get /{key}/index/{path}',
+];
+const NATIVE_ROUTES = ['get', 'head', 'post', 'put', 'patch', 'delete'].map((method) => `${method} /ext/{format_key}/{repo_key}/{path}`);
 const FORMAT_ROUTES = ['get ', 'get /{format_key}', 'post /{format_key}/enable', 'post /{format_key}/disable', 'post /{format_key}/test'];
 
 const expected = [
   ...['/api/v1/plugins', '/api/plugins'].flatMap((mount) => PLUGIN_ROUTES.map((route) => route.replace(' ', ` ${mount}`))),
   ...['/api/v1/formats', '/api/format-handlers'].flatMap((mount) => FORMAT_ROUTES.map((route) => route.replace(' ', ` ${mount}`))),
   ...REPOSITORY_ROUTES.map((route) => route.replace(' ', ' /api/v1/repositories')),
+  ...NATIVE_ROUTES,
   'get /health',
   'get /ready',
   'get /api/v1/openapi.json',
@@ -59,7 +72,7 @@ describe('http: OpenAPI document', () => {
   it('every listed operation is served (neither 404 nor 405)', async () => {
     for (const route of expected) {
       const [method, path] = route.split(' ') as [string, string];
-      const target = path.replace('{id}', PLUGIN_ID).replace('{format_key}', 'unity').replace('{key}', 'libs');
+      const target = path.replace('{id}', PLUGIN_ID).replace('{format_key}', 'unity').replace('{key}', 'libs').replace('{repo_key}', 'libs').replace('{path}', 'a/b.txt');
       const answer = await h.call(method.toUpperCase(), target);
       expect([404, 405], `${route} → ${answer.status}`).not.to.include(answer.status);
     }
@@ -90,11 +103,11 @@ describe('http: OpenAPI document', () => {
   it('has unique operation ids, one per canonical operation', () => {
     const ids = Object.values(doc.paths).flatMap((item: any) => Object.values(item).map((op: any) => op.operationId)).filter(Boolean);
     expect(new Set(ids).size).to.equal(ids.length);
-    expect(ids).to.have.length(PLUGIN_ROUTES.length + FORMAT_ROUTES.length + REPOSITORY_ROUTES.length + 3);
+    expect(ids).to.have.length(PLUGIN_ROUTES.length + FORMAT_ROUTES.length + REPOSITORY_ROUTES.length + NATIVE_ROUTES.length + 3);
   });
 
   it('describes the schemas and security schemes', () => {
-    expect(doc.components.schemas).to.include.keys('Plugin', 'FormatHandler', 'Event', 'Process', 'Error', 'PluginList', 'FormatHandlerList', 'EventList', 'ProcessList', 'Repository', 'RepositoryList');
+    expect(doc.components.schemas).to.include.keys('Plugin', 'FormatHandler', 'Event', 'Process', 'Error', 'PluginList', 'FormatHandlerList', 'EventList', 'ProcessList', 'Repository', 'RepositoryList', 'Artifact', 'ArtifactList', 'IndexFileList');
     const schemes = doc.components.securitySchemes;
     expect(schemes.bearer).to.include({ type: 'http', scheme: 'bearer' });
     expect(schemes.apiKey).to.include({ type: 'apiKey', in: 'header', name: 'X-Api-Key' });

@@ -1,0 +1,174 @@
+// Index regeneration against a real store and blob store, with a handler whose
+// generate-index the test controls: runs are serialised per repository, a burst of requests
+// costs one more run, and a failed run keeps the previous index and says why.
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { expect } from 'chai';
+import { pino } from 'pino';
+import { BlobStore } from '../../../supervisor/blobs/blob-store.js';
+import type { ArtifactMetadata, IndexFile } from '../../../supervisor/formats/handler.js';
+import { CoreFormatHandler } from '../../../supervisor/formats/core/base.js';
+import { FormatRegistry } from '../../../supervisor/formats/registry.js';
+import { ArtifactInvalid, PluginTimeout } from '../../../supervisor/runtime/errors.js';
+import { IndexBuilder, indexContentType } from '../../../supervisor/services/artifacts/indexes.js';
+import { openStore } from '../../../supervisor/store/open.js';
+import type { RepositoryRow, Store } from '../../../supervisor/store/store.js';
+import { sqliteFixture, type EngineFixture } from '../../support/engines.js';
+
+/** A handler whose index is "every path, one per line", and which holds each run until released when asked to. */
+class ControlledHandler extends CoreFormatHandler {
+  readonly formatKey = 'controlled';
+  runs: ArtifactMetadata[][] = [];
+  inFlight = 0;
+  maxInFlight = 0;
+  gate: Promise<void> | undefined;
+  result: (artifacts: ArtifactMetadata[]) => IndexFile[] | null = (artifacts) => [{ path: 'list.txt', content: Buffer.from(artifacts.map((a) => a.path).join('\n')) }];
+
+  constructor() {
+    super({ generatesIndex: true });
+  }
+
+  async validate(): Promise<void> {}
+
+  async parseMetadata(path: string, data: Uint8Array): Promise<ArtifactMetadata> {
+    return { path, version: null, contentType: 'application/octet-stream', sizeBytes: data.byteLength, checksumSha256: null };
+  }
+
+  async generateIndex(artifacts: ArtifactMetadata[]): Promise<IndexFile[] | null> {
+    this.runs.push(artifacts);
+    this.inFlight += 1;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    try {
+      await this.gate;
+      return this.result(artifacts);
+    } finally {
+      this.inFlight -= 1;
+    }
+  }
+}
+
+describe('index regeneration', () => {
+  let engine: EngineFixture;
+  let store: Store;
+  let blobs: BlobStore;
+  let handler: ControlledHandler;
+  let builder: IndexBuilder;
+  let repository: RepositoryRow;
+
+  const addArtifact = (path: string) =>
+    store.insertArtifact({ id: randomUUID(), repository_id: repository.id, path, size_bytes: 1, checksum_sha256: 'b'.repeat(64), version: null, content_type: 'text/plain', metadata: {} });
+  const indexText = async (path: string) => {
+    const file = await store.getIndexFile(repository.id, path);
+    return file && (await readFile(blobs.pathOf(file.checksum_sha256), 'utf8'));
+  };
+
+  beforeEach(async () => {
+    engine = sqliteFixture();
+    const config = await engine.create();
+    store = await openStore({ ...config });
+    blobs = new BlobStore(config.dataDir);
+    await blobs.prepare();
+    handler = new ControlledHandler();
+    const registry = new FormatRegistry();
+    registry.swap(handler);
+    builder = new IndexBuilder({ store, blobs, registry, logger: pino({ level: 'silent' }) });
+    repository = await store.insertRepository({ id: randomUUID(), key: 'repo', format: 'controlled', description: null, public: false });
+  });
+
+  afterEach(async () => {
+    await store.close();
+    await engine.dispose();
+  });
+
+  it('runs one at a time per repository, and a burst waits for one shared run that sees every artifact', async () => {
+    let release!: () => void;
+    handler.gate = new Promise((resolve) => (release = resolve));
+    await addArtifact('a');
+    const first = builder.refresh(repository.id);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // While the first run is held, five more artifacts arrive, each asking for a run.
+    const burst = [];
+    for (const path of ['b', 'c', 'd', 'e', 'f']) {
+      await addArtifact(path);
+      burst.push(builder.refresh(repository.id));
+    }
+    release();
+    handler.gate = undefined;
+    await Promise.all([first, ...burst]);
+    expect(handler.runs.map((run) => run.map((a) => a.path))).to.deep.equal([['a'], ['a', 'b', 'c', 'd', 'e', 'f']]);
+    expect(handler.maxInFlight).to.equal(1);
+    expect(await indexText('list.txt')).to.equal('a\nb\nc\nd\ne\nf');
+    const row = (await store.getRepositoryById(repository.id))!;
+    expect(row.index_error).to.equal(null);
+    expect(row.index_generated_at).to.be.a('string');
+    // Idle again: the next request starts a run of its own at once.
+    await builder.refresh(repository.id);
+    expect(handler.runs).to.have.length(3);
+  });
+
+  it('keeps the previous index and records why when a run fails, and clears the error on the next success', async () => {
+    await addArtifact('a');
+    await builder.refresh(repository.id);
+    const good = (await store.getRepositoryById(repository.id))!;
+
+    handler.result = () => {
+      throw new PluginTimeout(5000);
+    };
+    await builder.refresh(repository.id);
+    let row = (await store.getRepositoryById(repository.id))!;
+    expect(row.index_error).to.match(/^generate-index failed: the plugin call ran past its time limit of 5000 ms/);
+    expect(row.index_generated_at).to.equal(good.index_generated_at);
+    expect(await indexText('list.txt')).to.equal('a');
+
+    handler.result = () => {
+      throw new ArtifactInvalid('cannot index');
+    };
+    await builder.refresh(repository.id);
+    expect((await store.getRepositoryById(repository.id))!.index_error).to.equal('generate-index failed: cannot index');
+
+    for (const [files, problem] of [
+      [[{ path: '../escape', content: Buffer.from('x') }], /invalid file path "\.\.\/escape".*"\.\." segment/],
+      [[{ path: '/abs', content: Buffer.from('x') }], /absolute/],
+      [
+        [
+          { path: 'a/b', content: Buffer.from('x') },
+          { path: 'a//b', content: Buffer.from('y') },
+        ],
+        /the file path "a\/b" twice/,
+      ],
+    ] as const) {
+      handler.result = () => [...files];
+      await builder.refresh(repository.id);
+      expect((await store.getRepositoryById(repository.id))!.index_error).to.match(problem);
+      expect(await indexText('list.txt')).to.equal('a');
+    }
+
+    handler.result = (artifacts) => [{ path: 'index.json', content: Buffer.from(JSON.stringify(artifacts.map((a) => a.path))) }];
+    await builder.refresh(repository.id);
+    row = (await store.getRepositoryById(repository.id))!;
+    expect(row.index_error).to.equal(null);
+    expect((await store.listIndexFiles(repository.id)).map((file) => file.path)).to.deep.equal(['index.json']);
+    // The old file's blob is gone with it.
+    expect(await blobs.has((await store.getIndexFile(repository.id, 'index.json'))!.checksum_sha256)).to.equal(true);
+    expect(await indexText('list.txt')).to.equal(undefined);
+  });
+
+  it('records an unavailable format without touching the index', async () => {
+    await addArtifact('a');
+    await builder.refresh(repository.id);
+    const other = await store.insertRepository({ id: randomUUID(), key: 'orphan', format: 'gone', description: null, public: false });
+    await builder.refresh(other.id);
+    expect((await store.getRepositoryById(other.id))!.index_error).to.match(/no enabled handler serves the gone format/);
+    // A repository deleted meanwhile is simply skipped.
+    await builder.refresh(randomUUID());
+  });
+
+  it('types index files by extension, then by content', () => {
+    expect(indexContentType('maven-metadata.xml', Buffer.from('<x/>'))).to.match(/xml/);
+    expect(indexContentType('simple/index.html', Buffer.from('<html>'))).to.equal('text/html; charset=utf-8');
+    expect(indexContentType('left-pad', Buffer.from('{"name":"left-pad"}'))).to.equal('application/json; charset=utf-8');
+    expect(indexContentType('Packages', Buffer.from('Package: x\n'))).to.equal('text/plain; charset=utf-8');
+    expect(indexContentType('blob', Buffer.from([0xff, 0xfe, 0x00]))).to.equal('application/octet-stream');
+    expect(indexContentType('odd', Buffer.from('{not json'))).to.equal('text/plain; charset=utf-8');
+  });
+});
