@@ -70,6 +70,10 @@ export class IndexBuilder {
       await this.fail(repository, `no enabled handler serves the ${repository.format} format; the index was left as it was`);
       return;
     }
+    if (!handler.capabilities.generate_index && repository.index_error === null && (await store.listIndexFiles(repositoryId)).length === 0) {
+      // A format without an index, and nothing left from an earlier handler: nothing to do.
+      return;
+    }
     let files: IndexFile[] | null;
     try {
       files = handler.capabilities.generate_index ? await handler.generateIndex((await store.listArtifacts(repositoryId, {})).map(toMetadata)) : null;
