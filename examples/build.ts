@@ -1,20 +1,21 @@
 /**
  * Builds every example plugin under examples/ into an installable ZIP (plugin.toml +
  * plugin.wasm) in `<DATA_DIR>/examples/`, so that a new user can install one right after
- * `npm start`. An example is rebuilt only when its sources changed (a SHA-256 of its files
- * is kept beside the ZIP).
+ * `npm start`.
  *
- * An example is a folder with plugin.toml and handler.js (JavaScript, built with
- * componentize-js; the world follows `[capabilities] handle_request`).
+ * An example is a folder with a plugin.toml, built by cli/plugin-build.ts exactly as
+ * `plugin-keeper build` builds any plugin: TypeScript from src/index.ts, or the folder's
+ * own build.mjs for another language (examples/wasm-module, AssemblyScript). It is
+ * rebuilt only when its sources or the WIT changed: a SHA-256 of them is kept beside the
+ * ZIP.
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse } from 'smol-toml';
 import yazl from 'yazl';
-import { componentizeJs } from '../cli/component-build.js';
+import { buildPluginComponent, pluginSources } from '../cli/plugin-build.js';
 import { loadConfig } from '../supervisor/config.js';
 
 const examplesDir = path.resolve(fileURLToPath(new URL('../../examples', import.meta.url)));
@@ -22,25 +23,19 @@ const witFile = path.resolve(examplesDir, '../wit/format-plugin.wit');
 
 async function buildExample(name: string, outDir: string): Promise<void> {
   const dir = path.join(examplesDir, name);
-  const names = (await readdir(dir)).filter((file) => file === 'plugin.toml' || file.endsWith('.js')).sort();
-  const wit = await readFile(witFile, 'utf8');
-  const hash = createHash('sha256').update(wit);
-  for (const file of names) hash.update(`${file}\0`).update(await readFile(path.join(dir, file)));
+  const hash = createHash('sha256').update(await readFile(witFile));
+  for (const file of await pluginSources(dir)) hash.update(`${file}\0`).update(await readFile(path.join(dir, file)));
   const digest = hash.digest('hex');
   const zipPath = path.join(outDir, `${name}.zip`);
   const digestPath = `${zipPath}.sha256`;
   if ((await readFile(digestPath, 'utf8').catch(() => '')) === digest) return;
 
-  const manifestText = await readFile(path.join(dir, 'plugin.toml'), 'utf8');
-  const capabilities = (parse(manifestText).capabilities ?? {}) as { handle_request?: boolean };
-  const world = capabilities.handle_request ? 'format-plugin-v2' : 'format-plugin';
-  process.stderr.write(`building example ${name} (componentize-js, ${world})...\n`);
-  const started = Date.now();
-  const wasm = await componentizeJs(path.join(dir, 'handler.js'), wit, world);
+  process.stderr.write(`building example ${name}...\n`);
+  const built = await buildPluginComponent(dir, { onProgress: (message) => process.stderr.write(`  ${message}\n`) });
 
   const zip = new yazl.ZipFile();
-  zip.addBuffer(Buffer.from(manifestText), 'plugin.toml');
-  zip.addBuffer(Buffer.from(wasm), 'plugin.wasm');
+  zip.addFile(path.join(dir, 'plugin.toml'), 'plugin.toml');
+  zip.addFile(built.wasmPath, 'plugin.wasm');
   zip.end();
   const temporary = `${zipPath}.${process.pid}.tmp`;
   await new Promise<void>((resolve, reject) => {
@@ -48,12 +43,18 @@ async function buildExample(name: string, outDir: string): Promise<void> {
   });
   await rename(temporary, zipPath);
   await writeFile(digestPath, digest);
-  process.stderr.write(`  ${zipPath} (${wasm.byteLength} byte component, ${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
+  process.stderr.write(`  ${zipPath}\n`);
+}
+
+async function isExample(name: string): Promise<boolean> {
+  return stat(path.join(examplesDir, name, 'plugin.toml')).then(
+    (file) => file.isFile(),
+    () => false,
+  );
 }
 
 const outDir = path.join(loadConfig().dataDir, 'examples');
 await mkdir(outDir, { recursive: true });
-const entries = await readdir(examplesDir, { withFileTypes: true });
-for (const entry of entries) {
-  if (entry.isDirectory()) await buildExample(entry.name, outDir);
+for (const entry of await readdir(examplesDir, { withFileTypes: true })) {
+  if (entry.isDirectory() && (await isExample(entry.name))) await buildExample(entry.name, outDir);
 }

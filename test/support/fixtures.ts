@@ -1,12 +1,14 @@
 // Test fixtures: real WebAssembly components built at test time from the sources under
-// test/fixtures (no binaries are committed). Built files are cached under
-// .cache/fixtures, keyed by a hash of everything that goes into them, so only the first
-// run after a change pays for a build (the JavaScript handler takes tens of seconds).
+// test/fixtures and the example plugins under examples/ (no binaries are committed). Built
+// files are cached under .cache/fixtures, keyed by a hash of everything that goes into them,
+// so only the first run after a change pays for a build (a TypeScript plugin takes tens of
+// seconds).
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { componentizeJs, watToComponent, watToCore } from '../../cli/component-build.js';
+import { watToComponent, watToCore } from '../../cli/component-build.js';
+import { buildPluginComponent, pluginSources } from '../../cli/plugin-build.js';
 
 export type FixtureName =
   | 'good'
@@ -19,13 +21,16 @@ export type FixtureName =
   | 'missing-export'
   | 'core-module'
   | 'big-initial-memory'
-  | 'js-handler';
+  | 'js-handler'
+  | 'unity-format'
+  | 'pypi-simple'
+  | 'wasm-module';
 
 /** Absolute path of the repository root (this file runs as dist/test/support/fixtures.js). */
 export const repoRoot: string = path.resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 
 /** Bump whenever the build steps change, so that older cached builds are not reused. */
-const BUILDER_VERSION = '1';
+const BUILDER_VERSION = '2';
 
 const CACHE_DIR = path.join(repoRoot, '.cache', 'fixtures');
 const PLUGIN_WIT = 'wit/format-plugin.wit';
@@ -36,11 +41,16 @@ type Recipe =
   | { kind: 'wat-component'; wat: string; wit: string; world: string }
   /** The bare core module, not a component. */
   | { kind: 'core-module'; wat: string }
-  /** A JavaScript module (and whatever sits next to it) turned into a component by componentize-js. */
-  | { kind: 'componentize-js'; dir: string; entry: string; wit: string; world: string };
+  /** A plugin folder built by cli/plugin-build.ts, the pipeline plugin authors use. */
+  | { kind: 'plugin'; dir: string; wit: string };
 
 function handlerWat(file: string, world = 'format-plugin'): Recipe {
   return { kind: 'wat-component', wat: `test/fixtures/${file}`, wit: PLUGIN_WIT, world };
+}
+
+/** `wit` is hashed with the sources: the pipeline reads the project's WIT itself. */
+function examplePlugin(name: string): Recipe {
+  return { kind: 'plugin', dir: `examples/${name}`, wit: PLUGIN_WIT };
 }
 
 const RECIPES: Record<FixtureName, Recipe> = {
@@ -61,14 +71,12 @@ const RECIPES: Record<FixtureName, Recipe> = {
   // componentizing it: a working handler module that is not a component.
   'core-module': { kind: 'core-module', wat: 'test/fixtures/good.wat' },
   'big-initial-memory': handlerWat('big-initial-memory.wat'),
-  // The json-pkg example plugin doubles as the realistic JavaScript fixture.
-  'js-handler': {
-    kind: 'componentize-js',
-    dir: 'examples/json-pkg',
-    entry: 'handler.js',
-    wit: PLUGIN_WIT,
-    world: 'format-plugin-v2',
-  },
+  // The json-pkg example plugin (TypeScript, world format-plugin-v2) doubles as the
+  // realistic JavaScript fixture.
+  'js-handler': examplePlugin('json-pkg'),
+  'unity-format': examplePlugin('unity-format'),
+  'pypi-simple': examplePlugin('pypi-simple'),
+  'wasm-module': examplePlugin('wasm-module'),
 };
 
 const builds = new Map<FixtureName, Promise<string>>();
@@ -120,14 +128,9 @@ async function readInputs(recipe: Recipe): Promise<Map<string, Buffer>> {
     case 'core-module':
       files = [recipe.wat];
       break;
-    case 'componentize-js': {
-      const entries = await readdir(path.join(repoRoot, recipe.dir), { recursive: true, withFileTypes: true });
-      files = entries
-        .filter((entry) => entry.isFile())
-        .map((entry) => path.relative(repoRoot, path.join(entry.parentPath, entry.name)))
-        .concat(recipe.wit);
+    case 'plugin':
+      files = (await pluginSources(path.join(repoRoot, recipe.dir))).map((file) => path.join(recipe.dir, file)).concat(recipe.wit);
       break;
-    }
   }
   files.sort();
   const contents = await Promise.all(files.map((file) => readFile(path.join(repoRoot, file))));
@@ -144,15 +147,15 @@ function cacheKey(recipe: Recipe, inputs: Map<string, Buffer>): string {
   return hash.digest('hex');
 }
 
-function build(recipe: Recipe, inputs: Map<string, Buffer>): Promise<Uint8Array> {
+async function build(recipe: Recipe, inputs: Map<string, Buffer>): Promise<Uint8Array> {
   const text = (file: string) => inputs.get(file)!.toString('utf8');
   switch (recipe.kind) {
     case 'core-module':
       return watToCore(recipe.wat, text(recipe.wat));
     case 'wat-component':
       return watToComponent(recipe.wat, text(recipe.wat), text(recipe.wit), recipe.world);
-    case 'componentize-js':
-      return componentizeJs(path.join(repoRoot, recipe.dir, recipe.entry), text(recipe.wit), recipe.world);
+    case 'plugin':
+      return readFile((await buildPluginComponent(path.join(repoRoot, recipe.dir))).wasmPath);
   }
 }
 
