@@ -1,49 +1,57 @@
 #!/usr/bin/env node
 /**
- * `plugin-keeper`: the operator's command line. It reads the same environment as the
- * supervisor (DATA_DIR, DATABASE_URL...), so it works on the supervisor's own store.
+ * `plugin-keeper`: the operator's and the plugin author's command line. This file only
+ * dispatches: each command lives in its own module (tokens.ts, author/*.ts) and reads the
+ * same environment as the supervisor (DATA_DIR, DATABASE_URL, PLUGINS_*...).
  */
-import { ConfigError, loadConfig } from '../supervisor/config.js';
-import { TokenService } from '../supervisor/services/tokens.js';
-import { openStore } from '../supervisor/store/open.js';
+import { ConfigError } from '../supervisor/config.js';
 import { DatabaseUnavailable } from '../supervisor/store/store.js';
-import { UsageError, parseTokenCommand, runTokenCommand, type Output } from './tokens.js';
+import { authorCommands } from './author/index.js';
+import { type Command, CommandFailed, type Output, UsageError } from './command.js';
+import { tokenCommand } from './tokens.js';
 
-const USAGE = `usage:
-  plugin-keeper token create --role reader|admin [--name NAME]   prints the new token once
-  plugin-keeper token list
-  plugin-keeper token revoke ID`;
+const COMMANDS: readonly Command[] = [tokenCommand, ...authorCommands];
+
+const OVERVIEW = [
+  'usage: plugin-keeper <command> [arguments]    (plugin-keeper <command> --help for its options)',
+  '',
+  ...COMMANDS.map((command) => `  ${command.name.padEnd(8)} ${command.summary}`),
+].join('\n');
 
 const output: Output = {
   out: (line) => process.stdout.write(`${line}\n`),
   err: (line) => process.stderr.write(`${line}\n`),
 };
 
-async function main(args: string[]): Promise<number> {
-  const [group, ...rest] = args;
-  if (group === 'help' || group === '--help' || group === '-h') {
-    output.out(USAGE);
+const isHelp = (arg: string | undefined) => arg === '--help' || arg === '-h' || arg === 'help';
+
+async function main(command: Command | undefined, args: string[]): Promise<number> {
+  if (command === undefined) {
+    if (!isHelp(args[0])) throw new UsageError(args[0] === undefined ? 'missing command' : `unknown command "${args[0]}"`);
+    output.out(OVERVIEW);
     return 0;
   }
-  if (group !== 'token') throw new UsageError(group === undefined ? 'missing command' : `unknown command "${group}"`);
-  const command = parseTokenCommand(rest);
-  const config = loadConfig();
-  const store = await openStore(config);
-  try {
-    return await runTokenCommand(command, new TokenService(store, config), output);
-  } finally {
-    await store.close();
+  if (args.some((arg) => arg === '--help' || arg === '-h')) {
+    output.out(command.usage);
+    return 0;
   }
+  return command.run(args, output);
 }
 
-main(process.argv.slice(2)).then(
+const [name, ...rest] = process.argv.slice(2);
+const command = COMMANDS.find((candidate) => candidate.name === name);
+
+main(command, command ? rest : process.argv.slice(2)).then(
   (status) => {
     process.exitCode = status;
   },
   (error: unknown) => {
     if (error instanceof UsageError) {
-      output.err(`plugin-keeper: ${error.message}\n${USAGE}`);
+      output.err(`plugin-keeper: ${error.message}\n${command?.usage ?? OVERVIEW}`);
       process.exitCode = 2;
+    } else if (error instanceof CommandFailed) {
+      output.err([`plugin-keeper: ${error.message}`, ...error.details.map((detail) => `  - ${detail}`)].join('\n'));
+      process.exitCode = 1;
     } else {
       // Expected failures read as a sentence; anything else with its stack, for a bug report.
       const expected = error instanceof ConfigError || error instanceof DatabaseUnavailable;

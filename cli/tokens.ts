@@ -3,22 +3,39 @@
  * running, so a usage mistake is reported before the database is opened.
  */
 import { parseArgs } from 'node:util';
-import type { TokenService, TokenView } from '../supervisor/services/tokens.js';
+import { loadConfig } from '../supervisor/config.js';
+import { TokenService, type TokenView } from '../supervisor/services/tokens.js';
+import { openStore } from '../supervisor/store/open.js';
 import type { Role } from '../supervisor/store/store.js';
+import { type Command, type Output, UsageError } from './command.js';
 
 export type TokenCommand =
   | { action: 'create'; role: Role; name: string }
   | { action: 'list' }
   | { action: 'revoke'; id: string };
 
-/** A mistake in the command line: the message and the usage are shown, exit status 2. */
-export class UsageError extends Error {}
+// Part of this module's interface: parseTokenCommand throws UsageError.
+export { UsageError };
 
-/** Where a command writes: `out` for what scripts capture, `err` for what people read. */
-export interface Output {
-  out(line: string): void;
-  err(line: string): void;
-}
+/** `plugin-keeper token ...`, on the supervisor's own store (same DATA_DIR, DATABASE_URL...). */
+export const tokenCommand: Command = {
+  name: 'token',
+  summary: 'create, list and revoke API tokens',
+  usage: `usage:
+  plugin-keeper token create --role reader|admin [--name NAME]   prints the new token once
+  plugin-keeper token list
+  plugin-keeper token revoke ID`,
+  async run(args, output) {
+    const command = parseTokenCommand(args);
+    const config = loadConfig();
+    const store = await openStore(config);
+    try {
+      return await runTokenCommand(command, new TokenService(store, config), output);
+    } finally {
+      await store.close();
+    }
+  },
+};
 
 const ROLES: readonly Role[] = ['admin', 'reader'];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

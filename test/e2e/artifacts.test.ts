@@ -9,7 +9,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { postgresFixture, sqliteFixture, type EngineFixture } from '../support/engines.js';
 import { tarGz } from '../formats/core/artifacts.js';
-import { manifest, pluginFolder, startE2E, type Answer, type CallOptions, type E2E } from './harness.js';
+import { manifest, pluginFolder, resetService, startE2E, type Answer, type CallOptions, type E2E } from './harness.js';
 
 const REPOS = '/api/v1/repositories';
 const PLUGINS = '/api/v1/plugins';
@@ -84,12 +84,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
     });
 
     afterEach(async function () {
-      const list = await get(REPOS);
-      for (const repository of list.json.items) expect((await call('DELETE', `${REPOS}/${repository.key}`)).status).to.equal(204);
-      const plugins = await get(`${PLUGINS}?per_page=100`);
-      for (const plugin of plugins.json.items) expect((await call('DELETE', `${PLUGINS}/${plugin.id}?force=true`)).status).to.equal(204);
-      const disabled = await get(`${FORMATS}?enabled=false`);
-      for (const format of disabled.json.items) expect((await call('POST', `${FORMATS}/${format.format_key}/enable`)).status).to.equal(200);
+      await resetService(e2e);
       // Deleting the repositories freed every blob.
       expect(await blobFiles()).to.deep.equal([]);
       expect(await stagingLeft()).to.deep.equal([]);

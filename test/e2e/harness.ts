@@ -111,6 +111,26 @@ export async function startE2E(engine: EngineFixture, env: Record<string, string
   return e2e;
 }
 
+/**
+ * Back to a clean service between tests: every repository and plugin deleted (plugins with
+ * force), every disabled format enabled again; each step must succeed.
+ */
+export async function resetService(e2e: E2E): Promise<void> {
+  const expectStatus = async (answer: Promise<Answer>, status: number) => {
+    const { status: got, text } = await answer;
+    if (got !== status) throw new Error(`cleaning up: expected ${status}, got ${got}: ${text}`);
+  };
+  for (const repository of (await e2e.call('GET', '/api/v1/repositories')).json.items) {
+    await expectStatus(e2e.call('DELETE', `/api/v1/repositories/${repository.key}`), 204);
+  }
+  for (const plugin of (await e2e.call('GET', '/api/v1/plugins?per_page=100')).json.items) {
+    await expectStatus(e2e.call('DELETE', `/api/v1/plugins/${plugin.id}?force=true`), 204);
+  }
+  for (const format of (await e2e.call('GET', '/api/v1/formats?enabled=false')).json.items) {
+    await expectStatus(e2e.call('POST', `/api/v1/formats/${format.format_key}/enable`), 200);
+  }
+}
+
 /** plugin.toml text; `extra` is appended (more sections or keys). */
 export function manifest(name: string, version: string, key: string, extra = ''): string {
   return `[plugin]\nname = "${name}"\nversion = "${version}"\n\n[format]\nkey = "${key}"\ndisplay_name = "Demo"\nextensions = [".demo"]\n${extra}`;

@@ -3,7 +3,7 @@
 // and formats (repository_count).
 import { expect } from 'chai';
 import { postgresFixture, sqliteFixture, type EngineFixture } from '../support/engines.js';
-import { manifest, pluginFolder, startE2E, type Answer, type E2E } from './harness.js';
+import { manifest, pluginFolder, resetService, startE2E, type Answer, type E2E } from './harness.js';
 
 const REPOS = '/api/v1/repositories';
 const PLUGINS = '/api/v1/plugins';
@@ -37,14 +37,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       readerToken = await e2e.createToken('reader');
     });
 
-    afterEach(async function () {
-      const list = await get(REPOS);
-      for (const repository of list.json.items) expect((await call('DELETE', `${REPOS}/${repository.key}`)).status).to.equal(204);
-      const plugins = await get(`${PLUGINS}?per_page=100`);
-      for (const plugin of plugins.json.items) expect((await call('DELETE', `${PLUGINS}/${plugin.id}?force=true`)).status).to.equal(204);
-      const disabled = await get(`${FORMATS}?enabled=false`);
-      for (const format of disabled.json.items) expect((await post(`${FORMATS}/${format.format_key}/enable`)).status).to.equal(200);
-    });
+    afterEach(() => resetService(e2e));
 
     after(async function () {
       await e2e?.close();
