@@ -25,7 +25,7 @@ Checks the plugin in DIR (default: the current folder) with the server's install
 (plugin.toml, the component's exports, imports and memory, the signature) and writes the
 ZIP a server installs: plugin.toml, the component, and ${SIGNATURE_FILE} when present.
 
-  --out FILE   the ZIP to write (default: DIR/<name>-<version>.zip); replaced if it exists
+  --out FILE   the ZIP to write (default: DIR/<name>-<version>.zip); a regular file there is replaced
 
 The checks use the server settings of the environment, as the server reads them:
 PLUGINS_REQUIRE_SIGNED and PLUGINS_TRUSTED_PUBKEY (is the signature required, and valid?),
@@ -71,6 +71,9 @@ async function listFiles(dir: string): Promise<string[]> {
  * upload limit: a failed pack never leaves half a ZIP, nor replaces a good one. Returns its size.
  */
 async function writeZip(dir: string, files: string[], zipFile: string, maxBytes: number): Promise<number> {
+  // Renaming over /dev/null or a folder would replace it: only a regular file may be replaced.
+  const existing = await stat(zipFile).catch(() => undefined);
+  if (existing && !existing.isFile()) throw new CommandFailed(`${zipFile} exists and is not a regular file; give --out a file path`);
   const zip = new yazl.ZipFile();
   for (const file of files) zip.addBuffer(await readFile(path.join(dir, file)), file);
   zip.end();

@@ -5,11 +5,12 @@
  * give it), and the calls go through the same WasmFormatHandler the server uses, so a
  * capability the manifest leaves out behaves here as it does there.
  *
- * validate, parse-metadata, then generate-index over the parsed metadata; each with its
+ * validate, parse-metadata, then generate-index over the metadata the server would store (its own size and SHA-256); each with its
  * result, its time (as the server sees it: the RPC included) and the child's memory right
  * after it (RSS and WebAssembly linear memory, from the child's own stats). The first
  * failure ends the run with exit status 1.
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Stats } from '../../protocol/methods.js';
@@ -19,6 +20,8 @@ import { WasmFormatHandler } from '../../supervisor/formats/wasm-handler.js';
 import { ArtifactInvalid, PluginFailure } from '../../supervisor/runtime/errors.js';
 import { PluginStartFailed, type VersionPool } from '../../supervisor/runtime/pool.js';
 import { PluginRuntime } from '../../supervisor/runtime/runtime.js';
+import { storedArtifact } from '../../supervisor/services/artifacts/artifacts.js';
+import { toMetadata } from '../../supervisor/services/artifacts/indexes.js';
 import type { CapabilitySet } from '../../supervisor/store/store.js';
 import { type Command, CommandFailed, type Output, UsageError } from '../command.js';
 import { parseCommandLine } from './args.js';
@@ -142,7 +145,9 @@ async function runPlugin(
   try {
     if ((await call('validate', () => handler.validate(artifact.path, artifact.data), () => undefined)).ok) {
       const parsed = await call('parse-metadata', () => handler.parseMetadata(artifact.path, artifact.data), (metadata) => metadata);
-      if (parsed.ok) await call('generate-index', () => handler.generateIndex([parsed.value]), showIndex);
+      // The metadata the server would store and index: its own size and SHA-256, not the plugin's.
+      const stored = parsed.ok && toMetadata(storedArtifact(artifact.path, { size: artifact.data.byteLength, sha256: sha256Hex(artifact.data) }, parsed.value));
+      if (stored) await call('generate-index', () => handler.generateIndex([stored]), showIndex);
     }
   } finally {
     await pool.drain();
@@ -262,4 +267,8 @@ function failure(report: TestReport): string {
 
 function mebibytes(bytes: number): string {
   return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+}
+
+function sha256Hex(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
 }

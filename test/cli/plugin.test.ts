@@ -2,7 +2,7 @@
 // componentize-js run, ~10-20 s) → test, and keygen → sign → pack checked by the server's
 // own install code with signatures required.
 import { expect } from 'chai';
-import { cp, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { checkComponent, inspectComponent } from '../../supervisor/runtime/component.js';
 import { ServiceError } from '../../supervisor/services/errors.js';
@@ -185,6 +185,16 @@ describe('plugin-keeper build, test, sign and pack on a scaffolded plugin', func
       });
       expect(result.exitCode).to.equal(1);
       expect(result.stderr).to.include('plugin.wasm.sig does not match the .wasm');
+    });
+
+    it('pack replaces only a regular file: --out naming a folder (or a device) is refused and left alone', async () => {
+      const folder = path.join(root, 'not-a-zip');
+      await mkdir(folder);
+      const result = await pluginKeeper(['pack', signedDir, '--out', folder], { env: signedServer() });
+      expect(result.exitCode).to.equal(1);
+      expect(result.stderr).to.include(`${folder} exists and is not a regular file`);
+      expect((await stat(folder)).isDirectory()).to.equal(true);
+      expect(await readdir(path.dirname(folder))).to.not.include.members([`not-a-zip.${process.pid}.tmp`]);
     });
   });
 });

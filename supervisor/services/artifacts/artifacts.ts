@@ -124,22 +124,7 @@ export class ArtifactCatalog implements ArtifactService {
     overwrite: boolean,
   ): Promise<{ row: ArtifactRow; replaced: ArtifactRow | undefined }> {
     const { store, blobs } = this.deps;
-    const artifact: NewArtifact = {
-      id: randomUUID(),
-      repository_id: repository.id,
-      path,
-      size_bytes: staged.size,
-      checksum_sha256: staged.sha256,
-      version: metadata.version ? metadata.version.slice(0, MAX_VERSION_LENGTH) : null,
-      content_type: CONTENT_TYPE.test(metadata.contentType) ? metadata.contentType : 'application/octet-stream',
-      metadata: {
-        path: metadata.path,
-        version: metadata.version,
-        content_type: metadata.contentType,
-        size_bytes: metadata.sizeBytes,
-        checksum_sha256: metadata.checksumSha256,
-      },
-    };
+    const artifact: NewArtifact = { id: randomUUID(), repository_id: repository.id, ...storedArtifact(path, staged, metadata) };
     const release = await blobs.commit(staged); // idempotent: called early on failure, then again below
     try {
       return await store.transaction(async (tx) => {
@@ -189,6 +174,32 @@ export class ArtifactCatalog implements ArtifactService {
     if (!repository) throw repositoryNotFound(key);
     return repository;
   }
+}
+
+/**
+ * What is stored of an upload: the server's own path, size and checksum, the handler's version
+ * (bounded) and content type (when it is one), and the handler's record as it came. Also
+ * what `plugin-keeper test` hands to generate-index, so that an author sees the server's view.
+ */
+export function storedArtifact(
+  path: string,
+  stored: { size: number; sha256: string },
+  metadata: ArtifactMetadata,
+): Omit<NewArtifact, 'id' | 'repository_id'> {
+  return {
+    path,
+    size_bytes: stored.size,
+    checksum_sha256: stored.sha256,
+    version: metadata.version ? metadata.version.slice(0, MAX_VERSION_LENGTH) : null,
+    content_type: CONTENT_TYPE.test(metadata.contentType) ? metadata.contentType : 'application/octet-stream',
+    metadata: {
+      path: metadata.path,
+      version: metadata.version,
+      content_type: metadata.contentType,
+      size_bytes: metadata.sizeBytes,
+      checksum_sha256: metadata.checksumSha256,
+    },
+  };
 }
 
 function view(row: ArtifactRow): ArtifactView {

@@ -127,7 +127,7 @@ export class IndexBuilder {
 }
 
 /** What a handler is told about a stored artifact: the server's size and checksum, the handler's version and type. */
-export function toMetadata(row: ArtifactRow): ArtifactMetadata {
+export function toMetadata(row: Pick<ArtifactRow, 'path' | 'version' | 'content_type' | 'size_bytes' | 'checksum_sha256'>): ArtifactMetadata {
   return {
     path: row.path,
     version: row.version,
