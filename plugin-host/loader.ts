@@ -32,6 +32,13 @@ export class GuestTrap extends Error {
 }
 
 /** The guest needed more linear memory than the plugin's limit allows. */
+/**
+ * How guests word a failed allocation in their `err`: "out of memory" (SpiderMonkey in
+ * componentize-js components, AssemblyScript, C guests by convention), Rust's "memory
+ * allocation of N bytes failed".
+ */
+const OUT_OF_MEMORY = /out of memory|memory allocation of \d+ bytes failed/i;
+
 export class MemoryLimitExceeded extends Error {
   override name = 'MemoryLimitExceeded';
   constructor(
@@ -229,6 +236,14 @@ class ComponentPlugin implements LoadedPlugin {
     const atCap = [...instance.memories].some((m) => m.buffer.byteLength >= this.capBytes - WASM_PAGE_BYTES);
     // noComponentErrorWrapping: an `err` result arrives as the guest's bare string.
     if (typeof thrown === 'string') {
+      // A guest reporting it is out of memory hit the cap, however far below it its memory
+      // is: one large allocation fails while the memory is still small.
+      if (!atCap && OUT_OF_MEMORY.test(thrown)) {
+        return new MemoryLimitExceeded(
+          this.limitBytes,
+          `the plugin ran out of memory under its limit of ${formatMiB(this.limitBytes)} (an allocation larger than what the limit leaves) and returned the error "${thrown}"`,
+        );
+      }
       if (!atCap) return new GuestError(thrown);
       // A guest that caught its own failed memory.grow: usable, but full to the cap.
       return new MemoryLimitExceeded(

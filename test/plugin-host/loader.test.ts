@@ -155,6 +155,18 @@ describe('plugin host loader', () => {
       expect(await plugin.formatKey()).to.equal('bomb');
     });
 
+    it('fails a guest whose one large allocation fails far below the cap with MemoryLimitExceeded', async () => {
+      const plugin = await load('memory-bomb', { memoryLimitBytes: 16 * MiB });
+      const error = await rejection(plugin.validate('big.bin', text('B')));
+      expect(error).to.be.instanceOf(MemoryLimitExceeded);
+      expect(error.message).to.match(/ran out of memory under its limit of 16 MiB.*"out of memory"/);
+      expect(plugin.instantiations).to.equal(2, 'the instance that ran out of memory was replaced');
+      // With room for it, the same allocation succeeds.
+      const roomy = await load('memory-bomb', { memoryLimitBytes: 128 * MiB });
+      await roomy.validate('big.bin', text('B'));
+      expect(roomy.wasmMemoryBytes()).to.be.at.least(100 * MiB);
+    });
+
     it('lets the same guest finish when the limit is high enough', async () => {
       const plugin = await load('memory-bomb', { memoryLimitBytes: 128 * MiB });
       const metadata = await plugin.parseMetadata('big.bin', text('x'));
