@@ -190,7 +190,11 @@ export class PluginLifecycle implements PluginService {
         await this.record(tx, id, 'format_handler_enabled', `format ${row.format_key} is served by ${row.name}`, {});
         return result!;
       });
+      // Another enable may have won the race meanwhile: the version it started is replaced
+      // and drained, never left running beside this one.
+      const previous = this.running.get(id);
       this.activate(id, handler);
+      if (previous && previous !== handler) await previous.drain();
       return this.view(updated);
     } catch (error) {
       await handler.drain();

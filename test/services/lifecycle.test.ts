@@ -213,6 +213,18 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       expect(types.slice(0, 4)).to.deep.equal(['format_handler_enabled', 'enabled', 'format_handler_disabled', 'disabled']);
     });
 
+    it('two enables at once leave one running version, and no process of the other', async () => {
+      const installed = await installDemo();
+      await lifecycle.disable(installed.id);
+      const [first, second] = await Promise.all([lifecycle.enable(installed.id), lifecycle.enable(installed.id)]);
+      const started = [...first.runtime.pids, ...second.runtime.pids];
+      const { items } = await lifecycle.processes(installed.id);
+      expect(items.map((process) => process.pid)).to.have.length(1);
+      // Whichever version lost the race was drained: its process is gone.
+      for (const pid of new Set(started)) expect(isAlive(pid), `pid ${pid}`).to.equal(items[0].pid === pid);
+      expect((await registry.require('demo').parseMetadata('a', DEMO)).sizeBytes).to.equal(DEMO.byteLength);
+    });
+
     it('reloads to a new version under calls, and a bad reload leaves the old one serving', async () => {
       const installed = await installDemo('1.0.0');
       const handler = registry.require('demo');
