@@ -79,7 +79,9 @@ const DECISIONS = `
   upload: the repository's \`index_error\` says why, and the previous index stays. Downloads carry
   \`ETag\` (the SHA-256), \`Content-Type\` as the handler gave it, \`Content-Disposition: attachment\`,
   \`X-Content-Type-Options: nosniff\` and a sandboxing \`Content-Security-Policy\`; \`If-None-Match\` → 304.
-  An index path naming a folder serves its \`index.html\` when there is one.
+  An index path naming a folder serves its \`index.html\` when there is one, and a path that is no
+  index file serves the artifact there: the index tree lies over the artifacts, so relative links in
+  generated indexes resolve (pip reads a core pypi repository's \`/index/simple/\`).
 - **Visibility.** Without credentials, a public repository's artifact and index GET/HEAD routes and its
   \`${EXT_PREFIX}\` routes (any method) answer; anything else, a private or missing repository included, is
   401 — the same answer, so anonymous callers cannot tell them apart. Readers may GET/HEAD any

@@ -138,6 +138,9 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
         expect(packument.headers.get('content-type')).to.match(/^application\/json/);
         expect(packument.json.versions['1.0.0'].dist.tarball).to.equal(artifactPath);
         expect(packument.json.versions['1.0.0'].dist.integrity).to.equal(`sha256-${Buffer.from(sha256(tarball), 'hex').toString('base64')}`);
+        // The index tree lies over the artifacts: the packument's relative tarball link resolves.
+        const throughIndex = await fetch(`${e2e.url}${REPOS}/npm-local/index/${packument.json.versions['1.0.0'].dist.tarball}`, { headers: { authorization: `Bearer ${readerToken}` } });
+        expect(Buffer.from(await throughIndex.arrayBuffer()).equals(tarball)).to.equal(true);
 
         expectError(await put(url, tarball), 409, 'artifact_exists', /overwrite=true/);
 

@@ -49,12 +49,13 @@ describe('pip against the pypi-simple plugin (/ext)', function () {
     if (downloads) await rm(downloads, { recursive: true, force: true });
   });
 
-  const pip = (...args: string[]) =>
-    execa('python3', ['-m', 'pip', 'download', '--no-deps', '--no-cache-dir', '--disable-pip-version-check', '--dest', downloads, '--index-url', `${e2e.url}/ext/pypi-simple/py/simple/`, ...args], {
+  const pipFrom = (indexPath: string, ...args: string[]) =>
+    execa('python3', ['-m', 'pip', 'download', '--no-deps', '--no-cache-dir', '--disable-pip-version-check', '--dest', downloads, '--index-url', `${e2e.url}${indexPath}`, ...args], {
       reject: false,
       // No pip configuration or proxy of the machine running the tests.
       env: { PIP_CONFIG_FILE: '/dev/null', NO_PROXY: '*' },
     });
+  const pip = (...args: string[]) => pipFrom('/ext/pypi-simple/py/simple/', ...args);
 
   it('downloads wheels, verified against the server checksums, and lists sdists', async function () {
     const wheelBytes = await wheel('demo-pkg', '1.0.0');
@@ -87,6 +88,16 @@ describe('pip against the pypi-simple plugin (/ext)', function () {
     expect(href![2]).to.equal(createHash('sha256').update(sdistBytes).digest('hex'));
     const sdist = await fetch(href![1]);
     expect(Buffer.from(await sdist.arrayBuffer()).equals(sdistBytes)).to.equal(true);
+  });
+
+  it('downloads from a core pypi repository through its generated index (relative links into the artifacts)', async function () {
+    expect((await e2e.call('POST', REPOS, { body: { key: 'core-py', format: 'pypi', public: true } })).status).to.equal(201);
+    const bytes = await wheel('core-pkg', '2.0.0');
+    const uploaded = await e2e.call('PUT', `${REPOS}/core-py/artifacts/core_pkg-2.0.0-py3-none-any.whl`, { body: bytes });
+    expect(uploaded.status, uploaded.text).to.equal(201);
+    const fetched = await pipFrom(`${REPOS}/core-py/index/simple/`, 'core-pkg');
+    expect(fetched.exitCode, `${fetched.stdout}\n${fetched.stderr}`).to.equal(0);
+    expect((await readFile(path.join(downloads, 'core_pkg-2.0.0-py3-none-any.whl'))).equals(bytes)).to.equal(true);
   });
 
   it('reports a missing project as pip does for any index', async function () {

@@ -102,12 +102,20 @@ export class ArtifactCatalog implements ArtifactService {
     return { items, total: items.length, generated_at: repository.index_generated_at, error: repository.index_error };
   }
 
-  /** An index file by path; a folder path (`simple/` or `simple`) serves its `index.html` when there is one. */
+  /**
+   * An index file by path; a folder path (`simple/` or `simple`) serves its `index.html` when
+   * there is one. Else the artifact at that path: the index tree lies over the artifacts, so
+   * the relative links of generated indexes (`../../pkg-1.0.whl` in a PEP 503 page) resolve.
+   */
   async indexFile(repositoryKey: string, rawPath: string): Promise<Download> {
+    const { store } = this.deps;
     const repository = await this.repository(repositoryKey);
     const path = normalizeArtifactPath(rawPath);
-    const file = (await this.deps.store.getIndexFile(repository.id, path)) ?? (await this.deps.store.getIndexFile(repository.id, `${path}/index.html`));
-    if (!file) throw notFound(`repository ${repositoryKey} has no index file at ${path} (GET .../index lists them)`);
+    const file =
+      (await store.getIndexFile(repository.id, path)) ??
+      (await store.getIndexFile(repository.id, `${path}/index.html`)) ??
+      (await store.getArtifact(repository.id, path));
+    if (!file) throw notFound(`repository ${repositoryKey} has no index file or artifact at ${path} (GET .../index lists the index files)`);
     return this.downloadOf(file);
   }
 
