@@ -51,10 +51,6 @@ async function startServices(config: Config, store: Store, logger: pino.Logger):
 
   const registry = new FormatRegistry();
   const coreHandlers = coreFormatHandlers();
-  for (const row of await store.listFormatHandlers({ handler_type: 'core', enabled: true })) {
-    const handler = coreHandlers.get(row.format_key);
-    if (handler) registry.swap(handler);
-  }
 
   const blobs = new BlobStore(config.dataDir);
   await blobs.prepare();
@@ -81,6 +77,7 @@ async function startServices(config: Config, store: Store, logger: pino.Logger):
     coreHandlers,
     pluginHandler: (pluginId) => lifecycle.handlerFor(pluginId),
   });
+  await formats.startCoreHandlers();
   const health = new HealthCheck(store, lifecycle);
   const tokens = new TokenService(store, config);
   const generated = await tokens.bootstrap();

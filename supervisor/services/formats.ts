@@ -29,6 +29,23 @@ export interface FormatServiceDeps {
 export class FormatCatalog implements FormatService {
   constructor(private readonly deps: FormatServiceDeps) {}
 
+  /**
+   * At start: routes each enabled core format to its compiled handler, and brings the core
+   * rows' capabilities in line with the handlers (the compiled code is the truth about what
+   * a core format does; a row seeded by an earlier release follows it).
+   */
+  async startCoreHandlers(): Promise<void> {
+    for (const row of await this.deps.store.listFormatHandlers({ handler_type: 'core' })) {
+      const handler = this.deps.coreHandlers.get(row.format_key);
+      if (!handler) continue;
+      const capabilities = Object.keys(handler.capabilities) as Array<keyof typeof handler.capabilities>;
+      if (capabilities.some((name) => row.capabilities[name] !== handler.capabilities[name])) {
+        await this.deps.store.updateFormatHandler(row.format_key, { capabilities: { ...handler.capabilities } });
+      }
+      if (row.is_enabled) this.deps.registry.swap(handler);
+    }
+  }
+
   async list(query: { handler_type?: HandlerType; enabled?: boolean }) {
     const rows = await this.deps.store.listFormatHandlers(query);
     const items = await Promise.all(rows.map((row) => this.view(row)));

@@ -736,6 +736,9 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
         const core = await get(`${FORMATS}?handler_type=core`);
         expect(core.json.total).to.equal(13);
         expect(core.json.items.every((f: any) => f.plugin_id === null && f.handler_type === 'core')).to.equal(true);
+        // The rows say what the compiled handlers do: only generic has no index.
+        const withoutIndex = core.json.items.filter((f: any) => !f.capabilities.generate_index).map((f: any) => f.format_key);
+        expect(withoutIndex).to.deep.equal(['generic']);
 
         await post(`${FORMATS}/demo/disable`);
         const off = await get(`${FORMATS}?enabled=false`);

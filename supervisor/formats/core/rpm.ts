@@ -6,11 +6,22 @@
  * (tag, type, offset, count) and the data store. The file must be named
  * `<name>-<version>-<release>.<arch>.rpm` (`.src.rpm` for a source package).
  *
- * Version: `[epoch:]version-release`. No index is generated (repodata is not produced).
+ * Version: `[epoch:]version-release`.
+ *
+ * The index is a yum/dnf repository's metadata: `repodata/repomd.xml` pointing at
+ * `repodata/primary.xml.gz`, one `<package>` per binary package (source packages are left
+ * out, as createrepo does for binary repositories) with its name, arch, epoch/version/release
+ * (from the enforced file name and the stored version), SHA-256, size and location. What the
+ * metadata handed to generate-index does not carry (summary, requires, provides beyond the
+ * package itself, file lists) is left empty, so clients can find and fetch packages but
+ * resolve no dependencies from this index.
  */
+import { createHash } from 'node:crypto';
 import path from 'node:path';
+import zlib from 'node:zlib';
+import { XMLBuilder } from 'fast-xml-parser';
 import { CoreFormatHandler } from './base.js';
-import type { ArtifactMetadata } from '../handler.js';
+import type { ArtifactMetadata, IndexFile } from '../handler.js';
 import { ArtifactInvalid } from '../../runtime/errors.js';
 
 const LEAD_SIZE = 96;
@@ -21,6 +32,11 @@ const STRING_TYPES = new Set([6, 8, 9]);
 const INT32 = 4;
 
 export const RPM_CONTENT_TYPE = 'application/x-rpm';
+const PRIMARY_PATH = 'repodata/primary.xml.gz';
+const XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n';
+const xml = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_', format: true, indentBy: '  ', suppressEmptyNode: true });
+/** `[epoch:]version-release` as parseMetadata writes it. */
+const STORED_VERSION = /^(?:(\d+):)?([^:-]+)-([^:-]+)$/;
 
 export interface RpmInfo {
   name: string;
@@ -35,7 +51,7 @@ export class RpmFormatHandler extends CoreFormatHandler {
   readonly formatKey = 'rpm';
 
   constructor() {
-    super({ generatesIndex: false });
+    super({ generatesIndex: true });
   }
 
   async validate(artifactPath: string, data: Uint8Array): Promise<void> {
@@ -53,8 +69,43 @@ export class RpmFormatHandler extends CoreFormatHandler {
     };
   }
 
-  async generateIndex(): Promise<null> {
-    return null;
+  async generateIndex(artifacts: ArtifactMetadata[]): Promise<IndexFile[]> {
+    const packages = artifacts.flatMap((artifact) => {
+      const entry = repodataEntry(artifact);
+      return entry ? [entry] : [];
+    });
+    const primary = Buffer.from(
+      XML_DECLARATION +
+        xml.build({
+          metadata: { '@_xmlns': 'http://linux.duke.edu/metadata/common', '@_xmlns:rpm': 'http://linux.duke.edu/metadata/rpm', '@_packages': packages.length, package: packages },
+        }),
+    );
+    // Deterministic bytes (no mtime in the gzip header): the same artifacts give the same index.
+    const primaryGz = zlib.gzipSync(primary, { level: 9 });
+    const primarySha = sha256Hex(primaryGz);
+    const repomd = Buffer.from(
+      XML_DECLARATION +
+        xml.build({
+          repomd: {
+            '@_xmlns': 'http://linux.duke.edu/metadata/repo',
+            '@_xmlns:rpm': 'http://linux.duke.edu/metadata/rpm',
+            // Changes whenever the package set does, which is what clients compare.
+            revision: primarySha.slice(0, 16),
+            data: {
+              '@_type': 'primary',
+              checksum: { '@_type': 'sha256', '#text': primarySha },
+              'open-checksum': { '@_type': 'sha256', '#text': sha256Hex(primary) },
+              location: { '@_href': PRIMARY_PATH },
+              size: primaryGz.byteLength,
+              'open-size': primary.byteLength,
+            },
+          },
+        }),
+    );
+    return [
+      { path: 'repodata/repomd.xml', content: repomd },
+      { path: PRIMARY_PATH, content: primaryGz },
+    ];
   }
 
   private read(artifactPath: string, data: Uint8Array): RpmInfo {
@@ -131,4 +182,32 @@ export function readRpm(data: Uint8Array): RpmInfo {
     epoch,
     source: type === 1,
   };
+}
+
+/** A primary.xml `<package>` for a stored binary RPM, or null for a source package or a path that is not one. */
+function repodataEntry(artifact: ArtifactMetadata): Record<string, unknown> | null {
+  const version = STORED_VERSION.exec(artifact.version ?? '');
+  const file = path.posix.basename(artifact.path);
+  if (!version || !artifact.checksumSha256 || !file.endsWith('.rpm')) return null;
+  const [, epoch = '0', ver, rel] = version;
+  const stem = file.slice(0, -'.rpm'.length);
+  const arch = stem.slice(stem.lastIndexOf('.') + 1);
+  const suffix = `-${ver}-${rel}.${arch}`;
+  if (arch === 'src' || !stem.endsWith(suffix)) return null;
+  const name = stem.slice(0, -suffix.length);
+  const evr = { '@_epoch': epoch, '@_ver': ver, '@_rel': rel };
+  return {
+    '@_type': 'rpm',
+    name,
+    arch,
+    version: evr,
+    checksum: { '@_type': 'sha256', '@_pkgid': 'YES', '#text': artifact.checksumSha256 },
+    size: { '@_package': artifact.sizeBytes },
+    location: { '@_href': artifact.path },
+    format: { 'rpm:provides': { 'rpm:entry': { '@_name': name, '@_flags': 'EQ', ...evr } } },
+  };
+}
+
+function sha256Hex(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
 }
