@@ -161,6 +161,18 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
         expect(await blobFiles()).to.deep.equal([]);
       });
 
+      it("resolves a scoped packument's tarball link from where the packument is served", async function () {
+        await createRepository('npm-local', 'npm', true);
+        const tarball = await npmTarball('@acme/widget', '2.0.0');
+        expect((await put(`${REPOS}/npm-local/artifacts/@acme/widget/-/widget-2.0.0.tgz`, tarball)).status).to.equal(201);
+        const packumentUrl = `${e2e.url}${REPOS}/npm-local/index/@acme/widget`;
+        const packument = await (await fetch(packumentUrl)).json();
+        const link = new URL(packument.versions['2.0.0'].dist.tarball, packumentUrl);
+        const fetched = await fetch(link);
+        expect(fetched.status, link.href).to.equal(200);
+        expect(Buffer.from(await fetched.arrayBuffer()).equals(tarball)).to.equal(true);
+      });
+
       it('lists by prefix, and keeps one blob for the same bytes at two paths', async function () {
         await createRepository('files', 'generic');
         for (const file of ['tools/a/1.0.0/a.bin', 'tools/a/1.1.0/a.bin', 'tools/b/2.0.0/b.bin']) {

@@ -5,9 +5,11 @@
  * `<unscoped name>-<version>.tgz`, under an `@scope/` folder for a scoped package.
  *
  * The index is one packument per package, at `<name>`: the versions with their tarball path
+ * (relative to the packument's folder, so that it resolves where the packument is served)
  * and, when the checksum is known, an `integrity` (SRI sha256); `dist-tags.latest` is the
  * highest release version by semver (the highest prerelease when there is no release).
  */
+import path from 'node:path';
 import semver from 'semver';
 import { CoreFormatHandler } from './base.js';
 import type { ArtifactMetadata, IndexFile } from '../handler.js';
@@ -75,7 +77,9 @@ export class NpmFormatHandler extends CoreFormatHandler {
       const sorted = [...list].sort((a, b) => semver.compare(a.version!, b.version!));
       const versions: Record<string, unknown> = {};
       for (const artifact of sorted) {
-        const dist: Record<string, string> = { tarball: artifact.path };
+        // Relative to the packument's own folder (`@scope/` for a scoped one), so that the
+        // link resolves from where the packument is served.
+        const dist: Record<string, string> = { tarball: path.posix.relative(path.posix.dirname(name), artifact.path) };
         if (artifact.checksumSha256 && /^[0-9a-f]{64}$/i.test(artifact.checksumSha256)) {
           dist.integrity = `sha256-${Buffer.from(artifact.checksumSha256, 'hex').toString('base64')}`;
         }

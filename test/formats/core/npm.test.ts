@@ -124,7 +124,7 @@ describe('core format: npm', () => {
     expect(scoped).to.deep.equal({
       name: '@acme/widget',
       'dist-tags': { latest: '0.1.0' },
-      versions: { '0.1.0': { name: '@acme/widget', version: '0.1.0', dist: { tarball: '@acme/widget/-/widget-0.1.0.tgz' } } },
+      versions: { '0.1.0': { name: '@acme/widget', version: '0.1.0', dist: { tarball: 'widget/-/widget-0.1.0.tgz' } } },
     });
     // only prereleases: the highest one is latest
     const pre = await handler.generateIndex([
