@@ -10,7 +10,6 @@
  * after it (RSS and WebAssembly linear memory, from the child's own stats). The first
  * failure ends the run with exit status 1.
  */
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Stats } from '../../protocol/methods.js';
@@ -27,6 +26,7 @@ import { type Command, CommandFailed, type Output, UsageError } from '../command
 import { parseCommandLine } from './args.js';
 import { AUTHOR_TEMP_DIR, checkPluginFolder, type CheckedPlugin } from './package-check.js';
 import { formatDuration, progressOn } from './progress.js';
+import { sha256Hex } from '../../supervisor/sha256.js';
 
 type CallName = 'validate' | 'parse-metadata' | 'generate-index';
 
@@ -267,8 +267,4 @@ function failure(report: TestReport): string {
 
 function mebibytes(bytes: number): string {
   return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
-}
-
-function sha256Hex(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
 }

@@ -20,6 +20,7 @@ import { mkdir, mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { Mutex } from '../store/mutex.js';
+import { sha256Hex } from '../sha256.js';
 
 /** Bytes received and hashed, not yet a blob; `discard` it when not committed. */
 export interface StagedBlob {
@@ -142,7 +143,7 @@ export class BlobStore {
     } finally {
       await handle.close();
     }
-    return { file, sha256: createHash('sha256').update(data).digest('hex'), size: data.byteLength };
+    return { file, sha256: sha256Hex(data), size: data.byteLength };
   }
 
   /**

@@ -5,7 +5,6 @@
  * Checks run before anything is transpiled or started, so a plugin author gets every reason
  * for a refusal at once, each as a sentence they can act on.
  */
-import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { transpileBytes } from '@bytecodealliance/jco-transpile';
@@ -24,6 +23,7 @@ import {
   WASM_PAGE_BYTES,
   WasmReader,
 } from '../../protocol/wasm-memory.js';
+import { sha256Hex } from '../sha256.js';
 
 export const HANDLER_INTERFACE = 'artifact-keeper:format/handler@1.0.0';
 export const REQUEST_HANDLER_INTERFACE = 'artifact-keeper:format/request-handler@1.0.0';
@@ -316,7 +316,7 @@ const building = new Map<string, Promise<boolean>>();
  * hash is always complete; if another process renames first, its output is kept.
  */
 export async function transpileToCache(bytes: Uint8Array, cacheDir: string): Promise<TranspiledComponent> {
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const sha256 = sha256Hex(bytes);
   const dir = join(resolve(cacheDir), sha256);
   const cached: TranspiledComponent = { sha256, dir, entry: join(dir, ENTRY_FILE), transpiled: false };
 

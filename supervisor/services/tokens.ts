@@ -13,6 +13,7 @@ import path from 'node:path';
 import type { Config } from '../config.js';
 import type { ApiTokenRow, Role, StoreOps } from '../store/store.js';
 import type { Principal } from './contracts.js';
+import { sha256Hex } from '../sha256.js';
 
 export type TokenStore = Pick<StoreOps, 'insertToken' | 'findTokenByHash' | 'listTokens' | 'revokeToken' | 'touchToken'>;
 
@@ -119,7 +120,7 @@ export class TokenService {
 }
 
 function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  return sha256Hex(token);
 }
 
 /** Constant time whatever the lengths: the digests compared always have the same length. */

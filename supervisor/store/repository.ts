@@ -2,7 +2,7 @@
  * Every query of the store, written once for both engines over the `Db` of ./db.ts
  * (portable SQL, `?` placeholders; rows decoded by ./rows.ts).
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { timestamp } from './clock.js';
 import type { Db, SqlValue } from './db.js';
 import { apiTokens, artifacts, decode, encode, formatHandlers, indexFiles, pluginEvents, plugins, repositories, toBytes, toNumber, type Table } from './rows.js';
@@ -28,6 +28,7 @@ import type {
   RepositoryRow,
   StoreOps,
 } from './store.js';
+import { sha256Hex } from '../sha256.js';
 
 export class Repository implements StoreOps {
   constructor(protected readonly db: Db) {}
@@ -80,7 +81,7 @@ export class Repository implements StoreOps {
   async putBinary(sha256: string, wasm: Uint8Array): Promise<void> {
     // The digest is the binary's name everywhere (plugin rows, transpile cache): a wrong one
     // would make another version's bytes run under this one's name.
-    const digest = createHash('sha256').update(wasm).digest('hex');
+    const digest = sha256Hex(wasm);
     if (digest !== sha256) throw new Error(`binary named ${sha256} has SHA-256 ${digest}`);
     await this.db.run(
       'INSERT INTO plugin_binaries (sha256, wasm, size_bytes, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING',

@@ -25,11 +25,11 @@
  * the two orders the spec allows), empty for a repository with no tagged manifest. It cannot
  * collide with an artifact, whose second-to-last path segment is `manifests` or `blobs`.
  */
-import { createHash } from 'node:crypto';
 import { CoreFormatHandler } from './base.js';
 import type { ArtifactMetadata, IndexFile } from '../handler.js';
 import { ArtifactInvalid } from '../../runtime/errors.js';
 import { MiB, decodeUtf8, formatBytes } from './archive.js';
+import { sha256Hex } from '../../sha256.js';
 
 const MANIFEST_CAP = 4 * MiB;
 const NAME = /^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$/;
@@ -135,7 +135,7 @@ function checkDigest(digest: string, what: string): void {
 }
 
 function checkContentDigest(data: Uint8Array, expected: string, what: 'blob' | 'manifest'): void {
-  const actual = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+  const actual = `sha256:${sha256Hex(data)}`;
   if (actual !== expected) throw new ArtifactInvalid(`the ${what}'s content has digest ${actual}, not ${expected} as its path says`);
 }
 

@@ -16,13 +16,13 @@
  * package itself, file lists) is left empty, so clients can find and fetch packages but
  * resolve no dependencies from this index.
  */
-import { createHash } from 'node:crypto';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { XMLBuilder } from 'fast-xml-parser';
 import { CoreFormatHandler } from './base.js';
 import type { ArtifactMetadata, IndexFile } from '../handler.js';
 import { ArtifactInvalid } from '../../runtime/errors.js';
+import { sha256Hex } from '../../sha256.js';
 
 const LEAD_SIZE = 96;
 const MAX_INDEX_ENTRIES = 65_536;
@@ -206,8 +206,4 @@ function repodataEntry(artifact: ArtifactMetadata): Record<string, unknown> | nu
     location: { '@_href': artifact.path },
     format: { 'rpm:provides': { 'rpm:entry': { '@_name': name, '@_flags': 'EQ', ...evr } } },
   };
-}
-
-function sha256Hex(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
 }

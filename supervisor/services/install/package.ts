@@ -4,7 +4,6 @@
  * the bytes it validated into a temporary folder of its own: what the caller installs cannot
  * differ from what was checked, whatever happens to the source folder afterwards.
  */
-import { createHash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { type FileHandle, mkdir, open, realpath, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,6 +12,7 @@ import { locateWasm } from './locate.js';
 import { checkManifest, type PluginManifest } from './manifest.js';
 import { isInside, makeTempDir, removeDir } from './paths.js';
 import { checkSignature, SIGNATURE_FILE, type SignaturePolicy } from './signature.js';
+import { sha256Hex } from '../../sha256.js';
 
 export const MANIFEST_FILE = 'plugin.toml';
 
@@ -108,7 +108,7 @@ export async function readPackage(tree: FetchedTree, options: ReadOptions): Prom
     warnings,
     wasm: wasm.file.bytes,
     wasmPath: wasm.file.path,
-    wasmSha256: createHash('sha256').update(wasm.file.bytes).digest('hex'),
+    wasmSha256: sha256Hex(wasm.file.bytes),
     signature: signature.status,
     source: tree.source,
     cleanup: () => removeDir(dir),
