@@ -1,15 +1,16 @@
 /**
  * Real artifacts for the core format tests, built in the test: gzip tarballs made with
- * node-tar from files written to a temporary folder, zip files (jars, wheels) made with yazl.
+ * node-tar from files written to a temporary folder, zip files (jars, wheels) made with the
+ * tests' own ZIP writer (../../support/zips.ts); and the assertions the core format tests share.
  */
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import * as tar from 'tar';
-import yazl from 'yazl';
 import { expect } from 'chai';
 import { ArtifactInvalid } from '../../../supervisor/runtime/errors.js';
+import { makeZip } from '../../support/zips.js';
 
 export type Files = Record<string, string | Uint8Array>;
 
@@ -35,18 +36,8 @@ export async function plainTar(files: Files): Promise<Buffer> {
 }
 
 /** A zip archive of `files`, deflated. */
-export function zip(files: Files): Promise<Buffer> {
-  const archive = new yazl.ZipFile();
-  for (const [name, content] of Object.entries(files)) {
-    archive.addBuffer(Buffer.from(typeof content === 'string' ? Buffer.from(content) : content), name, { mtime: new Date(0), compress: true });
-  }
-  archive.end();
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    archive.outputStream.on('data', (chunk: Buffer) => chunks.push(chunk));
-    archive.outputStream.on('error', reject);
-    archive.outputStream.on('end', () => resolve(Buffer.concat(chunks)));
-  });
+export async function zip(files: Files): Promise<Buffer> {
+  return makeZip(Object.entries(files).map(([name, data]) => ({ name, data })));
 }
 
 export function gzip(data: Uint8Array | string): Buffer {
@@ -90,6 +81,3 @@ export async function expectInvalid(promise: Promise<unknown>, message: string |
 export function text(content: Uint8Array): string {
   return new TextDecoder().decode(content);
 }
-
-export const sha256Of = async (data: Uint8Array): Promise<string> =>
-  (await import('node:crypto')).createHash('sha256').update(data).digest('hex');
