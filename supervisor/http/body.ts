@@ -28,10 +28,13 @@ export function bodyKind(ctx: AppContext, accepted: readonly Exclude<BodyKind, '
   throw new ServiceError(415, 'unsupported_media_type', `${ctx.method} ${ctx.path} takes ${wanted.join(' or ')}, got ${ctx.get('Content-Type') || 'no Content-Type'}`);
 }
 
+/** Whether the request carries a body (type-is counts `Content-Length: 0`, what fetch sends for a bodiless POST, as one). */
+export function hasBody(ctx: AppContext): boolean {
+  return ctx.get('Transfer-Encoding') !== '' || (ctx.request.length ?? 0) > 0;
+}
+
 function detect(ctx: AppContext): BodyKind | 'other' {
-  // type-is counts `Content-Length: 0` (what fetch sends for a bodiless POST) as a body.
-  const hasBody = ctx.get('Transfer-Encoding') !== '' || (ctx.request.length ?? 0) > 0;
-  if (!hasBody) return 'none';
+  if (!hasBody(ctx)) return 'none';
   if (!ctx.get('Content-Type') || ctx.is('application/json', '+json')) return 'json';
   if (ctx.is('multipart/form-data')) return 'multipart';
   return 'other';

@@ -9,9 +9,10 @@
  * set on this origin, and a header Node would refuse is dropped rather than failing the
  * answer. The body is served inert (nosniff, sandboxing CSP), as artifact downloads are.
  */
+import { validateHeaderName, validateHeaderValue } from 'node:http';
 import Router from '@koa/router';
 import type { NativeProtocolService } from '../../services/contracts.js';
-import { readBody } from '../body.js';
+import { hasBody, readBody } from '../body.js';
 import { EXT_PREFIX } from '../paths.js';
 import type { AppContext, AppState } from '../state.js';
 import { INERT_CONTENT_HEADERS } from './artifacts.js';
@@ -45,15 +46,12 @@ const DROPPED_RESPONSE_HEADERS: ReadonlySet<string> = new Set([
   'upgrade',
 ]);
 
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const HEADER_VALUE = /^[^\u0000-\u0008\u000a-\u001f\u007f]*$/;
 
 export function extRoutes(native: NativeProtocolService): Router<AppState> {
   const router = new Router<AppState>({ prefix: EXT_PREFIX });
 
   const handle = async (ctx: AppContext) => {
-    const hasBody = ctx.get('Transfer-Encoding') !== '' || (ctx.request.length ?? 0) > 0;
-    const body = hasBody ? await readBody(ctx, NATIVE_BODY_LIMIT_BYTES, 'the request body') : Buffer.alloc(0);
+    const body = hasBody(ctx) ? await readBody(ctx, NATIVE_BODY_LIMIT_BYTES, 'the request body') : Buffer.alloc(0);
     const response = await native.handle(
       ctx.params.format_key,
       ctx.params.repo_key,
@@ -69,7 +67,7 @@ export function extRoutes(native: NativeProtocolService): Router<AppState> {
     );
     ctx.status = response.status;
     for (const [name, value] of response.headers) {
-      if (HEADER_NAME.test(name) && HEADER_VALUE.test(value) && !DROPPED_RESPONSE_HEADERS.has(name.toLowerCase())) ctx.append(name, value);
+      if (!DROPPED_RESPONSE_HEADERS.has(name.toLowerCase()) && isValidHeader(name, value)) ctx.append(name, value);
     }
     ctx.set(INERT_CONTENT_HEADERS);
     ctx.body = Buffer.from(response.body.buffer, response.body.byteOffset, response.body.byteLength);
@@ -77,6 +75,17 @@ export function extRoutes(native: NativeProtocolService): Router<AppState> {
   router.all('/:format_key/:repo_key', handle);
   router.all('/:format_key/:repo_key/{*path}', handle);
   return router;
+}
+
+/** Node's own rules for what `setHeader` accepts: an answer never fails on a header the plugin made up. */
+function isValidHeader(name: string, value: string): boolean {
+  try {
+    validateHeaderName(name);
+    validateHeaderValue(name, value);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The allowlisted request headers, lowercase, in the order received. */
