@@ -123,7 +123,7 @@ export class ArtifactCatalog implements ArtifactService {
     return (await this.deps.store.getRepository(repositoryKey))?.public ?? false;
   }
 
-  /** Writes the row, inserting or (with overwrite) replacing, while the blob is pinned. */
+  /** Writes the row, inserting or (with overwrite) replacing, while the blob is pinned; a failed write frees the blob. */
   private async record(
     repository: RepositoryRow,
     path: string,
@@ -133,22 +133,21 @@ export class ArtifactCatalog implements ArtifactService {
   ): Promise<{ row: ArtifactRow; replaced: ArtifactRow | undefined }> {
     const { store, blobs } = this.deps;
     const artifact: NewArtifact = { id: randomUUID(), repository_id: repository.id, ...storedArtifact(path, staged, metadata) };
-    const release = await blobs.commit(staged); // idempotent: called early on failure, then again below
+    const release = await blobs.commit(staged);
     try {
-      return await store.transaction(async (tx) => {
-        const replaced = overwrite ? await tx.getArtifact(repository.id, path) : undefined;
-        const row = replaced ? await tx.replaceArtifact(artifact) : await tx.insertArtifact(artifact);
-        if (!row) throw new Error(`the artifact ${path} vanished while being replaced`);
-        return { row, replaced };
-      });
+      return await store
+        .transaction(async (tx) => {
+          const replaced = overwrite ? await tx.getArtifact(repository.id, path) : undefined;
+          const row = replaced ? await tx.replaceArtifact(artifact) : await tx.insertArtifact(artifact);
+          if (!row) throw new Error(`the artifact ${path} vanished while being replaced`);
+          return { row, replaced };
+        })
+        .finally(release);
     } catch (error) {
-      release();
       await this.freeBlob(staged.sha256);
       // Two uploads of a new path at once: the second one meets the first one's row.
       if (error instanceof UniqueViolation) throw exists(repository.key, path);
       throw error;
-    } finally {
-      release();
     }
   }
 

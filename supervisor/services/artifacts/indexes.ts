@@ -70,7 +70,8 @@ export class IndexBuilder {
       await this.fail(repository, `no enabled handler serves the ${repository.format} format; the index was left as it was`);
       return;
     }
-    if (!handler.capabilities.generate_index && repository.index_error === null && (await store.listIndexFiles(repositoryId)).length === 0) {
+    const previous = await store.listIndexFiles(repositoryId);
+    if (!handler.capabilities.generate_index && repository.index_error === null && previous.length === 0) {
       // A format without an index, and nothing left from an earlier handler: nothing to do.
       return;
     }
@@ -86,13 +87,12 @@ export class IndexBuilder {
       await this.fail(repository, `generate-index returned ${problem}`);
       return;
     }
-    await this.replace(repository, handler, files);
+    await this.replace(repository, handler, files, previous);
   }
 
-  /** Stores the new files as blobs, swaps the rows in one transaction, then frees the old blobs. */
-  private async replace(repository: RepositoryRow, handler: FormatHandler, files: IndexFile[] | null): Promise<void> {
+  /** Stores the new files as blobs, swaps the rows in one transaction, then frees the blobs of `previous` nothing names any more. */
+  private async replace(repository: RepositoryRow, handler: FormatHandler, files: IndexFile[] | null, previous: IndexFileRow[]): Promise<void> {
     const { store, blobs } = this.deps;
-    const previous = await store.listIndexFiles(repository.id);
     const releases: Array<() => void> = [];
     try {
       const rows: IndexFileRow[] = [];
