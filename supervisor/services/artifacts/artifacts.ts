@@ -83,7 +83,7 @@ export class ArtifactCatalog implements ArtifactService {
     const repository = await this.repository(repositoryKey);
     const path = normalizeArtifactPath(rawPath);
     const row = await this.deps.store.getArtifact(repository.id, path);
-    if (!row) throw notFound(`repository ${repositoryKey} has no artifact at ${path}`);
+    if (!row) throw noArtifact(repositoryKey, path);
     return this.downloadOf(row);
   }
 
@@ -91,7 +91,7 @@ export class ArtifactCatalog implements ArtifactService {
     const repository = await this.repository(repositoryKey);
     const path = normalizeArtifactPath(rawPath);
     const deleted = await this.deps.store.deleteArtifact(repository.id, path);
-    if (!deleted) throw notFound(`repository ${repositoryKey} has no artifact at ${path}`);
+    if (!deleted) throw noArtifact(repositoryKey, path);
     await this.freeBlob(deleted.checksum_sha256);
     await this.deps.indexes.refresh(repository.id);
   }
@@ -213,6 +213,8 @@ function view(row: ArtifactRow): ArtifactView {
   const { id: _id, repository_id: _repository, ...rest } = row;
   return rest;
 }
+
+const noArtifact = (repositoryKey: string, path: string) => notFound(`repository ${repositoryKey} has no artifact at ${path}`);
 
 const exists = (repositoryKey: string, path: string) =>
   conflict('artifact_exists', `repository ${repositoryKey} already has an artifact at ${path}; artifacts are immutable unless uploaded with ?overwrite=true`);
