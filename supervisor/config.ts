@@ -2,6 +2,7 @@
  * Environment → typed, validated settings. Read once at start; every other module gets
  * its settings from here, never from `process.env`.
  */
+import os from 'node:os';
 import path from 'node:path';
 
 export interface LimitSettings {
@@ -41,7 +42,34 @@ export interface Config {
   /** Trust X-Forwarded-Proto/Host when building external URLs. */
   trustProxy: boolean;
   logLevel: string;
+  /** This node among the supervisors sharing one database (docs/cluster.md). */
+  cluster: {
+    /** Unique in the cluster; `^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`; default: the host name. */
+    nodeId: string;
+    /** How other nodes and operators reach this node; shown in `/cluster/nodes`. */
+    nodeUrl: string | null;
+    heartbeatMs: number;
+    /** After this long without a heartbeat a node is `lost`. */
+    nodeTimeoutMs: number;
+  };
+  /** Where blobs live: a folder (local or shared file system) or an S3 bucket. */
+  blobStore: BlobStoreSettings;
 }
+
+export type BlobStoreSettings =
+  | { kind: 'file'; root: string }
+  | {
+      kind: 's3';
+      bucket: string;
+      /** Key prefix inside the bucket, without leading or trailing slash; '' for none. */
+      prefix: string;
+      /** Undefined: the SDK's defaults (AWS). */
+      endpoint: string | undefined;
+      region: string | undefined;
+      forcePathStyle: boolean;
+    };
+
+export const NODE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 export class ConfigError extends Error {}
 
@@ -88,12 +116,53 @@ export function loadConfig(env: Env = process.env): Config {
     },
     trustProxy: read.boolean('TRUST_PROXY', false),
     logLevel: env.LOG_LEVEL || 'info',
+    cluster: {
+      nodeId: readNodeId(env, problems),
+      nodeUrl: env.NODE_URL || null,
+      heartbeatMs: read.integer('CLUSTER_HEARTBEAT_MS', 2000, 100, 60_000),
+      nodeTimeoutMs: read.integer('CLUSTER_NODE_TIMEOUT_MS', 10_000, 500, 600_000),
+    },
+    blobStore: readBlobStore(env, dataDir, read, problems),
   };
+  if (config.cluster.nodeTimeoutMs <= config.cluster.heartbeatMs) {
+    problems.push('CLUSTER_NODE_TIMEOUT_MS must be longer than CLUSTER_HEARTBEAT_MS');
+  }
   if (config.plugins.requireSigned && config.plugins.trustedPublicKeys.length === 0) {
     problems.push('PLUGINS_REQUIRE_SIGNED=true needs at least one key in PLUGINS_TRUSTED_PUBKEY');
   }
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n- ${problems.join('\n- ')}`);
   return config;
+}
+
+function readNodeId(env: Env, problems: string[]): string {
+  const nodeId = env.NODE_ID || os.hostname();
+  if (!NODE_ID_PATTERN.test(nodeId)) {
+    problems.push(`NODE_ID must match ${NODE_ID_PATTERN.source}, got "${nodeId}"${env.NODE_ID ? '' : ' (the host name)'}`);
+  }
+  return nodeId;
+}
+
+/** `file:<absolute path>` (default `file:<DATA_DIR>/blobs`) or `s3://<bucket>[/<prefix>]`. */
+function readBlobStore(env: Env, dataDir: string, read: EnvReader, problems: string[]): BlobStoreSettings {
+  const raw = env.BLOB_STORE || `file:${path.join(dataDir, 'blobs')}`;
+  if (raw.startsWith('file:')) {
+    const root = raw.slice('file:'.length);
+    if (!path.isAbsolute(root)) problems.push(`BLOB_STORE: file: needs an absolute path, got "${raw}"`);
+    return { kind: 'file', root: path.resolve(root) };
+  }
+  const s3 = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(raw);
+  if (s3) {
+    return {
+      kind: 's3',
+      bucket: s3[1]!,
+      prefix: (s3[2] ?? '').replace(/^\/+|\/+$/g, ''),
+      endpoint: env.S3_ENDPOINT || undefined,
+      region: env.S3_REGION || undefined,
+      forcePathStyle: read.boolean('S3_FORCE_PATH_STYLE', false),
+    };
+  }
+  problems.push(`BLOB_STORE must be file:<absolute path> or s3://<bucket>[/<prefix>], got "${raw}"`);
+  return { kind: 'file', root: path.join(dataDir, 'blobs') };
 }
 
 class EnvReader {
