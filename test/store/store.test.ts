@@ -15,7 +15,7 @@ import {
   type StoreOps,
 } from '../../supervisor/store/store.js';
 import { expectRejection } from '../support/assertions.js';
-import { postgresFixture, sqliteFixture, type EngineFixture, type StoreConfig } from '../support/engines.js';
+import { migrationFileNames, postgresFixture, sqliteFixture, type EngineFixture, type StoreConfig } from '../support/engines.js';
 
 const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
@@ -52,7 +52,7 @@ function storeSuite(fixture: EngineFixture): void {
       const driver = fixture.openDriver(config);
       try {
         const before = await driver.db.all('SELECT version, name, applied_at FROM schema_migrations ORDER BY version');
-        expect(before.map((row) => row.name)).to.deep.equal(['001_initial.sql', '002_repositories.sql', '003_artifacts.sql']);
+        expect(before.map((row) => row.name)).to.deep.equal(await migrationFileNames());
         expect(await migrate(driver)).to.deep.equal([]);
         expect(await driver.db.all('SELECT version, name, applied_at FROM schema_migrations ORDER BY version')).to.deep.equal(before);
       } finally {

@@ -2,9 +2,10 @@
 // a temporary directory for SQLite, a uniquely named schema of the shared `test` database
 // for PostgreSQL (so concurrent test runs never see each other's rows), removed afterwards.
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { Config } from '../../supervisor/config.js';
 import type { Driver } from '../../supervisor/store/db.js';
@@ -77,4 +78,10 @@ async function admin<T>(use: (client: pg.Client) => Promise<T>): Promise<T> {
   } finally {
     await client.end();
   }
+}
+
+/** The migration files of the repository, in the order they apply (what a migrated database records). */
+export async function migrationFileNames(): Promise<string[]> {
+  const dir = fileURLToPath(new URL('../../../migrations/', import.meta.url));
+  return (await readdir(dir)).filter((name) => name.endsWith('.sql')).sort();
 }
