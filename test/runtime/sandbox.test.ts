@@ -6,14 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Sandbox } from '../../supervisor/runtime/sandbox.js';
+import { isRunning } from '../support/assertions.js';
 import { repoRoot } from '../support/fixtures.js';
-
-/** A process's state letter from /proc, or null when it is gone (a zombie counts as gone). */
-async function liveState(pid: number): Promise<string | null> {
-  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
-  const state = stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[0] ?? null;
-  return state === 'Z' ? null : state;
-}
 
 const probe = path.join(path.dirname(fileURLToPath(import.meta.url)), 'sandbox-probe.js');
 
@@ -104,13 +98,12 @@ describe('plugin sandbox', function () {
       setInterval(() => {}, 1000);`;
     const parent = execa(process.execPath, ['--input-type=module', '-e', parentScript, JSON.stringify([command.file, command.args, command.env])]);
     const childPid = await new Promise<number>((resolve) => parent.stdout!.once('data', (chunk: Buffer) => resolve(Number(String(chunk).trim()))));
-    // Spinning: it has used CPU and is still there.
     await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(await liveState(childPid)).to.be.oneOf(['R', 'S']);
+    expect(await isRunning(childPid)).to.equal(true);
     parent.kill('SIGKILL');
     await parent.catch(() => undefined);
     const deadline = Date.now() + 5000;
-    while ((await liveState(childPid)) !== null && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(await liveState(childPid), 'the looping child outlived its parent').to.equal(null);
+    while ((await isRunning(childPid)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await isRunning(childPid), 'the looping child outlived its parent').to.equal(false);
   });
 });
