@@ -35,8 +35,6 @@ export interface Supervisor {
   url: string;
   /** A generated admin token, on the first start only. */
   generatedAdminToken: string | null;
-  /** This start's incarnation of the node (cluster_nodes). */
-  incarnation: string;
   /** `/ready` answers 503 from now on and the node is `leaving`; it still serves. */
   leave(): Promise<void>;
   close(): Promise<void>;
@@ -59,7 +57,7 @@ export async function startSupervisor(config: Config, logger = pino({ level: con
   let store: Store | undefined;
   try {
     store = await openStore(config);
-    return await startServices(config, store, lock, logger, options);
+    return await joinCluster(config, store, lock, logger, options);
   } catch (error) {
     await store?.close();
     lock.release();
@@ -67,7 +65,8 @@ export async function startSupervisor(config: Config, logger = pino({ level: con
   }
 }
 
-async function startServices(config: Config, store: Store, lock: DataDirLock, logger: pino.Logger, options: SupervisorOptions): Promise<Supervisor> {
+/** This node's row first: the services start as a member, and leave if they fail to. */
+async function joinCluster(config: Config, store: Store, lock: DataDirLock, logger: pino.Logger, options: SupervisorOptions): Promise<Supervisor> {
   let supervisor: Supervisor | undefined;
   const membership = new NodeMembership({
     store,
@@ -149,7 +148,6 @@ async function startNode(config: Config, store: Store, lock: DataDirLock, member
     server,
     url,
     generatedAdminToken: generated?.token ?? null,
-    incarnation: membership.incarnation,
     leave,
     close() {
       closing ??= (async () => {

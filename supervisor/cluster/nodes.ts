@@ -64,7 +64,7 @@ export class NodeMembership {
   private beating = false;
   /** The heartbeat under way, which stopping waits for. */
   private inFlight: Promise<void> | undefined;
-  /** process.hrtime of the last heartbeat the database took; only this process's own freshness. */
+  /** performance.now() of the last heartbeat the database took: this process's own freshness, on its own clock. */
   private lastBeatAt: number | undefined;
 
   constructor(private readonly options: NodeMembershipOptions) {}
