@@ -10,7 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -68,6 +68,8 @@ export interface Cluster {
   readonly databaseUrl: string;
   /** The BLOB_STORE folder every node shares. */
   readonly blobRoot: string;
+  /** The one folder local installs may read (PLUGINS_LOCAL_ROOTS), the same for every node. */
+  readonly localRoot: string;
   /** Every process started, in order (a node started twice under one id appears twice). */
   readonly nodes: NodeProcess[];
   /** Starts a supervisor with this NODE_ID (and a new DATA_DIR unless told); resolves once it listens. */
@@ -84,6 +86,8 @@ export async function startCluster(env: Record<string, string> = {}): Promise<Cl
   const { databaseUrl } = await database.create();
   const root = await mkdtemp(path.join(os.tmpdir(), 'pk-cluster-'));
   const blobRoot = path.join(root, 'blobs');
+  const localRoot = path.join(root, 'local');
+  await mkdir(localRoot);
   const adminToken = randomBytes(24).toString('base64url');
   const nodes: SupervisorProcess[] = [];
   let keepLogs = false;
@@ -96,6 +100,8 @@ export async function startCluster(env: Record<string, string> = {}): Promise<Cl
     HOST: '127.0.0.1',
     ADMIN_TOKEN: adminToken,
     BLOB_STORE: `file:${blobRoot}`,
+    PLUGINS_LOCAL_ROOTS: localRoot,
+    PLUGINS_GIT_ALLOW_PRIVATE: 'true',
     CLUSTER_HEARTBEAT_MS: String(TEST_HEARTBEAT_MS),
     CLUSTER_NODE_TIMEOUT_MS: String(TEST_NODE_TIMEOUT_MS),
     LOG_LEVEL: 'info',
@@ -106,6 +112,7 @@ export async function startCluster(env: Record<string, string> = {}): Promise<Cl
     adminToken,
     databaseUrl: databaseUrl!,
     blobRoot,
+    localRoot,
     nodes,
     async start(nodeId, options = {}) {
       const dataDir = options.dataDir ?? (await mkdtemp(path.join(root, `${nodeId}-data-`)));
@@ -127,8 +134,7 @@ export async function startCluster(env: Record<string, string> = {}): Promise<Cl
       await database.dispose();
       if (keepLogs) {
         // Keep the logs, drop the rest.
-        await Promise.all(nodes.map((node) => rm(node.dataDir, { recursive: true, force: true })));
-        await rm(blobRoot, { recursive: true, force: true });
+        await Promise.all([...nodes.map((node) => node.dataDir), blobRoot, localRoot].map((dir) => rm(dir, { recursive: true, force: true })));
       } else {
         await rm(root, { recursive: true, force: true });
       }
