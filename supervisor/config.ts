@@ -51,6 +51,8 @@ export interface Config {
     heartbeatMs: number;
     /** After this long without a heartbeat a node is `lost`. */
     nodeTimeoutMs: number;
+    /** How often a node reconciles its plugins with the desired state without being told (a safety net). */
+    reconcileMs: number;
   };
   /** Where blobs live: a folder (local or shared file system) or an S3 bucket. */
   blobStore: BlobStoreSettings;
@@ -121,6 +123,7 @@ export function loadConfig(env: Env = process.env): Config {
       nodeUrl: env.NODE_URL || null,
       heartbeatMs: read.integer('CLUSTER_HEARTBEAT_MS', 2000, 100, 60_000),
       nodeTimeoutMs: read.integer('CLUSTER_NODE_TIMEOUT_MS', 10_000, 500, 600_000),
+      reconcileMs: read.integer('CLUSTER_RECONCILE_MS', 5000, 100, 600_000),
     },
     blobStore: readBlobStore(env, dataDir, read, problems),
   };

@@ -30,10 +30,8 @@ export class HealthCheck implements HealthService {
     );
     let plugins: HealthReport['checks']['plugins'] = { ok: false, active: 0, running: 0, error: 0 };
     if (database.ok) {
-      const rows = await this.store.allPlugins();
-      const active = rows.filter((row) => row.status === 'active').length;
-      const running = this.lifecycle.runningCount();
-      plugins = { ok: running >= active, active, running, error: rows.filter((row) => row.status === 'error').length };
+      const { active, running, error } = await this.lifecycle.counts();
+      plugins = { ok: running >= active, active, running, error };
     }
     return { status: database.ok && plugins.ok ? 'ok' : 'degraded', checks: { database, plugins } };
   }
