@@ -423,11 +423,13 @@ export class PluginLifecycle implements PluginService {
 
   /**
    * The plugin object: its row, this node's runtime, and every live node's state. It shows
-   * `error` only when it should run and no live node serves it (each failed or quarantined it).
+   * `error` only when it should run and no live node serves it: each quarantined it, or
+   * failed to start it with no previous version left running.
    */
   private viewWith(row: PluginRow, states: PluginNodeStateRow[]): PluginView {
     const { manifest: _manifest, limits_override: _override, generation: _generation, ...fields } = row;
-    const failed = row.status === 'active' && states.length > 0 && states.every((state) => state.state === 'error' || state.state === 'quarantined');
+    const serves = (state: PluginNodeStateRow) => state.state !== 'quarantined' && (state.state !== 'error' || state.pids.length > 0);
+    const failed = row.status === 'active' && states.length > 0 && !states.some(serves);
     const status: PluginStatus = failed ? 'error' : row.status;
     const handler = this.deps.routing.plugin(row.id);
     const nodes: NodeStateView[] = states.map(({ plugin_id: _plugin, generation: _g, ...state }) => state);

@@ -79,6 +79,8 @@ export class Reconciler implements DesiredStateChanges {
   /** A pass queued and not started yet: later requests join it. */
   private pending: Promise<void> | undefined;
   private timers: NodeJS.Timeout[] = [];
+  /** The heartbeat being written, if any. */
+  private beating: Promise<void> | undefined;
   private registration: NodeRegistration | undefined;
   private stopped = false;
   /** Plugins whose files a mutation is writing before their rows exist: not swept. */
@@ -114,6 +116,7 @@ export class Reconciler implements DesiredStateChanges {
     this.stopped = true;
     for (const timer of this.timers) clearInterval(timer);
     await this.deps.notifier.stop();
+    await this.beating;
     await this.serially(async () => {
       await Promise.all(this.deps.routing.retireAll().map((handler) => handler.drain()));
     });
@@ -123,6 +126,7 @@ export class Reconciler implements DesiredStateChanges {
 
   async commit<T>(work: () => Promise<T>): Promise<T> {
     const result = await this.serially(work);
+    void this.heartbeat();
     // Committed: a lost announcement only delays the others until their next pass.
     await this.deps.notifier.announce(this.deps.nodeId).catch((error: Error) => {
       this.deps.logger.warn({ err: error.message }, 'could not announce a change; other nodes follow at their next pass');
@@ -345,15 +349,20 @@ export class Reconciler implements DesiredStateChanges {
     }
   }
 
-  /** Heartbeat tick: the node row, and every process's figures. */
-  private async heartbeat(): Promise<void> {
-    if (this.stopped) return;
-    try {
-      await this.registration?.heartbeat();
-      await this.writeProcesses();
-    } catch (error) {
-      this.deps.logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not record the heartbeat');
-    }
+  /** Heartbeat tick (and after a change): the node row, and every process's figures. One at a time. */
+  private heartbeat(): Promise<void> {
+    this.beating ??= (async () => {
+      try {
+        if (this.stopped) return;
+        await this.registration?.heartbeat();
+        await this.writeProcesses();
+      } catch (error) {
+        this.deps.logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not record the heartbeat');
+      } finally {
+        this.beating = undefined;
+      }
+    })();
+    return this.beating;
   }
 
   private async writeProcesses(): Promise<void> {
