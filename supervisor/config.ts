@@ -53,6 +53,8 @@ export interface Config {
     nodeTimeoutMs: number;
     /** After this long without a heartbeat any live node deletes a node's row (and its runtime rows). */
     pruneAfterMs: number;
+    /** How often a node reconciles its plugins with the desired state without being told (a safety net). */
+    reconcileMs: number;
   };
   /**
    * From SIGTERM, how long the node keeps serving while `/ready` answers 503 (so a load
@@ -130,6 +132,7 @@ export function loadConfig(env: Env = process.env): Config {
       heartbeatMs: read.integer('CLUSTER_HEARTBEAT_MS', 2000, 100, 60_000),
       nodeTimeoutMs,
       pruneAfterMs: read.integer('CLUSTER_NODE_PRUNE_MS', nodeTimeoutMs * 10, 1000, 30 * 24 * 3600_000),
+      reconcileMs: read.integer('CLUSTER_RECONCILE_MS', 5000, 100, 600_000),
     },
     shutdownGraceMs: read.integer('SHUTDOWN_GRACE_MS', 0, 0, 600_000),
     blobStore: readBlobStore(env, dataDir, read, problems),

@@ -12,7 +12,8 @@ import { NodeMembership } from './cluster/nodes.js';
 import type { Config } from './config.js';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { coreFormatHandlers } from './formats/core/index.js';
-import { FormatRegistry } from './formats/registry.js';
+import { LocalNotifier, PostgresNotifier } from './cluster/notify.js';
+import { RoutingTable } from './formats/routing.js';
 import { BlobStore } from './blobs/blob-store.js';
 import { createApp } from './http/app.js';
 import { Metrics } from './metrics.js';
@@ -24,6 +25,7 @@ import { FormatCatalog } from './services/formats.js';
 import { HealthCheck } from './services/health.js';
 import { PluginLifecycle } from './services/lifecycle.js';
 import { PluginFiles } from './services/plugin-files.js';
+import { Reconciler } from './services/reconcile.js';
 import { RepositoryCatalog } from './services/repositories.js';
 import { TokenService } from './services/tokens.js';
 import { openStore } from './store/open.js';
@@ -91,34 +93,32 @@ async function startNode(config: Config, store: Store, lock: DataDirLock, member
   const runtime = new PluginRuntime({ cacheDir: files.componentCache });
   logger.info({ sandbox: runtime.settings.sandbox.describe() }, 'plugin sandbox');
 
-  const registry = new FormatRegistry();
+  const routing = new RoutingTable();
   const coreHandlers = coreFormatHandlers();
 
   const blobs = new BlobStore(config.dataDir);
   await blobs.prepare();
   const repositories = new RepositoryCatalog(store, blobs);
-  const indexes = new IndexBuilder({ store, blobs, registry, logger });
-  const artifacts = new ArtifactCatalog({ store, blobs, registry, indexes, maxUploadBytes: config.artifacts.maxUploadBytes });
-  const native = new NativeProtocol({ store, registry });
+  const indexes = new IndexBuilder({ store, blobs, routing, logger });
+  const artifacts = new ArtifactCatalog({ store, blobs, routing, indexes, maxUploadBytes: config.artifacts.maxUploadBytes });
+  const native = new NativeProtocol({ store, routing });
   // Each reads the other only later (on a scrape, on a runtime event).
-  const metrics = new Metrics({ runningPlugins: () => lifecycle.runningPlugins() });
-  const lifecycle = new PluginLifecycle({
+  const metrics = new Metrics({ runningPlugins: () => node.runningPlugins() });
+  const node = new Reconciler({
     store,
     runtime,
-    registry,
+    routing,
     files,
-    config,
+    notifier: config.databaseUrl ? new PostgresNotifier(config.databaseUrl) : new LocalNotifier(),
+    nodeId: config.cluster.nodeId,
+    reconcileMs: config.cluster.reconcileMs,
+    heartbeatMs: config.cluster.heartbeatMs,
+    nodeTimeoutMs: config.cluster.nodeTimeoutMs,
     logger,
-    dependents: repositories,
     observeRuntimeEvent: (formatKey, event) => metrics.countRuntimeEvent(formatKey, event),
   });
-  const formats = new FormatCatalog({
-    store,
-    registry,
-    dependents: repositories,
-    coreHandlers,
-    pluginHandler: (pluginId) => lifecycle.handlerFor(pluginId),
-  });
+  const lifecycle = new PluginLifecycle({ store, node, routing, files, config, logger, dependents: repositories });
+  const formats = new FormatCatalog({ store, routing, dependents: repositories, coreHandlers, changes: node });
   await formats.startCoreHandlers();
   const health = new HealthCheck(store, lifecycle, membership);
   const tokens = new TokenService(store, config);
@@ -136,7 +136,7 @@ async function startNode(config: Config, store: Store, lock: DataDirLock, member
   logger.info({ url, store: store.engine, dataDir: config.dataDir, node_id: config.cluster.nodeId }, 'plugin-keeper listening');
 
   // The node's first reconcile: until it is over, /ready keeps load balancers away.
-  await lifecycle.startActive();
+  await node.start();
   health.markReady();
 
   const leave = async () => {
@@ -153,7 +153,7 @@ async function startNode(config: Config, store: Store, lock: DataDirLock, member
       closing ??= (async () => {
         await leave();
         await new Promise<void>((resolve) => server.close(() => resolve()));
-        await lifecycle.stopAll();
+        await node.stop();
         await store.close();
         lock.release();
       })();

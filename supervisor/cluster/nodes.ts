@@ -114,7 +114,7 @@ export class NodeMembership {
     const { store } = this.options;
     const now = Date.parse(await store.databaseTime());
     const rows = await store.listClusterNodes();
-    const counts = await nodePluginCounts(rows.map((row) => row.node_id));
+    const counts = await nodePluginCounts(store, rows.map((row) => row.node_id));
     return rows.map((row) => ({
       node_id: row.node_id,
       url: row.url,
@@ -193,10 +193,19 @@ export class NodeMembership {
   }
 }
 
-/**
- * Each node's running and failed plugin processes. The per-node plugin state rows that
- * will answer this come with the reconciler; until then every node counts 0/0.
- */
-export async function nodePluginCounts(nodeIds: string[]): Promise<Map<string, NodePluginCounts>> {
-  return new Map(nodeIds.map((nodeId) => [nodeId, { running: 0, error: 0 }]));
+/** Each node's plugins by the state it recorded for them (running; error or quarantined). */
+async function nodePluginCounts(store: Store, nodeIds: string[]): Promise<Map<string, NodePluginCounts>> {
+  const counts = await Promise.all(
+    nodeIds.map(async (nodeId): Promise<[string, NodePluginCounts]> => {
+      const states = await store.nodeStatesOf(nodeId);
+      return [
+        nodeId,
+        {
+          running: states.filter((row) => row.state === 'running').length,
+          error: states.filter((row) => row.state === 'error' || row.state === 'quarantined').length,
+        },
+      ];
+    }),
+  );
+  return new Map(counts);
 }

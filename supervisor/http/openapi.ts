@@ -167,7 +167,7 @@ const SCHEMAS: Record<string, Schema> = {
   },
   Plugin: {
     type: 'object',
-    required: ['id', 'plugin_id', 'name', 'version', 'status', 'plugin_type', 'source_type', 'format_key', 'capabilities', 'resource_limits', 'runtime'],
+    required: ['id', 'plugin_id', 'name', 'version', 'status', 'plugin_type', 'source_type', 'format_key', 'capabilities', 'resource_limits', 'runtime', 'nodes'],
     properties: {
       id: { type: 'string', format: 'uuid' },
       plugin_id: { type: 'string', format: 'uuid', description: 'Same as `id`.' },
@@ -178,7 +178,10 @@ const SCHEMAS: Record<string, Schema> = {
       author: nullable('string'),
       homepage: nullable('string'),
       license: nullable('string'),
-      status: { enum: PLUGIN_STATUSES },
+      status: {
+        enum: PLUGIN_STATUSES,
+        description: 'The desired state (`active`, `disabled`), or `error` when the plugin should be active and every live node failed to start or quarantined it.',
+      },
       plugin_type: { enum: PLUGIN_TYPES },
       source_type: { enum: ['core', 'wasm_git', 'wasm_zip', 'wasm_local'] },
       source_url: nullable('string'),
@@ -192,7 +195,27 @@ const SCHEMAS: Record<string, Schema> = {
       installed_at: { type: 'string', format: 'date-time' },
       enabled_at: nullable('string', { format: 'date-time' }),
       updated_at: { type: 'string', format: 'date-time' },
-      runtime: ref('schemas', 'PluginRuntime'),
+      runtime: { ...ref('schemas', 'PluginRuntime'), description: "The answering node's processes." },
+      nodes: {
+        type: 'array',
+        description: 'The actual state of every node that is up (seen within the node timeout), by node id.',
+        items: ref('schemas', 'PluginNodeState'),
+      },
+    },
+  },
+  PluginNodeState: {
+    type: 'object',
+    required: ['node_id', 'version', 'state', 'pids', 'error_message', 'updated_at'],
+    properties: {
+      node_id: { type: 'string' },
+      version: { type: 'string', description: 'The version running, being started, or that failed.' },
+      state: {
+        enum: ['starting', 'running', 'stopped', 'error', 'quarantined'],
+        description: '`error`: this node could not start the version (it keeps serving the previous one, if any); `quarantined`: it crashed too often here. Cleared by an enable or a reload.',
+      },
+      pids: { type: 'array', items: { type: 'integer' } },
+      error_message: nullable('string'),
+      updated_at: { type: 'string', format: 'date-time' },
     },
   },
   InstalledPlugin: {
@@ -217,10 +240,11 @@ const SCHEMAS: Record<string, Schema> = {
   },
   Event: {
     type: 'object',
-    required: ['id', 'plugin_id', 'event_type', 'severity', 'message', 'details', 'created_at'],
+    required: ['id', 'plugin_id', 'node_id', 'event_type', 'severity', 'message', 'details', 'created_at'],
     properties: {
       id: { type: 'string', format: 'uuid' },
       plugin_id: { type: 'string', format: 'uuid' },
+      node_id: nullable('string', { description: 'The node whose processes the event is about; null for cluster-wide events (installed, reloaded...).' }),
       event_type: {
         enum: [
           'installed',
@@ -247,8 +271,9 @@ const SCHEMAS: Record<string, Schema> = {
   EventList: { ...listOf('Event'), description: 'Newest first.' },
   Process: {
     type: 'object',
-    required: ['pid', 'version', 'state', 'in_flight', 'calls_total', 'errors_total', 'restarts'],
+    required: ['node_id', 'pid', 'version', 'state', 'in_flight', 'calls_total', 'errors_total', 'restarts'],
     properties: {
+      node_id: { type: 'string', description: 'The node running the process.' },
       pid: nullable('integer'),
       version: { type: 'string' },
       state: { enum: ['starting', 'ready', 'draining', 'stopped'] },

@@ -15,6 +15,7 @@ import type {
   FormatHandlerRow,
   HandlerType,
   PluginEventRow,
+  PluginNodeStateRow,
   PluginRow,
   PluginStatus,
   IndexFileRow,
@@ -31,16 +32,26 @@ export interface PluginRuntimeView {
   pids: number[];
 }
 
-/** The plugin object of the contract: the row (minus internals) plus `plugin_id` and `runtime`. */
-export type PluginView = Omit<PluginRow, 'manifest' | 'limits_override'> & {
+/** One live node's actual state of a plugin. */
+export type NodeStateView = Omit<PluginNodeStateRow, 'plugin_id' | 'generation'>;
+
+/**
+ * The plugin object of the contract: the row (minus internals) plus `plugin_id`, `runtime`
+ * (this node's processes) and `nodes` (every live node's state). `status` is `error` when
+ * the plugin should run and every live node failed to start it or quarantined it.
+ */
+export type PluginView = Omit<PluginRow, 'manifest' | 'limits_override' | 'generation'> & {
   plugin_id: string;
   runtime: PluginRuntimeView;
+  nodes: NodeStateView[];
 };
 
 /** Install responses add a sentence and the manifest warnings. */
 export type InstalledPluginView = PluginView & { message: string; warnings: string[] };
 
 export interface ProcessView {
+  /** The node running the process. */
+  node_id: string;
   pid: number | null;
   version: string;
   state: 'starting' | 'ready' | 'draining' | 'stopped';

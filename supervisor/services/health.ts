@@ -37,10 +37,8 @@ export class HealthCheck implements HealthService {
       (error: unknown) => ({ ok: false, error: describeError(error) }),
     );
     if (!database.ok) return { status: 'degraded', checks: { database, plugins: { ok: false, active: 0, running: 0, error: 0 } } };
-    const rows = await this.store.allPlugins();
-    const active = rows.filter((row) => row.status === 'active').length;
-    const running = this.lifecycle.runningCount();
-    const plugins = { ok: running >= active, active, running, error: rows.filter((row) => row.status === 'error').length };
+    const { active, running, error } = await this.lifecycle.counts();
+    const plugins = { ok: running >= active, active, running, error };
     const cluster = await this.membership.health();
     return { status: plugins.ok && cluster.ok ? 'ok' : 'degraded', checks: { database, plugins, cluster } };
   }

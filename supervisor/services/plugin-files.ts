@@ -9,7 +9,7 @@
  * The store keeps every version's component too, so a supervisor that never saw the
  * install (another machine sharing the PostgreSQL) can rebuild the folder from it.
  */
-import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 export class PluginFiles {
@@ -57,6 +57,11 @@ export class PluginFiles {
 
   async removeVersion(pluginId: string, version: string, sha256: string): Promise<void> {
     await rm(this.versionDir(pluginId, version, sha256), { recursive: true, force: true });
+  }
+
+  /** The plugins that have a folder here. */
+  async pluginIds(): Promise<string[]> {
+    return readdir(path.join(this.dataDir, 'plugins')).catch(() => []);
   }
 
   async removePlugin(pluginId: string): Promise<void> {

@@ -5,7 +5,23 @@
 import { randomUUID } from 'node:crypto';
 import { timestamp } from './clock.js';
 import type { Db, SqlValue } from './db.js';
-import { apiTokens, artifacts, clusterNodes, decode, encode, formatHandlers, indexFiles, pluginEvents, plugins, repositories, toBytes, toNumber, type Table } from './rows.js';
+import {
+  apiTokens,
+  artifacts,
+  clusterNodes,
+  decode,
+  encode,
+  formatHandlers,
+  indexFiles,
+  pluginEvents,
+  pluginNodeStates,
+  pluginProcesses,
+  plugins,
+  repositories,
+  toBytes,
+  toNumber,
+  type Table,
+} from './rows.js';
 import type {
   ApiTokenRow,
   ArtifactRow,
@@ -24,7 +40,9 @@ import type {
   NewToken,
   PluginEventRow,
   PluginListQuery,
+  PluginNodeStateRow,
   PluginPatch,
+  PluginProcessRow,
   PluginRow,
   RepositoryIndexState,
   RepositoryRow,
@@ -69,7 +87,7 @@ export class Repository implements StoreOps {
 
   insertPlugin(plugin: NewPlugin): Promise<PluginRow> {
     const now = timestamp();
-    return this.insert(plugins, { ...plugin, installed_at: now, updated_at: now });
+    return this.insert(plugins, { generation: 1, ...plugin, installed_at: now, updated_at: now });
   }
 
   updatePlugin(id: string, patch: PluginPatch): Promise<PluginRow | undefined> {
@@ -134,7 +152,7 @@ export class Repository implements StoreOps {
   }
 
   addEvent(event: NewEvent): Promise<PluginEventRow> {
-    return this.insert(pluginEvents, { ...event, id: randomUUID(), created_at: timestamp() });
+    return this.insert(pluginEvents, { node_id: null, ...event, id: randomUUID(), created_at: timestamp() });
   }
 
   listEvents(pluginId: string, query: { severity?: EventSeverity; limit: number }): Promise<PluginEventRow[]> {
@@ -152,6 +170,44 @@ export class Repository implements StoreOps {
 
   async hasEvents(pluginId: string): Promise<boolean> {
     return (await this.db.get('SELECT 1 AS found FROM plugin_events WHERE plugin_id = ? LIMIT 1', [pluginId])) !== undefined;
+  }
+
+  async putNodeState(state: Omit<PluginNodeStateRow, 'updated_at'>): Promise<void> {
+    await this.insertIfPluginExists(pluginNodeStates, { ...state, updated_at: timestamp() }, ['plugin_id', 'node_id']);
+  }
+
+  listNodeStates(query: { pluginId?: string; seenSince: string }): Promise<PluginNodeStateRow[]> {
+    const plugin = query.pluginId === undefined ? '' : ' AND s.plugin_id = ?';
+    return this.many(
+      pluginNodeStates,
+      `SELECT s.* FROM plugin_node_states s JOIN cluster_nodes n ON n.node_id = s.node_id
+       WHERE n.state = 'up' AND n.last_seen_at >= ?${plugin} ORDER BY s.node_id, s.plugin_id`,
+      query.pluginId === undefined ? [query.seenSince] : [query.seenSince, query.pluginId],
+    );
+  }
+
+  nodeStatesOf(nodeId: string): Promise<PluginNodeStateRow[]> {
+    return this.many(pluginNodeStates, 'SELECT * FROM plugin_node_states WHERE node_id = ?', [nodeId]);
+  }
+
+  async replaceNodeProcesses(nodeId: string, processes: Array<Omit<PluginProcessRow, 'updated_at'>>): Promise<void> {
+    await this.db.run('DELETE FROM plugin_processes WHERE node_id = ?', [nodeId]);
+    const now = timestamp();
+    for (const process of processes) await this.insertIfPluginExists(pluginProcesses, { ...process, node_id: nodeId, updated_at: now });
+  }
+
+  async listProcesses(pluginId: string, seenSince: string): Promise<PluginProcessRow[]> {
+    return this.many(
+      pluginProcesses,
+      `SELECT p.* FROM plugin_processes p JOIN cluster_nodes n ON n.node_id = p.node_id
+       WHERE n.state = 'up' AND n.last_seen_at >= ? AND p.plugin_id = ? ORDER BY p.node_id, p.version, p.slot`,
+      [seenSince, pluginId],
+    );
+  }
+
+  async deleteNodeRuntime(nodeId: string): Promise<void> {
+    await this.db.run('DELETE FROM plugin_processes WHERE node_id = ?', [nodeId]);
+    await this.db.run('DELETE FROM plugin_node_states WHERE node_id = ?', [nodeId]);
   }
 
   insertToken(token: NewToken): Promise<ApiTokenRow> {
@@ -339,6 +395,27 @@ export class Repository implements StoreOps {
     );
     if (!inserted) throw new Error(`INSERT INTO ${table.name} returned no row`);
     return decode(table, inserted);
+  }
+
+  /**
+   * Inserts a per-node row of a plugin, replacing the one with the same `key`, unless the
+   * plugin is gone (uninstalled by another node meanwhile): then nothing is written.
+   */
+  private async insertIfPluginExists<T extends { plugin_id: string }>(table: Table<T>, row: T, key?: string[]): Promise<void> {
+    const fields = encode(table, row);
+    const columns = fields.map(([column]) => column);
+    // Typed placeholders: PostgreSQL types a SELECT's parameters as text, not by the target
+    // columns as it does for VALUES. The WHERE keeps SQLite from reading ON CONFLICT as a join's ON.
+    const kinds = table.columns as Record<string, string>;
+    const cast = (column: string) => (kinds[column]!.endsWith('real') ? 'DOUBLE PRECISION' : kinds[column]!.endsWith('integer') ? 'BIGINT' : 'TEXT');
+    const upsert = key
+      ? ` ON CONFLICT (${key.join(', ')}) DO UPDATE SET ${columns.filter((c) => !key.includes(c)).map((c) => `${c} = excluded.${c}`).join(', ')}`
+      : '';
+    await this.db.run(
+      `INSERT INTO ${table.name} (${columns.join(', ')})
+       SELECT ${columns.map((column) => `CAST(? AS ${cast(column)})`).join(', ')} WHERE EXISTS (SELECT 1 FROM plugins WHERE id = ?)${upsert}`,
+      [...fields.map(([, value]) => value), row.plugin_id],
+    );
   }
 
   /** Sets the patch's columns (fixed ones excepted) and `updated_at` on the row whose `key` is `keyValue`. */

@@ -73,8 +73,47 @@ export interface PluginRow {
   /** The parsed plugin.toml, kept for reloads and display. */
   manifest: Record<string, unknown>;
   error_message: string | null;
+  /** Counts the admin's changes to the plugin; a node retries a failed start at a newer one. */
+  generation: number;
   installed_at: string;
   enabled_at: string | null;
+  updated_at: string;
+}
+
+/** What a node's processes of a plugin are doing; `quarantined` and `error` are that node's own failures. */
+export type NodePluginState = 'starting' | 'running' | 'stopped' | 'error' | 'quarantined';
+
+/** One node's actual state of one plugin, written by that node only. */
+export interface PluginNodeStateRow {
+  plugin_id: string;
+  node_id: string;
+  version: string;
+  /** The plugin's generation this state answers. */
+  generation: number;
+  state: NodePluginState;
+  pids: number[];
+  error_message: string | null;
+  updated_at: string;
+}
+
+/** One process of a plugin on a node, as the processes endpoint shows it. */
+export interface PluginProcessRow {
+  node_id: string;
+  plugin_id: string;
+  /** The instance's number within its version. */
+  slot: number;
+  pid: number | null;
+  version: string;
+  state: 'starting' | 'ready' | 'draining' | 'stopped';
+  started_at: string | null;
+  rss_bytes: number | null;
+  cpu_percent: number | null;
+  wasm_memory_bytes: number | null;
+  in_flight: number;
+  calls_total: number;
+  errors_total: number;
+  restarts: number;
+  last_exit: { code: number | null; signal: string | null; reason: string } | null;
   updated_at: string;
 }
 
@@ -97,6 +136,8 @@ export interface FormatHandlerRow {
 export interface PluginEventRow {
   id: string;
   plugin_id: string;
+  /** The node whose processes the event is about; null for cluster-wide events. */
+  node_id: string | null;
   event_type: EventType;
   severity: EventSeverity;
   message: string;
@@ -186,11 +227,12 @@ export interface FormatListQuery {
   enabled?: boolean;
 }
 
-export type NewPlugin = Omit<PluginRow, 'installed_at' | 'updated_at'>;
+/** A new plugin is at generation 1 unless said otherwise. */
+export type NewPlugin = Omit<PluginRow, 'installed_at' | 'updated_at' | 'generation'> & { generation?: number };
 export type PluginPatch = Partial<Omit<PluginRow, 'id' | 'installed_at' | 'updated_at'>>;
 export type NewFormatHandler = Omit<FormatHandlerRow, 'created_at' | 'updated_at'>;
 export type FormatHandlerPatch = Partial<Pick<FormatHandlerRow, 'is_enabled' | 'display_name' | 'description' | 'extensions' | 'capabilities' | 'priority'>>;
-export type NewEvent = Omit<PluginEventRow, 'id' | 'created_at'>;
+export type NewEvent = Omit<PluginEventRow, 'id' | 'created_at' | 'node_id'> & { node_id?: string | null };
 export type NewRepository = Omit<RepositoryRow, 'created_at' | 'updated_at' | 'index_generated_at' | 'index_error'>;
 export type NewArtifact = Omit<ArtifactRow, 'created_at' | 'updated_at'>;
 export type RepositoryIndexState = Pick<RepositoryRow, 'index_generated_at' | 'index_error'>;
@@ -240,6 +282,23 @@ export interface StoreOps {
   /** Newest first. */
   listEvents(pluginId: string, query: { severity?: EventSeverity; limit: number }): Promise<PluginEventRow[]>;
   hasEvents(pluginId: string): Promise<boolean>;
+
+  /** Inserts or replaces the node's row of the plugin; nothing when the plugin is gone. */
+  putNodeState(state: Omit<PluginNodeStateRow, 'updated_at'>): Promise<void>;
+  /**
+   * Node states of nodes that are `up` and were seen at or after `seenSince`, ordered by
+   * node id; of one plugin, or of every plugin.
+   */
+  listNodeStates(query: { pluginId?: string; seenSince: string }): Promise<PluginNodeStateRow[]>;
+  /** One node's own states, whatever its liveness. */
+  nodeStatesOf(nodeId: string): Promise<PluginNodeStateRow[]>;
+  /** Makes `processes` the node's whole process list (rows of plugins that are gone are left out). */
+  replaceNodeProcesses(nodeId: string, processes: Array<Omit<PluginProcessRow, 'updated_at'>>): Promise<void>;
+  /** The processes of a plugin on live nodes (as `listNodeStates`), by node, version and slot. */
+  listProcesses(pluginId: string, seenSince: string): Promise<PluginProcessRow[]>;
+  /** Removes a node's states and processes (it stopped cleanly, or starts afresh). */
+  deleteNodeRuntime(nodeId: string): Promise<void>;
+
 
   /** Throws `UniqueViolation` (column `token_hash`) for a hash already stored. */
   insertToken(token: NewToken): Promise<ApiTokenRow>;

@@ -4,9 +4,9 @@ import { expect } from 'chai';
 import { ConfigError, loadConfig } from '../../supervisor/config.js';
 
 describe('cluster settings', () => {
-  it('default to the host name, 2 s heartbeats, a 10 s timeout, pruning after 10 timeouts, no shutdown grace', () => {
+  it('default to the host name, 2 s heartbeats, a 10 s timeout, pruning after 10 timeouts, a 5 s reconcile, no shutdown grace', () => {
     const config = loadConfig({});
-    expect(config.cluster).to.deep.equal({ nodeId: os.hostname(), nodeUrl: null, heartbeatMs: 2000, nodeTimeoutMs: 10_000, pruneAfterMs: 100_000 });
+    expect(config.cluster).to.deep.equal({ nodeId: os.hostname(), nodeUrl: null, heartbeatMs: 2000, nodeTimeoutMs: 10_000, pruneAfterMs: 100_000, reconcileMs: 5000 });
     expect(config.shutdownGraceMs).to.equal(0);
     expect(loadConfig({ CLUSTER_NODE_TIMEOUT_MS: '3000' }).cluster.pruneAfterMs).to.equal(30_000);
   });
@@ -18,9 +18,10 @@ describe('cluster settings', () => {
       CLUSTER_HEARTBEAT_MS: '500',
       CLUSTER_NODE_TIMEOUT_MS: '4000',
       CLUSTER_NODE_PRUNE_MS: '60000',
+      CLUSTER_RECONCILE_MS: '1500',
       SHUTDOWN_GRACE_MS: '5000',
     });
-    expect(config.cluster).to.deep.equal({ nodeId: 'node-1.eu', nodeUrl: 'http://10.0.0.5:8080', heartbeatMs: 500, nodeTimeoutMs: 4000, pruneAfterMs: 60_000 });
+    expect(config.cluster).to.deep.equal({ nodeId: 'node-1.eu', nodeUrl: 'http://10.0.0.5:8080', heartbeatMs: 500, nodeTimeoutMs: 4000, pruneAfterMs: 60_000, reconcileMs: 1500 });
     expect(config.shutdownGraceMs).to.equal(5000);
   });
 

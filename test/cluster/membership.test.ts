@@ -48,6 +48,7 @@ function membershipSuite(fixture: EngineFixture): void {
       heartbeatMs: HEARTBEAT_MS,
       nodeTimeoutMs: TIMEOUT_MS,
       pruneAfterMs: options.pruneAfterMs ?? 60_000,
+      reconcileMs: 60_000,
     };
     const node = new NodeMembership({ store, settings, version: '9.9.9', logger, onFatal: options.onFatal ?? (() => expect.fail('unexpected fatal')) });
     started.push(node);

@@ -63,6 +63,7 @@ export function samplePlugin(id = PLUGIN_ID): PluginView {
     enabled_at: NOW,
     updated_at: NOW,
     runtime: { state: 'running', instances: 1, restarts: 0, pids: [4242] },
+    nodes: [{ node_id: 'node-a', version: '1.0.0', state: 'running', pids: [4242], error_message: null, updated_at: NOW }],
   };
 }
 
@@ -85,11 +86,12 @@ export function sampleFormat(formatKey = 'unity'): FormatView {
 }
 
 function sampleEvent(pluginId: string): PluginEventRow {
-  return { id: '9e8d7c6b-5a49-4382-9716-0a1b2c3d4e5f', plugin_id: pluginId, event_type: 'installed', severity: 'info', message: 'installed 1.0.0', details: {}, created_at: NOW };
+  return { id: '9e8d7c6b-5a49-4382-9716-0a1b2c3d4e5f', plugin_id: pluginId, node_id: null, event_type: 'installed', severity: 'info', message: 'installed 1.0.0', details: {}, created_at: NOW };
 }
 
 function sampleProcess(): ProcessView {
   return {
+    node_id: 'node-a',
     pid: 4242,
     version: '1.0.0',
     state: 'ready',

@@ -29,5 +29,9 @@ export abstract class CoreFormatHandler implements FormatHandler {
     throw new FormatUnavailable(`the ${this.formatKey} core format has no native protocol`);
   }
 
+  async memoryUsedBytes(): Promise<null> {
+    return null;
+  }
+
   async drain(): Promise<void> {}
 }
