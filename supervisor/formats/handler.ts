@@ -50,7 +50,14 @@ export interface FormatHandler {
   /** Linear memory in use now (a plugin's), for the format test endpoint; null for core handlers. */
   memoryUsedBytes(): Promise<number | null>;
 
-  /** Stop admitting calls, let the ones in flight finish, release resources. */
+  /**
+   * Runs `work`, a sequence of calls on this handler (validate, then parse...), to its end: a
+   * drain begun meanwhile waits for it (bounded by the time limit), so a version swapped out
+   * between two calls of one request still answers both.
+   */
+  use<T>(work: () => Promise<T>): Promise<T>;
+
+  /** Stop admitting calls, let the ones in flight (and the uses begun) finish, release resources. */
   drain(): Promise<void>;
 }
 

@@ -34,6 +34,15 @@ export class RoutingTable {
     return handler;
   }
 
+  /**
+   * Runs `work` with the handler serving `formatKey` (or `format_unavailable`); a version
+   * swapped out meanwhile finishes the whole of `work` before it drains.
+   */
+  use<T>(formatKey: string, work: (handler: FormatHandler) => Promise<T>): Promise<T> {
+    const handler = this.require(formatKey);
+    return handler.use(() => work(handler));
+  }
+
   /** Routes a compiled-in format (at start): it serves its key when `enabled`. */
   addCore(handler: FormatHandler, enabled: boolean): void {
     this.routes.set(handler.formatKey, { handler, enabled, pluginId: null });

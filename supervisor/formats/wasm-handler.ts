@@ -35,6 +35,9 @@ export const ARTIFACT_SHARE_OF_MEMORY = 0.5;
 export class WasmFormatHandler implements PluginHandler {
   readonly handlerType = 'wasm';
   readonly maxArtifactBytes: number;
+  /** Uses begun (`use`) and not over, and the drain waiting for them. */
+  private uses = 0;
+  private readonly released: Array<() => void> = [];
 
   constructor(
     readonly formatKey: string,
@@ -106,7 +109,23 @@ export class WasmFormatHandler implements PluginHandler {
     return this.pool.call(HandleRequest, { request, context, artifacts });
   }
 
-  drain(): Promise<void> {
-    return this.pool.drain();
+  async use<T>(work: () => Promise<T>): Promise<T> {
+    this.uses++;
+    try {
+      return await work();
+    } finally {
+      if (--this.uses === 0) this.released.splice(0).forEach((notify) => notify());
+    }
+  }
+
+  async drain(): Promise<void> {
+    if (this.uses > 0) {
+      await new Promise<void>((resolve) => {
+        this.released.push(resolve);
+        // A use is a few calls, each bounded by the deadline; this only guards a use that hangs.
+        setTimeout(resolve, this.pool.limits.timeoutMs * 3 + 1000).unref();
+      });
+    }
+    await this.pool.drain();
   }
 }

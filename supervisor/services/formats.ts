@@ -101,6 +101,12 @@ export class FormatCatalog implements FormatService {
     const row = await this.require(formatKey);
     const handler = this.deps.routing.get(formatKey);
     if (!handler) throw new FormatUnavailable(`format ${formatKey} is disabled`);
+    // Several calls: the version they run on stays until the last one is over.
+    return handler.use(() => this.runTest(handler, row, input));
+  }
+
+  private async runTest(handler: FormatHandler, row: FormatHandlerRow, input: FormatTestInput): Promise<FormatTestResult> {
+    const formatKey = row.format_key;
     const result: FormatTestResult = {
       success: false,
       format_key: formatKey,

@@ -15,6 +15,8 @@ export interface ClusterNode {
   readonly url: string;
   readonly dataDir: string;
   call(method: string, target: string, options?: CallOptions): Promise<Answer>;
+  /** Stops the node cleanly (SIGTERM for a node in a process of its own). */
+  stop(): Promise<void>;
 }
 
 export interface InProcessCluster {
@@ -31,7 +33,10 @@ export async function startInProcessCluster(engine: EngineFixture, count: number
   const database = await engine.create();
   const localRoot = await mkdtemp(path.join(os.tmpdir(), 'pk-cluster-local-'));
   const adminToken = randomBytes(24).toString('base64url');
-  const supervisors: Supervisor[] = [];
+  const supervisors = new Set<Supervisor>();
+  const stop = async (supervisor: Supervisor) => {
+    if (supervisors.delete(supervisor)) await supervisor.close();
+  };
   const dataDirs: string[] = [];
   const nodes: ClusterNode[] = [];
   try {
@@ -51,11 +56,17 @@ export async function startInProcessCluster(engine: EngineFixture, count: number
       });
       config.databaseUrl = database.databaseUrl;
       const supervisor = await startSupervisor(config);
-      supervisors.push(supervisor);
-      nodes.push({ id, url: supervisor.url, dataDir, call: (method, target, options) => callSupervisor(supervisor.url, adminToken, method, target, options) });
+      supervisors.add(supervisor);
+      nodes.push({
+        id,
+        url: supervisor.url,
+        dataDir,
+        call: (method, target, options) => callSupervisor(supervisor.url, adminToken, method, target, options),
+        stop: () => stop(supervisor),
+      });
     }
   } catch (error) {
-    await Promise.all(supervisors.map((supervisor) => supervisor.close()));
+    await Promise.all([...supervisors].map(stop));
     throw error;
   }
   return {
@@ -63,7 +74,7 @@ export async function startInProcessCluster(engine: EngineFixture, count: number
     databaseUrl: database.databaseUrl!,
     localRoot,
     async close() {
-      await Promise.all(supervisors.map((supervisor) => supervisor.close()));
+      await Promise.all([...supervisors].map(stop));
       await Promise.all([localRoot, ...dataDirs].map((dir) => rm(dir, { recursive: true, force: true })));
     },
   };

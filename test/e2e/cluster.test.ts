@@ -165,8 +165,28 @@ describe('cluster: desired state reconciled on every node (two supervisors, Post
     expect(events.filter((e: any) => e.event_type === 'quarantined').map((e: any) => e.node_id)).to.deep.equal([b.id]);
     expect(events.find((e: any) => e.event_type === 'installed').node_id).to.equal(null);
 
+    // Quarantined on every node: now nothing serves it, and the plugin shows error.
+    for (let i = 0; i < 5; i++) expect((await testFormat(a, 'trap', 'TRAP')).status).to.equal(502);
+    const failed = await eventually(async () => (await plugin(b, installed.id)).status === 'error');
+    expect(failed, 'status error once no node serves it').to.equal(true);
+    expect((await plugin(b, installed.id)).error_message).to.contain('quarantined');
+    expect((await b.call('GET', `${PLUGINS}?status=error`)).json.items.map((p: any) => p.id)).to.deep.equal([installed.id]);
+
     expect((await a.call('POST', `${PLUGINS}/${installed.id}/enable`)).status).to.equal(200);
     await propagated(async () => (await testFormat(b, 'trap', 'abc')).status === 200, 'B serves again after the enable');
+    expect((await testFormat(a, 'trap', 'abc')).status).to.equal(200);
+    expect((await plugin(a, installed.id)).status).to.equal('active');
+  });
+
+  it('a format disabled on A is not served by B; enabled again, B serves it', async () => {
+    try {
+      expect((await a.call('POST', `${FORMATS}/generic/disable`)).status).to.equal(200);
+      await propagated(async () => (await testFormat(b, 'generic')).status === 503, 'B stops serving generic');
+      expect((await a.call('POST', `${FORMATS}/generic/enable`)).status).to.equal(200);
+      await propagated(async () => (await testFormat(b, 'generic')).status === 200, 'B serves generic again');
+    } finally {
+      await a.call('POST', `${FORMATS}/generic/enable`);
+    }
   });
 
   it('a dropped notification connection is re-opened, and changes propagate again', async () => {
@@ -184,5 +204,25 @@ describe('cluster: desired state reconciled on every node (two supervisors, Post
     }
     await install(a, 'demo', manifest('demo-format', '1.0.0', 'demo'), 'good');
     await propagated(async () => (await testFormat(b, 'demo')).status === 200, 'B serves after the reconnection');
+  });
+
+  // Last: B stays stopped.
+  it('a node that stops cleanly drops out of the plugin\'s nodes and leaves no rows behind', async () => {
+    const installed = await install(a, 'demo', manifest('demo-format', '1.0.0', 'demo'), 'good');
+    await propagated(async () => (await testFormat(b, 'demo')).status === 200, 'B serves');
+    const pidsOnB = (await plugin(b, installed.id)).runtime.pids;
+    await b.stop();
+    expect(pidsOnB.filter(isAlive)).to.deep.equal([]);
+    expect((await plugin(a, installed.id)).nodes.map((state: any) => state.node_id)).to.deep.equal([a.id]);
+    expect((await a.call('GET', `${PLUGINS}/${installed.id}/processes`)).json.items.map((p: any) => p.node_id)).to.deep.equal([a.id]);
+    const client = new pg.Client({ connectionString: cluster.databaseUrl });
+    await client.connect();
+    try {
+      for (const table of ['plugin_node_states', 'plugin_processes']) {
+        expect((await client.query(`SELECT 1 FROM ${table} WHERE node_id = $1`, [b.id])).rowCount, table).to.equal(0);
+      }
+    } finally {
+      await client.end();
+    }
   });
 });

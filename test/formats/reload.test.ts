@@ -83,6 +83,25 @@ describe('routing table: hot swap of a WebAssembly handler', function () {
     }
   });
 
+  it('a version swapped out in the middle of a use answers the rest of it, then drains', async () => {
+    routing = new RoutingTable();
+    routing.activate('plugin', await startHandler('1.0.0'), true);
+    const data = new TextEncoder().encode('DEMO use');
+    let draining: Promise<void> | undefined;
+    const versions = await routing.use('demo', async (handler) => {
+      const first = await handler.parseMetadata('p', data);
+      const old = routing.replace('plugin', await startHandler('1.0.1'))!;
+      draining = old.drain();
+      // The drain waits for this use: the second call still runs on the old version.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const second = await handler.parseMetadata('p', data);
+      return [first.sizeBytes, second.sizeBytes, (handler as WasmFormatHandler).version];
+    });
+    expect(versions).to.deep.equal([data.byteLength, data.byteLength, '1.0.0']);
+    await draining;
+    expect((routing.require('demo') as WasmFormatHandler).version).to.equal('1.0.1');
+  });
+
   it('answers format_unavailable for a key nobody serves', () => {
     expect(() => new RoutingTable().require('nothing')).to.throw(FormatUnavailable, '"nothing"');
   });

@@ -33,5 +33,9 @@ export abstract class CoreFormatHandler implements FormatHandler {
     return null;
   }
 
+  use<T>(work: () => Promise<T>): Promise<T> {
+    return work();
+  }
+
   async drain(): Promise<void> {}
 }

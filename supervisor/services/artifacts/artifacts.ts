@@ -61,8 +61,11 @@ export class ArtifactCatalog implements ArtifactService {
     let replaced: ArtifactRow | undefined;
     try {
       const data = await readFile(staged.file);
-      await handler.validate(path, data);
-      const metadata = await handler.parseMetadata(path, data);
+      // Looked up again: a reload may have swapped the version while the body streamed in.
+      const metadata = await this.deps.routing.use(repository.format, async (current) => {
+        await current.validate(path, data);
+        return current.parseMetadata(path, data);
+      });
       ({ row, replaced } = await this.record(repository, path, staged, metadata, options.overwrite));
     } catch (error) {
       await blobs.discard(staged);
