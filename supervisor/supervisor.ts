@@ -8,7 +8,8 @@ import pino from 'pino';
 import type { Config } from './config.js';
 import { coreFormatHandlers } from './formats/core/index.js';
 import { FormatRegistry } from './formats/registry.js';
-import { BlobStore } from './blobs/blob-store.js';
+import { BlobLeases } from './blobs/leases.js';
+import { openBlobStore } from './blobs/open.js';
 import { createApp } from './http/app.js';
 import { Metrics } from './metrics.js';
 import { PluginRuntime } from './runtime/runtime.js';
@@ -52,11 +53,12 @@ async function startServices(config: Config, store: Store, logger: pino.Logger):
   const registry = new FormatRegistry();
   const coreHandlers = coreFormatHandlers();
 
-  const blobs = new BlobStore(config.dataDir);
-  await blobs.prepare();
-  const repositories = new RepositoryCatalog(store, blobs);
-  const indexes = new IndexBuilder({ store, blobs, registry, logger });
-  const artifacts = new ArtifactCatalog({ store, blobs, registry, indexes, maxUploadBytes: config.artifacts.maxUploadBytes });
+  const blobs = await openBlobStore(config);
+  logger.info({ blobs: blobs.location }, 'blob store');
+  const leases = new BlobLeases({ store, blobs, nodeId: config.cluster.nodeId });
+  const repositories = new RepositoryCatalog(store, leases);
+  const indexes = new IndexBuilder({ store, blobs, leases, registry, logger });
+  const artifacts = new ArtifactCatalog({ store, blobs, leases, registry, indexes, maxUploadBytes: config.artifacts.maxUploadBytes });
   const native = new NativeProtocol({ store, registry });
   // Each reads the other only later (on a scrape, on a runtime event).
   const metrics = new Metrics({ runningPlugins: () => lifecycle.runningPlugins() });
@@ -103,6 +105,7 @@ async function startServices(config: Config, store: Store, logger: pino.Logger):
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await lifecycle.stopAll();
+      await blobs.close();
       await store.close();
     },
   };

@@ -156,7 +156,8 @@ export interface Download {
   size_bytes: number;
   checksum_sha256: string;
   content_type: string;
-  open(): Readable;
+  /** The bytes; a 404 `ServiceError` when they went away since the row was read. */
+  open(): Promise<Readable>;
 }
 
 export interface UploadOptions {

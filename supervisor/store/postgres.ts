@@ -5,6 +5,7 @@
  */
 import pg from 'pg';
 import { runTransaction, type Db, type Driver, type Row, type SqlValue } from './db.js';
+import type { Exclusive } from './store.js';
 import { DatabaseUnavailable, UniqueViolation, describeError } from './errors.js';
 
 /** A server that does not answer (a dropped SYN) fails the call after this, rather than never. */
@@ -42,6 +43,31 @@ class PostgresDriver implements Driver {
         work,
       ),
     );
+  }
+
+  /**
+   * A session-level advisory lock on a connection of its own, held while `work` runs (its
+   * queries take other connections), keyed by the schema and the name: tests run several
+   * schemas side by side in one database.
+   */
+  async tryExclusive<T>(name: string, work: () => Promise<T>): Promise<Exclusive<T>> {
+    const key = `hashtext('plugin-keeper lock in ' || current_schema() || ': ' || $1)`;
+    const client = await this.connect();
+    let locked = false;
+    try {
+      locked = (await client.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock(${key}) AS locked`, [name])).rows[0]?.locked === true;
+      if (!locked) return { ran: false };
+      return { ran: true, value: await work() };
+    } finally {
+      if (!locked) client.release();
+      else {
+        await client.query(`SELECT pg_advisory_unlock(${key})`, [name]).then(
+          () => client.release(),
+          // The session cannot say: end it, which releases the lock.
+          () => client.release(true),
+        );
+      }
+    }
   }
 
   /**

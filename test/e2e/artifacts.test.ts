@@ -3,11 +3,12 @@
 // paths that try to escape, limits, failures that must leave nothing behind, visibility,
 // disabled formats, and the native protocol (`/ext`) of a v2 plugin.
 import { createHash } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
 import http from 'node:http';
-import path from 'node:path';
 import { expect } from 'chai';
+import { loadConfig } from '../../supervisor/config.js';
+import { inspectBlobs, type BlobInspector } from '../support/blob-inspect.js';
 import { postgresFixture, sqliteFixture, type EngineFixture } from '../support/engines.js';
+import { startS3, type S3Server } from '../support/s3.js';
 import { tarGz } from '../formats/core/artifacts.js';
 import { manifest, pluginFolder, resetService, startE2E, type Answer, type CallOptions, type E2E } from './harness.js';
 
@@ -52,12 +53,21 @@ function demoArtifact(tail: string): { data: Buffer; version: string } {
   return { data, version: String(data.reduce((sum, byte) => sum + byte, 0)) };
 }
 
-for (const makeEngine of [sqliteFixture, postgresFixture]) {
-  describe(`artifacts end to end (${makeEngine().engine})`, function () {
+/** Each engine with the default blob store (a folder), and PostgreSQL with blobs in an S3 bucket (a real s3rver). */
+const SETUPS = [
+  { makeEngine: sqliteFixture, s3: false },
+  { makeEngine: postgresFixture, s3: false },
+  { makeEngine: postgresFixture, s3: true },
+];
+
+for (const { makeEngine, s3 } of SETUPS) {
+  describe(`artifacts end to end (${makeEngine().engine}, ${s3 ? 's3://' : 'file:'})`, function () {
     this.timeout(90_000);
     let engine: EngineFixture;
     let e2e: E2E;
     let readerToken: string;
+    let s3Server: S3Server | undefined;
+    let blobs: BlobInspector;
 
     const call = (method: string, target: string, options?: CallOptions) => e2e.call(method, target, options);
     const get = (target: string, options?: CallOptions) => call('GET', target, options);
@@ -72,13 +82,16 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       expect(installed.status, installed.text).to.equal(201);
       return installed.json;
     };
-    /** Every blob file on disk, and every staging file left behind. */
-    const blobFiles = async () => (await readdir(path.join(e2e.dataDir, 'blobs'), { recursive: true })).filter((entry) => /[0-9a-f]{64}$/.test(entry)).map((entry) => path.basename(entry)).sort();
-    const stagingLeft = async () => readdir(path.join(e2e.dataDir, 'tmp', 'blobs'));
+    /** Every blob stored (files, or objects), and every staging file left behind. */
+    const blobFiles = () => blobs.stored();
+    const stagingLeft = () => blobs.staging();
 
     before(async function () {
       engine = makeEngine();
-      e2e = await startE2E(engine, { ARTIFACTS_MAX_MB: String(MAX_MB) });
+      if (s3) s3Server = await startS3();
+      const env = { ARTIFACTS_MAX_MB: String(MAX_MB), ...s3Server?.env('e2e') };
+      e2e = await startE2E(engine, env);
+      blobs = inspectBlobs(loadConfig({ DATA_DIR: e2e.dataDir, ...env }));
       readerToken = await e2e.createToken('reader');
       asReader.headers.authorization = `Bearer ${readerToken}`;
     });
@@ -91,8 +104,10 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
     });
 
     after(async function () {
+      blobs?.close();
       await e2e?.close();
       await engine?.dispose();
+      await s3Server?.close();
     });
 
     describe('through a core format (npm)', function () {

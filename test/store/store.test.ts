@@ -17,6 +17,8 @@ import {
 import { expectRejection } from '../support/assertions.js';
 import { migrationFileNames, postgresFixture, sqliteFixture, type EngineFixture, type StoreConfig } from '../support/engines.js';
 
+/** "Now" for questions about live pins, in tests where there are none. */
+const NOW = '2026-01-01T00:00:00.000Z';
 const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 for (const fixture of [sqliteFixture(), postgresFixture()]) {
@@ -382,11 +384,11 @@ function storeSuite(fixture: EngineFixture): void {
       expect(replaced).to.include({ id: original.id, created_at: original.created_at, checksum_sha256: sha('new'), version: null });
       expect(await store.replaceArtifact(artifact(repository.id, 'nowhere', sha('x')))).to.equal(undefined);
 
-      expect(await store.blobInUse(sha('b/a.txt'))).to.equal(false);
-      expect(await store.blobInUse(sha('new'))).to.equal(true);
+      expect(await store.blobInUse(sha('b/a.txt'), NOW)).to.equal(false);
+      expect(await store.blobInUse(sha('new'), NOW)).to.equal(true);
       expect((await store.deleteArtifact(repository.id, 'b/a.txt'))!.checksum_sha256).to.equal(sha('new'));
       expect(await store.deleteArtifact(repository.id, 'b/a.txt')).to.equal(undefined);
-      expect(await store.blobInUse(sha('new'))).to.equal(false);
+      expect(await store.blobInUse(sha('new'), NOW)).to.equal(false);
       await store.deleteRepository(repository.key);
     });
 
@@ -402,8 +404,8 @@ function storeSuite(fixture: EngineFixture): void {
       expect(await store.getIndexFile(repository.id, 'index.json')).to.deep.equal(file('index.json', sha('i')));
       await store.replaceIndexFiles(repository.id, [file('index.json', sha('j'))]);
       expect(await store.listIndexFiles(repository.id)).to.deep.equal([file('index.json', sha('j'))]);
-      expect(await store.blobInUse(sha('z'))).to.equal(false);
-      expect(await store.blobInUse(sha('j'))).to.equal(true);
+      expect(await store.blobInUse(sha('z'), NOW)).to.equal(false);
+      expect(await store.blobInUse(sha('j'), NOW)).to.equal(true);
 
       await store.setRepositoryIndexState(repository.id, { index_generated_at: '2026-01-01T00:00:00.000Z', index_error: 'the plugin timed out' });
       const row = (await store.getRepositoryById(repository.id))!;
@@ -414,7 +416,88 @@ function storeSuite(fixture: EngineFixture): void {
       await store.deleteRepository(repository.key);
       expect(await store.listArtifacts(repository.id, {})).to.deep.equal([]);
       expect(await store.listIndexFiles(repository.id)).to.deep.equal([]);
-      expect(await store.blobInUse(sha('a'))).to.equal(false);
+      expect(await store.blobInUse(sha('a'), NOW)).to.equal(false);
+    });
+
+    it('pin blobs until released or lapsed, and take turns on a blob across connections', async () => {
+      const repository = await newRepository();
+      const digest = sha(`pinned ${randomUUID()}`);
+      const pin = { id: randomUUID(), sha256: digest, node_id: 'node-a', expires_at: '2026-01-01T01:00:00.000Z' };
+      await store.transaction(async (tx) => {
+        await tx.lockBlob(digest);
+        await tx.pinBlob(pin);
+      });
+      expect(await store.blobInUse(digest, '2026-01-01T00:59:59.999Z')).to.equal(true);
+      // Lapsed: the node that pinned it is presumed dead.
+      expect(await store.blobInUse(digest, '2026-01-01T01:00:00.000Z')).to.equal(false);
+      await store.unpinBlob(pin.id);
+      expect(await store.blobInUse(digest, NOW)).to.equal(false);
+      // A lapsed pin goes with its blob's row.
+      await store.transaction(async (tx) => {
+        await tx.lockBlob(digest);
+        await tx.pinBlob({ ...pin, id: randomUUID(), expires_at: NOW });
+        await tx.forgetBlob(digest);
+      });
+      expect(await store.blobInUse(digest, '2025-01-01T00:00:00.000Z')).to.equal(false);
+
+      // A second store on the same database (another node): its lock waits for the first one's
+      // transaction. (SQLite has one supervisor per database; its transactions take turns in
+      // one process, and a second connection there would block the event loop.)
+      if (fixture.engine !== 'postgres') return store.deleteRepository(repository.key).then(() => undefined);
+      const other = await openStore(config);
+      try {
+        let releaseFirst!: () => void;
+        const held = new Promise<void>((resolve) => (releaseFirst = resolve));
+        const order: string[] = [];
+        const first = store.transaction(async (tx) => {
+          await tx.lockBlob(digest);
+          order.push('first locked');
+          await held;
+          order.push('first done');
+        });
+        await delay(50);
+        const second = other.transaction(async (tx) => {
+          await tx.lockBlob(digest);
+          order.push('second locked');
+        });
+        await delay(100);
+        releaseFirst();
+        await Promise.all([first, second]);
+        expect(order).to.deep.equal(['first locked', 'first done', 'second locked']);
+      } finally {
+        await other.close();
+      }
+      await store.deleteRepository(repository.key);
+    });
+
+    it('count index run requests and runs, and lock a name across connections', async () => {
+      const repository = await newRepository();
+      expect(await store.getIndexGenerations(repository.id)).to.deep.equal({ requested: 0, built: 0 });
+      expect(await store.requestIndexRun(repository.id)).to.equal(1);
+      expect(await store.requestIndexRun(repository.id)).to.equal(2);
+      await store.setIndexBuilt(repository.id, 2);
+      await store.setIndexBuilt(repository.id, 1);
+      expect(await store.getIndexGenerations(repository.id)).to.deep.equal({ requested: 2, built: 2 });
+      expect(await store.requestIndexRun(randomUUID())).to.equal(undefined);
+      expect(await store.getIndexGenerations(randomUUID())).to.equal(undefined);
+
+      const name = `lock ${randomUUID()}`;
+      // SQLite has one supervisor per database: the second "node" is the same store there.
+      const other = fixture.engine === 'postgres' ? await openStore(config) : store;
+      try {
+        const outcome = await store.tryExclusive(name, async () => {
+          expect(await other.tryExclusive(name, async () => 'inner')).to.deep.equal({ ran: false });
+          expect(await other.tryExclusive(`${name} too`, async () => 'other name')).to.deep.equal({ ran: true, value: 'other name' });
+          return 'outer';
+        });
+        expect(outcome).to.deep.equal({ ran: true, value: 'outer' });
+        // Released after the work, and after a failing work too.
+        await expectRejection(store.tryExclusive(name, async () => Promise.reject(new Error('work failed'))), Error);
+        expect(await other.tryExclusive(name, async () => 'free')).to.deep.equal({ ran: true, value: 'free' });
+      } finally {
+        if (other !== store) await other.close();
+      }
+      await store.deleteRepository(repository.key);
     });
   });
 

@@ -45,7 +45,7 @@ export function artifactRoutes(artifacts: ArtifactService): Router<AppState> {
   router.get('/:key/artifacts/{*path}', async (ctx) => {
     // `/artifacts/` (a trailing slash) is the list, as `/artifacts` is.
     if (ctx.params.path === undefined) return list(ctx);
-    send(ctx, await artifacts.download(ctx.params.key, ctx.params.path), { attachment: true });
+    await send(ctx, await artifacts.download(ctx.params.key, ctx.params.path), { attachment: true });
   });
 
   router.delete('/:key/artifacts/{*path}', async (ctx) => {
@@ -59,14 +59,14 @@ export function artifactRoutes(artifacts: ArtifactService): Router<AppState> {
   router.get('/:key/index', listIndex);
   router.get('/:key/index/{*path}', async (ctx) => {
     if (ctx.params.path === undefined) return listIndex(ctx);
-    send(ctx, await artifacts.indexFile(ctx.params.key, ctx.params.path), { attachment: false });
+    await send(ctx, await artifacts.indexFile(ctx.params.key, ctx.params.path), { attachment: false });
   });
 
   return router;
 }
 
 /** Streams a stored file; answers 304 to a matching If-None-Match, and opens nothing for HEAD. */
-function send(ctx: AppContext, download: Download, options: { attachment: boolean }): void {
+async function send(ctx: AppContext, download: Download, options: { attachment: boolean }): Promise<void> {
   ctx.set(INERT_CONTENT_HEADERS);
   // Content-Disposition; `attachment()` also guesses a type from the name, replaced just below.
   if (options.attachment) ctx.attachment(download.path.slice(download.path.lastIndexOf('/') + 1));
@@ -78,6 +78,6 @@ function send(ctx: AppContext, download: Download, options: { attachment: boolea
     ctx.status = 304;
     return;
   }
-  if (ctx.method !== 'HEAD') ctx.body = download.open();
+  if (ctx.method !== 'HEAD') ctx.body = await download.open();
   ctx.length = download.size_bytes;
 }
