@@ -72,21 +72,7 @@ export async function startE2E(engine: EngineFixture, env: Record<string, string
     adminToken,
     dataDir: store.dataDir,
     localRoot,
-    async call(method, target, options = {}) {
-      const headers: Record<string, string> = options.anonymous ? {} : { authorization: `Bearer ${adminToken}` };
-      Object.assign(headers, options.headers);
-      let body: string | Uint8Array<ArrayBuffer> | FormData | undefined;
-      if (typeof options.body === 'string' || options.body instanceof FormData) body = options.body;
-      else if (options.body instanceof Uint8Array) body = new Uint8Array(options.body);
-      else if (options.body !== undefined) {
-        body = JSON.stringify(options.body);
-        headers['content-type'] ??= 'application/json';
-      }
-      const response = await fetch(e2e.url + target, { method, headers, body });
-      const text = await response.text();
-      const json = response.headers.get('content-type')?.includes('json') ? JSON.parse(text) : undefined;
-      return { status: response.status, headers: response.headers, text, json };
-    },
+    call: (method, target, options) => callSupervisor(e2e.url, adminToken, method, target, options),
     async createToken(role) {
       const loaded = config();
       const tokenStore = await openStore(loaded);
@@ -109,6 +95,23 @@ export async function startE2E(engine: EngineFixture, env: Record<string, string
     },
   };
   return e2e;
+}
+
+/** One request to a supervisor at `baseUrl`, as the admin unless `options.anonymous`. */
+export async function callSupervisor(baseUrl: string, adminToken: string, method: string, target: string, options: CallOptions = {}): Promise<Answer> {
+  const headers: Record<string, string> = options.anonymous ? {} : { authorization: `Bearer ${adminToken}` };
+  Object.assign(headers, options.headers);
+  let body: string | Uint8Array<ArrayBuffer> | FormData | undefined;
+  if (typeof options.body === 'string' || options.body instanceof FormData) body = options.body;
+  else if (options.body instanceof Uint8Array) body = new Uint8Array(options.body);
+  else if (options.body !== undefined) {
+    body = JSON.stringify(options.body);
+    headers['content-type'] ??= 'application/json';
+  }
+  const response = await fetch(baseUrl + target, { method, headers, body });
+  const text = await response.text();
+  const json = response.headers.get('content-type')?.includes('json') ? JSON.parse(text) : undefined;
+  return { status: response.status, headers: response.headers, text, json };
 }
 
 /**
