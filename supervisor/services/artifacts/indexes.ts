@@ -27,8 +27,9 @@ import { timestamp } from '../../store/clock.js';
 import type { ArtifactRow, IndexFileRow, RepositoryRow, Store } from '../../store/store.js';
 import { checkRelativePath } from './paths.js';
 
-/** How often a node whose requests wait on another node's run looks again. */
-const POLL_MS = 25;
+/** How soon a node whose requests wait on another node's run looks again: first, and at most (doubling in between). */
+const FIRST_POLL_MS = 25;
+const MAX_POLL_MS = 200;
 
 interface Waiter {
   wanted: number;
@@ -74,6 +75,7 @@ export class IndexBuilder {
   /** Serves this node's requests of the repository, running when the lock is free; settles every waiter, whatever fails. */
   private async drive(repositoryId: string): Promise<void> {
     const waiters = this.waiting.get(repositoryId)!;
+    let pollMs = FIRST_POLL_MS;
     try {
       while (waiters.length > 0) {
         const attempt = await this.deps.store.tryExclusive(`index of repository ${repositoryId}`, () => this.runCovering(repositoryId));
@@ -82,7 +84,11 @@ export class IndexBuilder {
           waiters.splice(waiters.indexOf(waiter), 1);
           waiter.done();
         }
-        if (!attempt.ran && waiters.length > 0) await sleep(POLL_MS);
+        if (attempt.ran) pollMs = FIRST_POLL_MS;
+        else if (waiters.length > 0) {
+          await sleep(pollMs);
+          pollMs = Math.min(pollMs * 2, MAX_POLL_MS);
+        }
       }
     } catch (error) {
       // The store failed: these requests are given up (the next upload tries again).

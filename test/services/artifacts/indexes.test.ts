@@ -145,6 +145,21 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) describe(`index regen
     }
   });
 
+  it('runs the indexes of more repositories at once than the database pool has connections', async () => {
+    const repositories = [repository];
+    for (let index = 0; index < 15; index += 1) {
+      repositories.push(await store.insertRepository({ id: randomUUID(), key: `many-${index}`, format: 'controlled', description: null, public: false }));
+    }
+    let release!: () => void;
+    handler.gate = new Promise((resolve) => (release = resolve));
+    const refreshed = repositories.map((row) => builder.refresh(row.id));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    release();
+    handler.gate = undefined;
+    await Promise.all(refreshed);
+    for (const row of repositories) expect((await store.getIndexGenerations(row.id))!.built, row.key).to.equal(1);
+  });
+
   it('keeps the previous index and records why when a run fails, and clears the error on the next success', async () => {
     await addArtifact('a');
     await builder.refresh(repository.id);
