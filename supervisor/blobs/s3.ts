@@ -27,6 +27,10 @@ import {
 import type { BlobStoreSettings } from '../config.js';
 import { BlobNotFound, checkBlobName, Staging, type BlobStore, type ByteRange, type StagedBlob } from './blob-store.js';
 
+const CONNECT_TIMEOUT_MS = 10_000;
+/** No byte either way for this long on a connection in use. */
+const IDLE_TIMEOUT_MS = 60_000;
+
 export type S3Settings = Extract<BlobStoreSettings, { kind: 's3' }>;
 
 export class S3BlobStore implements BlobStore {
@@ -48,6 +52,8 @@ export class S3BlobStore implements BlobStore {
       forcePathStyle: settings.forcePathStyle,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
+      // A service that stops answering fails the call (the SDK retries), rather than holding an upload or download forever.
+      requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, socketTimeout: IDLE_TIMEOUT_MS },
     });
   }
 

@@ -212,3 +212,23 @@ describe('blob store (file:) on a folder shared by nodes', () => {
     }
   });
 });
+
+describe('blob store (s3://) that cannot be reached', function () {
+  this.timeout(60_000);
+  it('stops the start with the reason: a bucket that does not exist, a service that does not answer', async () => {
+    s3 ??= await startS3();
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'pk-blobs-s3-'));
+    try {
+      const missing = new S3BlobStore({ ...s3.settings(), bucket: 'no-such-bucket' }, dataDir);
+      const error = await expectRejection(missing.prepare(), Error);
+      expect(error.message).to.match(/^BLOB_STORE s3:\/\/no-such-bucket: the bucket cannot be reached: NotFound/);
+      await missing.close();
+      // A port nothing listens on (the SDK retries, then gives up).
+      const closed = new S3BlobStore({ ...s3.settings(), endpoint: 'http://127.0.0.1:9' }, dataDir);
+      expect((await expectRejection(closed.prepare(), Error)).message).to.match(/^BLOB_STORE s3:\/\/blobs: the bucket cannot be reached: .*ECONNREFUSED/);
+      await closed.close();
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
