@@ -176,6 +176,41 @@ for (const { makeEngine, s3 } of SETUPS) {
         expect(await blobFiles()).to.deep.equal([]);
       });
 
+      it('serves one byte range of a download (206), 416 past the end, and the whole file otherwise', async function () {
+        await createRepository('npm-local', 'npm');
+        const tarball = await npmTarball('left-pad', '1.0.0', { 'package/README.md': 'x'.repeat(5000) });
+        expect((await put(url, tarball)).status).to.equal(201);
+        const size = tarball.length;
+        const ranged = async (range: string, headers: Record<string, string> = {}) => {
+          const response = await fetch(e2e.url + url, { headers: { authorization: `Bearer ${readerToken}`, range, ...headers } });
+          return { status: response.status, headers: response.headers, bytes: Buffer.from(await response.arrayBuffer()) };
+        };
+        const expectPart = async (range: string, start: number, end: number, headers: Record<string, string> = {}) => {
+          const answer = await ranged(range, headers);
+          expect(answer.status, range).to.equal(206);
+          expect(answer.headers.get('content-range'), range).to.equal(`bytes ${start}-${end}/${size}`);
+          expect(answer.headers.get('content-length'), range).to.equal(String(end - start + 1));
+          expect(answer.bytes.equals(tarball.subarray(start, end + 1)), range).to.equal(true);
+        };
+        await expectPart('bytes=10-19', 10, 19);
+        await expectPart('bytes=-5', size - 5, size - 1);
+        await expectPart(`bytes=${size - 3}-`, size - 3, size - 1);
+        await expectPart(`bytes=5-${size + 100}`, 5, size - 1);
+        await expectPart('bytes=0-1', 0, 1, { 'if-range': `"${sha256(tarball)}"` });
+
+        const past = await ranged(`bytes=${size}-`);
+        expect(past.status).to.equal(416);
+        expect(past.headers.get('content-range')).to.equal(`bytes */${size}`);
+        expect(JSON.parse(past.bytes.toString()).error).to.equal('range_not_satisfiable');
+        // Several ranges, a stale If-Range, or no Range at all: the whole file.
+        for (const [range, headers] of [['bytes=0-1,5-6', {}], ['bytes=0-1', { 'if-range': '"another-version"' }], ['', {}]] as const) {
+          const whole = await ranged(range, headers);
+          expect(whole.status, range).to.equal(200);
+          expect(whole.headers.get('accept-ranges')).to.equal('bytes');
+          expect(whole.bytes.equals(tarball), range).to.equal(true);
+        }
+      });
+
       it("resolves a scoped packument's tarball link from where the packument is served", async function () {
         await createRepository('npm-local', 'npm', true);
         const tarball = await npmTarball('@acme/widget', '2.0.0');

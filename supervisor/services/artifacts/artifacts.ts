@@ -163,8 +163,8 @@ export class ArtifactCatalog implements ArtifactService {
       size_bytes: row.size_bytes,
       checksum_sha256: row.checksum_sha256,
       content_type: row.content_type,
-      open: () =>
-        this.deps.blobs.read(row.checksum_sha256).catch((error: unknown) => {
+      open: (range) =>
+        this.deps.blobs.read(row.checksum_sha256, range).catch((error: unknown) => {
           // The row was read, then deleted (and its blob freed) by another request before the bytes were opened.
           if (error instanceof BlobNotFound) throw notFound(`${row.path} was deleted while being opened`);
           throw error;
