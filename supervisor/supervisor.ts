@@ -8,7 +8,7 @@ import pino from 'pino';
 import type { Config } from './config.js';
 import { coreFormatHandlers } from './formats/core/index.js';
 import { FormatRegistry } from './formats/registry.js';
-import { BlobLeases } from './blobs/leases.js';
+import { BlobLeases, SWEEP_INTERVAL_MS } from './blobs/leases.js';
 import { openBlobStore } from './blobs/open.js';
 import { createApp } from './http/app.js';
 import { Metrics } from './metrics.js';
@@ -56,6 +56,7 @@ async function startServices(config: Config, store: Store, logger: pino.Logger):
   const blobs = await openBlobStore(config);
   logger.info({ blobs: blobs.location }, 'blob store');
   const leases = new BlobLeases({ store, blobs, nodeId: config.cluster.nodeId });
+  const stopSweeping = leases.sweepEvery(SWEEP_INTERVAL_MS, (error) => logger.warn({ err: error }, 'blob sweep failed'));
   const repositories = new RepositoryCatalog(store, leases);
   const indexes = new IndexBuilder({ store, blobs, leases, registry, logger });
   const artifacts = new ArtifactCatalog({ store, blobs, leases, registry, indexes, maxUploadBytes: config.artifacts.maxUploadBytes });
@@ -105,6 +106,7 @@ async function startServices(config: Config, store: Store, logger: pino.Logger):
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await lifecycle.stopAll();
+      stopSweeping();
       await blobs.close();
       await store.close();
     },

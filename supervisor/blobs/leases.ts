@@ -15,9 +15,9 @@
  * it; a removal that comes after the pin sees it, or (the pin released) the committed rows.
  * The lock is a database row lock (PostgreSQL) or the writer lock (SQLite), never a lock of
  * this process, so it holds across nodes. A node that dies between pin and release leaves a
- * pin that lapses at its expiry: until then its blob is kept; after, a later removal of it
- * (the next delete naming it) frees it. Clocks of the nodes must agree to well within
- * `pinMs`.
+ * pin that lapses at its expiry: until then its blob is kept; after, `sweep` (every node runs
+ * it now and then) frees it if no row names it. Clocks of the nodes must agree to well
+ * within `pinMs`.
  */
 import { randomUUID } from 'node:crypto';
 import type { Store } from '../store/store.js';
@@ -26,6 +26,8 @@ import type { BlobStore, StagedBlob } from './blob-store.js';
 
 /** Long enough for the slowest put (a large artifact to a remote bucket) and the row's transaction. */
 export const DEFAULT_PIN_MS = 60 * 60 * 1000;
+/** How often each node looks for blobs a crash left behind. */
+export const SWEEP_INTERVAL_MS = 10 * 60 * 1000;
 
 /** Drops a commit's pin; never rejects (a pin not dropped lapses). */
 export type ReleasePin = () => Promise<void>;
@@ -69,6 +71,33 @@ export class BlobLeases {
       throw error;
     }
     return release;
+  }
+
+  /**
+   * Removes blobs nothing names that no removal took care of: those of a node that died
+   * between putting a blob and writing its row (once its pin lapsed), or of a removal that
+   * failed. Returns how many were removed; at most `limit` are looked at.
+   */
+  async sweep(limit = 100): Promise<number> {
+    let removed = 0;
+    for (const sha256 of await this.deps.store.unusedBlobs(timestamp(), limit)) {
+      if (await this.removeIfUnused(sha256)) removed += 1;
+    }
+    return removed;
+  }
+
+  /** Runs `sweep` every `ms` until the returned function is called; a failed sweep is reported and the next one tries again. */
+  sweepEvery(ms: number, onError: (error: unknown) => void): () => void {
+    let running = false;
+    const timer = setInterval(() => {
+      if (running) return;
+      running = true;
+      this.sweep()
+        .catch(onError)
+        .finally(() => (running = false));
+    }, ms);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   /** Removes the blob unless a live pin, an artifact or an index file names it; true when removed. */

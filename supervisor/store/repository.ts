@@ -283,6 +283,18 @@ export class Repository implements StoreOps {
     await this.db.run('DELETE FROM blobs WHERE sha256 = ?', [sha256]);
   }
 
+  async unusedBlobs(now: string, limit: number): Promise<string[]> {
+    const rows = await this.db.all(
+      `SELECT sha256 FROM blobs b
+       WHERE NOT EXISTS (SELECT 1 FROM blob_pins p WHERE p.sha256 = b.sha256 AND p.expires_at > ?)
+         AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.checksum_sha256 = b.sha256)
+         AND NOT EXISTS (SELECT 1 FROM index_files i WHERE i.checksum_sha256 = b.sha256)
+       LIMIT ?`,
+      [now, limit],
+    );
+    return rows.map((row) => String(row.sha256));
+  }
+
   async repositoryBlobs(repositoryId: string): Promise<string[]> {
     const rows = await this.db.all(
       'SELECT checksum_sha256 FROM artifacts WHERE repository_id = ? UNION SELECT checksum_sha256 FROM index_files WHERE repository_id = ?',

@@ -294,6 +294,8 @@ export interface StoreOps {
   blobInUse(sha256: string, now: string): Promise<boolean>;
   /** Drops the blob's row and its lapsed pins, once the blob is removed (inside the transaction that locked it). */
   forgetBlob(sha256: string): Promise<void>;
+  /** Up to `limit` blobs with a row in `blobs` that no pin live at `now`, artifact or index file names: what a crash left behind. */
+  unusedBlobs(now: string, limit: number): Promise<string[]>;
   /** Every blob a repository's artifacts and index files name, distinct: what its deletion may free. */
   repositoryBlobs(repositoryId: string): Promise<string[]>;
 

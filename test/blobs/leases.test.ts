@@ -88,14 +88,22 @@ describe('blob leases across nodes (postgres)', function () {
     expect(await b.leases.removeIfUnused(digest)).to.equal(true);
   });
 
-  it('frees a blob whose pin lapsed (its node died before releasing it)', async () => {
+  it('sweeps a blob whose pin lapsed (its node died before writing a row or releasing it), and only that', async () => {
     const a = await node(storeA, 'node-a', 50);
     const b = await node(storeB, 'node-b');
     const staged = await a.blobs.stage(Buffer.from(`lapsing ${randomUUID()}`));
     await a.leases.commit(staged);
-    expect(await b.leases.removeIfUnused(staged.sha256)).to.equal(false);
+    // Another node, whose pins last.
+    const c = await node(storeA, 'node-c');
+    const alive = await c.blobs.stage(Buffer.from(`still pinned ${randomUUID()}`));
+    const release = await c.leases.commit(alive);
+    expect(await b.leases.sweep()).to.equal(0);
     await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(await b.leases.removeIfUnused(staged.sha256)).to.equal(true);
+    expect(await b.leases.sweep()).to.equal(1);
     expect(await b.blobs.has(staged.sha256)).to.equal(false);
+    expect(await b.blobs.has(alive.sha256)).to.equal(true);
+    await release();
+    expect(await b.leases.sweep()).to.equal(1);
+    expect(await b.blobs.has(alive.sha256)).to.equal(false);
   });
 });
