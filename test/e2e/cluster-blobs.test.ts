@@ -11,7 +11,7 @@ import { inspectBlobs, type BlobInspector } from '../support/blob-inspect.js';
 import { postgresFixture, type EngineFixture } from '../support/engines.js';
 import { startS3, type S3Server } from '../support/s3.js';
 import { clusterBlobScenarios, type Cluster } from './cluster-blobs.js';
-import { callSupervisor } from './harness.js';
+import { callSupervisor } from '../support/http.js';
 
 for (const backend of ['file', 's3'] as const) {
   describe(`blobs and indexes on two nodes (postgres, ${backend === 'file' ? 'file:' : 's3://'})`, function () {

@@ -4,7 +4,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { tarGz } from '../formats/core/artifacts.js';
-import type { Answer, CallOptions } from './harness.js';
+import type { Answer, CallOptions } from '../support/http.js';
 
 export interface ClusterNode {
   readonly url: string;
