@@ -16,12 +16,11 @@
  * The lock is a database row lock (PostgreSQL) or the writer lock (SQLite), never a lock of
  * this process, so it holds across nodes. A node that dies between pin and release leaves a
  * pin that lapses at its expiry: until then its blob is kept; after, `sweep` (every node runs
- * it now and then) frees it if no row names it. Clocks of the nodes must agree to well
- * within `pinMs`.
+ * it now and then) frees it if no row names it. Expiry is on the database's clock, so the
+ * nodes' own clocks do not matter.
  */
 import { randomUUID } from 'node:crypto';
 import type { Store } from '../store/store.js';
-import { timestamp } from '../store/clock.js';
 import type { BlobStore, StagedBlob } from './blob-store.js';
 
 /** Long enough for the slowest put (a large artifact to a remote bucket) and the row's transaction. */
@@ -48,11 +47,13 @@ export class BlobLeases {
    */
   async commit(staged: StagedBlob): Promise<ReleasePin> {
     const { store, blobs } = this.deps;
-    const pin = { id: randomUUID(), sha256: staged.sha256, node_id: this.deps.nodeId, expires_at: new Date(Date.now() + this.pinMs).toISOString() };
+    const id = randomUUID();
     try {
       await store.transaction(async (tx) => {
         await tx.lockBlob(staged.sha256);
-        await tx.pinBlob(pin);
+        // The database's clock, which every node shares, as removal compares with it.
+        const expires = new Date(Date.parse(await tx.databaseTime()) + this.pinMs).toISOString();
+        await tx.pinBlob({ id, sha256: staged.sha256, node_id: this.deps.nodeId, expires_at: expires });
       });
     } catch (error) {
       await blobs.discard(staged);
@@ -62,7 +63,7 @@ export class BlobLeases {
     const release: ReleasePin = async () => {
       if (released) return;
       released = true;
-      await store.unpinBlob(pin.id).catch(() => undefined);
+      await store.unpinBlob(id).catch(() => undefined);
     };
     try {
       await blobs.put(staged);
@@ -80,7 +81,7 @@ export class BlobLeases {
    */
   async sweep(limit = 100): Promise<number> {
     let removed = 0;
-    for (const sha256 of await this.deps.store.unusedBlobs(timestamp(), limit)) {
+    for (const sha256 of await this.deps.store.unusedBlobs(limit)) {
       if (await this.removeIfUnused(sha256)) removed += 1;
     }
     return removed;
@@ -105,7 +106,7 @@ export class BlobLeases {
     const { store, blobs } = this.deps;
     return store.transaction(async (tx) => {
       await tx.lockBlob(sha256);
-      if (await tx.blobInUse(sha256, timestamp())) return false;
+      if (await tx.blobInUse(sha256)) return false;
       // Bytes first: a failure here rolls back with the row kept, and the blob can be freed again.
       await blobs.remove(sha256);
       await tx.forgetBlob(sha256);

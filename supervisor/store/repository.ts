@@ -271,12 +271,12 @@ export class Repository implements StoreOps {
     await this.db.run('DELETE FROM blob_pins WHERE id = ?', [id]);
   }
 
-  async blobInUse(sha256: string, now: string): Promise<boolean> {
+  async blobInUse(sha256: string): Promise<boolean> {
     const row = await this.db.get(
-      `SELECT 1 AS used FROM blob_pins WHERE sha256 = ? AND expires_at > ?
+      `SELECT 1 AS used FROM blob_pins WHERE sha256 = ? AND expires_at > ${this.db.clock}
        UNION ALL SELECT 1 AS used FROM artifacts WHERE checksum_sha256 = ?
        UNION ALL SELECT 1 AS used FROM index_files WHERE checksum_sha256 = ? LIMIT 1`,
-      [sha256, now, sha256, sha256],
+      [sha256, sha256, sha256],
     );
     return row !== undefined;
   }
@@ -285,14 +285,14 @@ export class Repository implements StoreOps {
     await this.db.run('DELETE FROM blobs WHERE sha256 = ?', [sha256]);
   }
 
-  async unusedBlobs(now: string, limit: number): Promise<string[]> {
+  async unusedBlobs(limit: number): Promise<string[]> {
     const rows = await this.db.all(
       `SELECT sha256 FROM blobs b
-       WHERE NOT EXISTS (SELECT 1 FROM blob_pins p WHERE p.sha256 = b.sha256 AND p.expires_at > ?)
+       WHERE NOT EXISTS (SELECT 1 FROM blob_pins p WHERE p.sha256 = b.sha256 AND p.expires_at > ${this.db.clock})
          AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.checksum_sha256 = b.sha256)
          AND NOT EXISTS (SELECT 1 FROM index_files i WHERE i.checksum_sha256 = b.sha256)
        LIMIT ?`,
-      [now, limit],
+      [limit],
     );
     return rows.map((row) => String(row.sha256));
   }

@@ -202,7 +202,7 @@ export interface BlobPin {
   id: string;
   sha256: string;
   node_id: string;
-  /** RFC 3339 UTC; a pin its node never released (it died) lapses then. */
+  /** RFC 3339 UTC, on the database's clock; a pin its node never released (it died) lapses then. */
   expires_at: string;
 }
 
@@ -304,15 +304,15 @@ export interface StoreOps {
   pinBlob(pin: BlobPin): Promise<void>;
   unpinBlob(id: string): Promise<void>;
   /**
-   * Whether a pin not lapsed at `now`, an artifact or an index file of any repository names
-   * the blob. One statement, so one snapshot: a pin released after its rows were committed
-   * is either still seen, or its rows are.
+   * Whether a pin not lapsed (by the database's clock), an artifact or an index file of any
+   * repository names the blob. One statement, so one snapshot: a pin released after its
+   * rows were committed is either still seen, or its rows are.
    */
-  blobInUse(sha256: string, now: string): Promise<boolean>;
+  blobInUse(sha256: string): Promise<boolean>;
   /** Drops the blob's row and its lapsed pins, once the blob is removed (inside the transaction that locked it). */
   forgetBlob(sha256: string): Promise<void>;
-  /** Up to `limit` blobs with a row in `blobs` that no pin live at `now`, artifact or index file names: what a crash left behind. */
-  unusedBlobs(now: string, limit: number): Promise<string[]>;
+  /** Up to `limit` blobs with a row in `blobs` that no live pin, artifact or index file names: what a crash left behind. */
+  unusedBlobs(limit: number): Promise<string[]>;
   /** Every blob a repository's artifacts and index files name, distinct: what its deletion may free. */
   repositoryBlobs(repositoryId: string): Promise<string[]>;
 

@@ -17,8 +17,6 @@ import {
 import { expectRejection } from '../support/assertions.js';
 import { migrationFileNames, postgresFixture, sqliteFixture, type EngineFixture, type StoreConfig } from '../support/engines.js';
 
-/** "Now" for questions about live pins, in tests where there are none. */
-const NOW = '2026-01-01T00:00:00.000Z';
 const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 for (const fixture of [sqliteFixture(), postgresFixture()]) {
@@ -384,11 +382,11 @@ function storeSuite(fixture: EngineFixture): void {
       expect(replaced).to.include({ id: original.id, created_at: original.created_at, checksum_sha256: sha('new'), version: null });
       expect(await store.replaceArtifact(artifact(repository.id, 'nowhere', sha('x')))).to.equal(undefined);
 
-      expect(await store.blobInUse(sha('b/a.txt'), NOW)).to.equal(false);
-      expect(await store.blobInUse(sha('new'), NOW)).to.equal(true);
+      expect(await store.blobInUse(sha('b/a.txt'))).to.equal(false);
+      expect(await store.blobInUse(sha('new'))).to.equal(true);
       expect((await store.deleteArtifact(repository.id, 'b/a.txt'))!.checksum_sha256).to.equal(sha('new'));
       expect(await store.deleteArtifact(repository.id, 'b/a.txt')).to.equal(undefined);
-      expect(await store.blobInUse(sha('new'), NOW)).to.equal(false);
+      expect(await store.blobInUse(sha('new'))).to.equal(false);
       await store.deleteRepository(repository.key);
     });
 
@@ -404,8 +402,8 @@ function storeSuite(fixture: EngineFixture): void {
       expect(await store.getIndexFile(repository.id, 'index.json')).to.deep.equal(file('index.json', sha('i')));
       await store.replaceIndexFiles(repository.id, [file('index.json', sha('j'))]);
       expect(await store.listIndexFiles(repository.id)).to.deep.equal([file('index.json', sha('j'))]);
-      expect(await store.blobInUse(sha('z'), NOW)).to.equal(false);
-      expect(await store.blobInUse(sha('j'), NOW)).to.equal(true);
+      expect(await store.blobInUse(sha('z'))).to.equal(false);
+      expect(await store.blobInUse(sha('j'))).to.equal(true);
 
       await store.setRepositoryIndexState(repository.id, { index_generated_at: '2026-01-01T00:00:00.000Z', index_error: 'the plugin timed out' });
       const row = (await store.getRepositoryById(repository.id))!;
@@ -416,29 +414,44 @@ function storeSuite(fixture: EngineFixture): void {
       await store.deleteRepository(repository.key);
       expect(await store.listArtifacts(repository.id, {})).to.deep.equal([]);
       expect(await store.listIndexFiles(repository.id)).to.deep.equal([]);
-      expect(await store.blobInUse(sha('a'), NOW)).to.equal(false);
+      expect(await store.blobInUse(sha('a'))).to.equal(false);
     });
 
     it('pin blobs until released or lapsed, and take turns on a blob across connections', async () => {
       const repository = await newRepository();
       const digest = sha(`pinned ${randomUUID()}`);
-      const pin = { id: randomUUID(), sha256: digest, node_id: 'node-a', expires_at: '2026-01-01T01:00:00.000Z' };
+      // Expiry is on the database's clock, whatever this process's says.
+      const databaseNow = Date.parse(await store.databaseTime());
+      const at = (offsetMs: number) => new Date(databaseNow + offsetMs).toISOString();
+      const pin = { id: randomUUID(), sha256: digest, node_id: 'node-a', expires_at: at(3_600_000) };
       await store.transaction(async (tx) => {
         await tx.lockBlob(digest);
         await tx.pinBlob(pin);
       });
-      expect(await store.blobInUse(digest, '2026-01-01T00:59:59.999Z')).to.equal(true);
-      // Lapsed: the node that pinned it is presumed dead.
-      expect(await store.blobInUse(digest, '2026-01-01T01:00:00.000Z')).to.equal(false);
+      expect(await store.blobInUse(digest)).to.equal(true);
+      expect(await store.unusedBlobs(1000)).to.not.include(digest);
       await store.unpinBlob(pin.id);
-      expect(await store.blobInUse(digest, NOW)).to.equal(false);
-      // A lapsed pin goes with its blob's row.
+      expect(await store.blobInUse(digest)).to.equal(false);
+      expect(await store.unusedBlobs(1000)).to.include(digest);
+      // Lapsed: the node that pinned it is presumed dead.
+      const lapsed = { ...pin, id: randomUUID(), expires_at: at(-1) };
       await store.transaction(async (tx) => {
         await tx.lockBlob(digest);
-        await tx.pinBlob({ ...pin, id: randomUUID(), expires_at: NOW });
-        await tx.forgetBlob(digest);
+        await tx.pinBlob(lapsed);
       });
-      expect(await store.blobInUse(digest, '2025-01-01T00:00:00.000Z')).to.equal(false);
+      expect(await store.blobInUse(digest)).to.equal(false);
+      // Named by an artifact: in use, not a sweep's.
+      await store.insertArtifact(artifact(repository.id, 'pinned.bin', digest));
+      expect(await store.blobInUse(digest)).to.equal(true);
+      expect(await store.unusedBlobs(1000)).to.not.include(digest);
+      await store.deleteArtifact(repository.id, 'pinned.bin');
+      // The row goes, its lapsed pin with it.
+      await store.transaction((tx) => tx.forgetBlob(digest));
+      expect(await store.unusedBlobs(1000)).to.not.include(digest);
+      await store.transaction(async (tx) => {
+        await tx.lockBlob(digest);
+        expect(await tx.blobInUse(digest)).to.equal(false);
+      });
 
       // A second store on the same database (another node): its lock waits for the first one's
       // transaction. (SQLite has one supervisor per database; its transactions take turns in
