@@ -76,10 +76,11 @@ const DECISIONS = `
   over ${ARTIFACT_SHARE_OF_MEMORY * 100} % of a plugin's memory limit (the artifact is copied into it), is a
   413 naming the limit; a path in use is a 409 \`artifact_exists\` unless \`?overwrite=true\` (which
   answers 201 too, keeping \`created_at\`). The upload answers once the repository's index has been
-  regenerated (runs are serialised per repository and coalesce); a failed index run never fails the
+  regenerated (runs are serialised per repository, across every node, and coalesce); a failed index run never fails the
   upload: the repository's \`index_error\` says why, and the previous index stays. Downloads carry
   \`ETag\` (the SHA-256), \`Content-Type\` as the handler gave it, \`Content-Disposition: attachment\`,
-  \`X-Content-Type-Options: nosniff\` and a sandboxing \`Content-Security-Policy\`; \`If-None-Match\` → 304.
+  \`X-Content-Type-Options: nosniff\` and a sandboxing \`Content-Security-Policy\`; \`If-None-Match\` → 304;
+  one byte range (\`Range: bytes=a-b\`, \`a-\`, \`-n\`, honouring \`If-Range\`) → 206, or 416 when it starts past the end.
   An index path naming a folder serves its \`index.html\` when there is one, and a path that is no
   index file serves the artifact there: the index tree lies over the artifacts, so relative links in
   generated indexes resolve (pip reads a core pypi repository's \`/index/simple/\`).
@@ -821,7 +822,7 @@ const REPOSITORY_PATHS: Record<string, PathItem> = {
       summary: 'Download an artifact (anonymous on a public repository)',
       tag: 'repositories',
       parameters: ['RepositoryKey', 'ArtifactPath'],
-      success: [200, 'The bytes, streamed, with ETag and Content-Type; 304 for a matching If-None-Match.', null],
+      success: [200, 'The bytes, streamed, with ETag and Content-Type; 304 for a matching If-None-Match; 206 for one byte range, 416 for a range past the end.', null],
       errors: ['BadRequest', 'NotFound'],
     }),
     delete: operation({

@@ -183,7 +183,8 @@ export interface Download {
   size_bytes: number;
   checksum_sha256: string;
   content_type: string;
-  open(): Readable;
+  /** The bytes (`range`: from `start` to `end`, inclusive, inside the file); a 404 `ServiceError` when they went away since the row was read. */
+  open(range?: { start: number; end: number }): Promise<Readable>;
 }
 
 export interface UploadOptions {

@@ -281,7 +281,7 @@ export function sampleArtifact(path = 'pkg/1.0.0/pkg-1.0.0.unitypackage'): Artif
 }
 
 function sampleDownload(path: string): Download {
-  return { path, size_bytes: SAMPLE_ARTIFACT_BYTES.length, checksum_sha256: 'a'.repeat(64), content_type: 'application/gzip', open: () => Readable.from([SAMPLE_ARTIFACT_BYTES]) };
+  return { path, size_bytes: SAMPLE_ARTIFACT_BYTES.length, checksum_sha256: 'a'.repeat(64), content_type: 'application/gzip', open: async () => Readable.from([SAMPLE_ARTIFACT_BYTES]) };
 }
 
 export class ArtifactServiceDouble extends Recorder implements ArtifactService {

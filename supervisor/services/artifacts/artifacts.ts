@@ -13,7 +13,8 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { BlobStore, StagedBlob } from '../../blobs/blob-store.js';
-import { BlobTooLarge, SourceFailed } from '../../blobs/blob-store.js';
+import { BlobNotFound, BlobTooLarge, SourceFailed } from '../../blobs/blob-store.js';
+import type { BlobLeases } from '../../blobs/leases.js';
 import type { ArtifactMetadata, FormatHandler } from '../../formats/handler.js';
 import type { RoutingTable } from '../../formats/routing.js';
 import { UniqueViolation, type ArtifactRow, type NewArtifact, type RepositoryRow, type Store } from '../../store/store.js';
@@ -30,6 +31,7 @@ const MAX_VERSION_LENGTH = 255;
 export interface ArtifactCatalogDeps {
   store: Store;
   blobs: BlobStore;
+  leases: BlobLeases;
   routing: RoutingTable;
   indexes: IndexBuilder;
   /** The server's own upload limit, bytes. */
@@ -126,7 +128,7 @@ export class ArtifactCatalog implements ArtifactService {
     return (await this.deps.store.getRepository(repositoryKey))?.public ?? false;
   }
 
-  /** Writes the row, inserting or (with overwrite) replacing, while the blob is pinned; a failed write frees the blob. */
+  /** Puts the blob and writes the row, inserting or (with overwrite) replacing, while the blob is pinned; a failed write frees the blob. */
   private async record(
     repository: RepositoryRow,
     path: string,
@@ -134,9 +136,9 @@ export class ArtifactCatalog implements ArtifactService {
     metadata: ArtifactMetadata,
     overwrite: boolean,
   ): Promise<{ row: ArtifactRow; replaced: ArtifactRow | undefined }> {
-    const { store, blobs } = this.deps;
+    const { store, leases } = this.deps;
     const artifact: NewArtifact = { id: randomUUID(), repository_id: repository.id, ...storedArtifact(path, staged, metadata) };
-    const release = await blobs.commit(staged);
+    const release = await leases.commit(staged);
     try {
       return await store
         .transaction(async (tx) => {
@@ -154,8 +156,8 @@ export class ArtifactCatalog implements ArtifactService {
     }
   }
 
-  private freeBlob(sha256: string): Promise<void> {
-    return this.deps.blobs.removeIfUnused(sha256, (digest) => this.deps.store.blobInUse(digest));
+  private async freeBlob(sha256: string): Promise<void> {
+    await this.deps.leases.removeIfUnused(sha256);
   }
 
   private downloadOf(row: { path: string; size_bytes: number; checksum_sha256: string; content_type: string }): Download {
@@ -164,7 +166,12 @@ export class ArtifactCatalog implements ArtifactService {
       size_bytes: row.size_bytes,
       checksum_sha256: row.checksum_sha256,
       content_type: row.content_type,
-      open: () => this.deps.blobs.read(row.checksum_sha256),
+      open: (range) =>
+        this.deps.blobs.read(row.checksum_sha256, range).catch((error: unknown) => {
+          // The row was read, then deleted (and its blob freed) by another request before the bytes were opened.
+          if (error instanceof BlobNotFound) throw notFound(`${row.path} was deleted while being opened`);
+          throw error;
+        }),
     };
   }
 
