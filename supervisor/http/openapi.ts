@@ -9,7 +9,7 @@ import { JSON_LIMIT_BYTES } from './body.js';
 import { PLUGIN_FAILURE_STATUS } from './errors.js';
 import type { IntegerRange } from './input.js';
 import { EXT_PREFIX, FORMAT_MOUNTS, OPENAPI_PATH, PLUGIN_MOUNTS, REPOSITORY_MOUNTS } from './paths.js';
-import { MAX_PATH_LENGTH } from '../services/artifacts/paths.js';
+import { MAX_PATH_LENGTH } from '../relative-path.js';
 import { ARTIFACT_SHARE_OF_MEMORY } from '../formats/wasm-handler.js';
 import { REPOSITORY_KEY } from '../services/repositories.js';
 import { REQUEST_ID_HEADER } from './request-id.js';

@@ -18,7 +18,7 @@ import type { ArtifactMetadata, FormatHandler, IndexFile } from '../../formats/h
 import type { FormatRegistry } from '../../formats/registry.js';
 import { timestamp } from '../../store/clock.js';
 import type { ArtifactRow, IndexFileRow, RepositoryRow, Store } from '../../store/store.js';
-import { checkRelativePath } from './paths.js';
+import { checkRelativePath } from '../../relative-path.js';
 
 export class IndexBuilder {
   private readonly runs = new Map<string, { running: Promise<void>; queued: Promise<void> | undefined }>();
