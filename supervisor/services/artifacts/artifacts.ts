@@ -15,6 +15,7 @@ import type { Readable } from 'node:stream';
 import type { BlobStore, StagedBlob } from '../../blobs/blob-store.js';
 import { BlobTooLarge, SourceFailed } from '../../blobs/blob-store.js';
 import type { ArtifactMetadata, FormatHandler } from '../../formats/handler.js';
+import { MEDIA_TYPE, PLUGIN_RESULT_LIMITS } from '../../formats/plugin-results.js';
 import type { FormatRegistry } from '../../formats/registry.js';
 import { UniqueViolation, type ArtifactRow, type NewArtifact, type RepositoryRow, type Store } from '../../store/store.js';
 import type { ArtifactService, ArtifactView, Download, IndexFileView, UploadOptions } from '../contracts.js';
@@ -23,9 +24,6 @@ import { repositoryNotFound } from '../repositories.js';
 import type { IndexBuilder } from './indexes.js';
 import { normalizeArtifactPath } from './paths.js';
 
-/** A content type as `type/subtype` with optional parameters; anything else from a handler becomes bytes. */
-const CONTENT_TYPE = /^[A-Za-z0-9][\w!#$&^.+-]*\/[A-Za-z0-9][\w!#$&^.+-]*(\s*;\s*[\w!#$&^.+-]+=("[^"\r\n]*"|[\w!#$&^.+-]+))*$/;
-const MAX_VERSION_LENGTH = 255;
 
 export interface ArtifactCatalogDeps {
   store: Store;
@@ -197,8 +195,8 @@ export function storedArtifact(
     path,
     size_bytes: stored.size,
     checksum_sha256: stored.sha256,
-    version: metadata.version ? metadata.version.slice(0, MAX_VERSION_LENGTH) : null,
-    content_type: CONTENT_TYPE.test(metadata.contentType) ? metadata.contentType : 'application/octet-stream',
+    version: metadata.version ? metadata.version.slice(0, PLUGIN_RESULT_LIMITS.versionLength) : null,
+    content_type: isContentType(metadata.contentType) ? metadata.contentType : 'application/octet-stream',
     metadata: {
       path: metadata.path,
       version: metadata.version,
@@ -207,6 +205,11 @@ export function storedArtifact(
       checksum_sha256: metadata.checksumSha256,
     },
   };
+}
+
+/** A plugin's content type was checked as it came in (formats/plugin-results.ts); a core handler's is read from the upload. */
+function isContentType(text: string): boolean {
+  return text.length <= PLUGIN_RESULT_LIMITS.contentTypeLength && MEDIA_TYPE.test(text);
 }
 
 function view(row: ArtifactRow): ArtifactView {
