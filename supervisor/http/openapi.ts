@@ -13,7 +13,8 @@ import { MAX_PATH_LENGTH } from '../relative-path.js';
 import { ARTIFACT_SHARE_OF_MEMORY } from '../formats/wasm-handler.js';
 import { REPOSITORY_KEY } from '../services/repositories.js';
 import { REQUEST_ID_HEADER } from './request-id.js';
-import { FORWARDED_REQUEST_HEADERS, NATIVE_BODY_LIMIT_BYTES } from './routes/ext.js';
+import { FORWARDED_REQUEST_HEADERS } from './routes/ext.js';
+import { NATIVE_BODY_LIMIT_BYTES } from '../services/artifacts/native.js';
 import { HANDLER_TYPES, MAX_TEST_ARTIFACT_BYTES, TEST_FILE_FIELDS } from './routes/formats.js';
 import {
   DEFAULT_EVENT_LIMIT,

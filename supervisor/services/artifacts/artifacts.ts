@@ -18,7 +18,7 @@ import type { ArtifactMetadata, FormatHandler } from '../../formats/handler.js';
 import { MEDIA_TYPE, PLUGIN_RESULT_LIMITS } from '../../formats/plugin-results.js';
 import type { FormatRegistry } from '../../formats/registry.js';
 import { UniqueViolation, type ArtifactRow, type NewArtifact, type RepositoryRow, type Store } from '../../store/store.js';
-import type { ArtifactService, ArtifactView, Download, IndexFileView, UploadOptions } from '../contracts.js';
+import type { ArtifactService, ArtifactView, BodyLimit, Download, IndexFileView, UploadOptions } from '../contracts.js';
 import { conflict, incompleteBody, notFound, payloadTooLarge } from '../errors.js';
 import { repositoryNotFound } from '../repositories.js';
 import type { IndexBuilder } from './indexes.js';
@@ -163,15 +163,8 @@ export class ArtifactCatalog implements ArtifactService {
     };
   }
 
-  private uploadLimit(handler: FormatHandler): { bytes: number; reason: string } {
-    const server = this.deps.maxUploadBytes;
-    if (handler.maxArtifactBytes !== null && handler.maxArtifactBytes < server) {
-      return {
-        bytes: handler.maxArtifactBytes,
-        reason: `the ${handler.formatKey} plugin's memory limit allows artifacts up to ${handler.maxArtifactBytes} bytes (half its memory: the artifact is copied into it)`,
-      };
-    }
-    return { bytes: server, reason: `the server's upload limit is ${server} bytes (ARTIFACTS_MAX_MB)` };
+  private uploadLimit(handler: FormatHandler): BodyLimit {
+    return handlerLimit(handler, { bytes: this.deps.maxUploadBytes, reason: `the server's upload limit is ${this.deps.maxUploadBytes} bytes (ARTIFACTS_MAX_MB)` });
   }
 
   private async repository(key: string): Promise<RepositoryRow> {
@@ -212,6 +205,18 @@ function isContentType(text: string): boolean {
   return text.length <= PLUGIN_RESULT_LIMITS.contentTypeLength && MEDIA_TYPE.test(text);
 }
 
+/**
+ * What a handler can be given, uploads and /ext request bodies alike: the server's own limit,
+ * or a plugin's (half its memory: the bytes are copied into it) when that is lower.
+ */
+export function handlerLimit(handler: FormatHandler, server: BodyLimit): BodyLimit {
+  if (handler.maxArtifactBytes === null || handler.maxArtifactBytes >= server.bytes) return server;
+  return {
+    bytes: handler.maxArtifactBytes,
+    reason: `the ${handler.formatKey} plugin's memory limit allows artifacts up to ${handler.maxArtifactBytes} bytes (half its memory: the artifact is copied into it)`,
+  };
+}
+
 function view(row: ArtifactRow): ArtifactView {
   const { id: _id, repository_id: _repository, ...rest } = row;
   return rest;
@@ -222,4 +227,4 @@ const noArtifact = (repositoryKey: string, path: string) => notFound(`repository
 const exists = (repositoryKey: string, path: string) =>
   conflict('artifact_exists', `repository ${repositoryKey} already has an artifact at ${path}; artifacts are immutable unless uploaded with ?overwrite=true`);
 
-const tooLarge = (limit: { bytes: number; reason: string }) => payloadTooLarge(`the artifact is larger than ${limit.bytes} bytes: ${limit.reason}`);
+const tooLarge = (limit: BodyLimit) => payloadTooLarge(`the artifact is larger than ${limit.bytes} bytes: ${limit.reason}`);
