@@ -2,29 +2,14 @@
 // puppet fixture (test/fixtures/puppet) returns whatever the test tells it to. Results out
 // of bounds are 502 `plugin_invalid_response` naming the field, leave nothing stored, and do
 // not quarantine the plugin.
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'chai';
 import { postgresFixture, sqliteFixture, type EngineFixture } from '../support/engines.js';
-import { repoRoot } from '../support/fixtures.js';
-import { pluginFolder, startE2E, type Answer, type CallOptions, type E2E } from './harness.js';
+import { startE2E, type CallOptions, type E2E } from './harness.js';
+import { expectInvalidResponse, installPuppet } from './puppet.js';
 
 const REPOS = '/api/v1/repositories';
-
-export function expectInvalidResponse(answer: Answer, field: RegExp): void {
-  // Only the start of what came back: before the checks, a 6-million-character version did.
-  expect(answer.status, answer.text.slice(0, 300)).to.equal(502);
-  expect(answer.json.error, answer.text.slice(0, 300)).to.equal('plugin_invalid_response');
-  expect(answer.json.message).to.match(field);
-  expect(answer.json.message.length, 'a short message, whatever the plugin sent').to.be.below(400);
-}
-
-/** Installs the puppet fixture plugin (format `puppet`). */
-export async function installPuppet(e2e: E2E): Promise<void> {
-  const toml = await readFile(path.join(repoRoot, 'test/fixtures/puppet/plugin.toml'), 'utf8');
-  const installed = await e2e.call('POST', '/api/v1/plugins/install/local', { body: { path: await pluginFolder(e2e.localRoot, 'puppet', toml, 'puppet') } });
-  expect(installed.status, installed.text).to.equal(201);
-}
 
 for (const makeEngine of [sqliteFixture, postgresFixture]) {
   describe(`plugin results out of bounds (${makeEngine().engine})`, function () {
