@@ -45,6 +45,9 @@ const RULES: Record<string, (value: string) => boolean> = {
 /** The response headers a plugin may set on an /ext answer, lowercase. */
 export const EXT_RESPONSE_HEADERS: readonly string[] = Object.keys(RULES);
 
+/** Headers that are lists: several of them add up. Of any other, the last valid one is sent. */
+const LIST_HEADERS = new Set(['content-encoding', 'content-language', 'vary', 'link']);
+
 const CACHE_DIRECTIVES = new RegExp(`^${TOKEN}(=(${TOKEN}|"[^"\\\\]*"))?(\\s*,\\s*${TOKEN}(=(${TOKEN}|"[^"\\\\]*"))?)*$`);
 /** Directives that let a shared cache keep an answer. */
 const SHARED_CACHE_DIRECTIVES = new Set(['public', 's-maxage', 'proxy-revalidate']);
@@ -63,16 +66,21 @@ export interface AnswerScope {
 /** The headers to send, in order, as [name, value]; throws a PluginInvalidResponse for a Location outside the repository. */
 export function extResponseHeaders(headers: ReadonlyArray<[string, string]>, scope: AnswerScope): Array<[string, string]> {
   const kept: Array<[string, string]> = [];
+  const keep = (name: string, value: string) => {
+    const earlier = LIST_HEADERS.has(name) ? -1 : kept.findIndex(([keptName]) => keptName === name);
+    if (earlier >= 0) kept.splice(earlier, 1);
+    kept.push([name, value]);
+  };
   const cacheControl: string[] = [];
   for (const [rawName, value] of headers) {
     const name = rawName.toLowerCase();
     const rule = RULES[name];
     if (!rule || !isValidHeader(name, value) || !rule(value)) continue;
     if (name === 'cache-control') cacheControl.push(value);
-    else if (name === 'location') kept.push(['location', inRepository(value, scope) ?? outside(value, scope)]);
+    else if (name === 'location') keep(name, inRepository(value, scope) ?? outside(value, scope));
     else if (name === 'link') {
-      if (linkTargets(value)?.every((target) => inRepository(target, scope) !== null)) kept.push([name, value]);
-    } else kept.push([name, value]);
+      if (linkTargets(value)?.every((target) => inRepository(target, scope) !== null)) keep(name, value);
+    } else keep(name, value);
   }
   const cache = scope.repositoryPublic ? cacheControl.join(', ') : privateCacheControl(cacheControl);
   if (cache) kept.push(['cache-control', cache]);

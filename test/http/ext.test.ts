@@ -53,7 +53,7 @@ describe('http: native protocol routes (/ext)', () => {
     });
   }
 
-  it("returns the plugin's status and body with only the allowlisted headers, each with a valid value", async () => {
+  it("returns the plugin's status and body with only the allowlisted headers, each with a valid value (the last one of a header that is no list)", async () => {
     h.native.response = {
       status: 206,
       headers: [
@@ -61,6 +61,7 @@ describe('http: native protocol routes (/ext)', () => {
         ['Content-Encoding', 'identity'],
         ['Content-Disposition', 'attachment; filename="pkg-1.0.tar.gz"'],
         ['Content-Language', 'en, de'],
+        ['ETag', '"v0"'],
         ['ETag', 'W/"v1"'],
         ['Last-Modified', 'Sun, 06 Dec 2026 05:00:00 GMT'],
         ['Expires', '0'],
@@ -95,6 +96,7 @@ describe('http: native protocol routes (/ext)', () => {
         ['Content-Disposition', 'evil'],
         ['Vary', 'a\r\nInjected: yes'],
         ['bad header', 'x'],
+        ['Content-Type', 'text html'],
       ],
       body: Buffer.from('moved'),
     };
