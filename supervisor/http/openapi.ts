@@ -8,7 +8,8 @@ import { WWW_AUTHENTICATE } from './auth.js';
 import { JSON_LIMIT_BYTES } from './body.js';
 import { PLUGIN_FAILURE_STATUS } from './errors.js';
 import type { IntegerRange } from './input.js';
-import { EXT_PREFIX, FORMAT_MOUNTS, OPENAPI_PATH, PLUGIN_MOUNTS, REPOSITORY_MOUNTS } from './paths.js';
+import { CLUSTER_MOUNTS, EXT_PREFIX, FORMAT_MOUNTS, OPENAPI_PATH, PLUGIN_MOUNTS, REPOSITORY_MOUNTS } from './paths.js';
+import { NODE_STATES } from '../cluster/nodes.js';
 import { MAX_PATH_LENGTH } from '../relative-path.js';
 import { ARTIFACT_SHARE_OF_MEMORY } from '../formats/wasm-handler.js';
 import { REPOSITORY_KEY } from '../services/repositories.js';
@@ -449,11 +450,37 @@ const SCHEMAS: Record<string, Schema> = {
             type: 'object',
             properties: { ok: { type: 'boolean' }, active: { type: 'integer' }, running: { type: 'integer' }, error: { type: 'integer' } },
           },
+          cluster: {
+            type: 'object',
+            description: 'Absent when the database does not answer. `ok`: this node\'s own heartbeat is current.',
+            properties: { ok: { type: 'boolean' }, nodes_up: { type: 'integer' }, nodes_lost: { type: 'integer' } },
+          },
         },
       },
     },
   },
-  Readiness: { type: 'object', required: ['status'], properties: { status: { enum: ['ready', 'starting'] } } },
+  Readiness: { type: 'object', required: ['status'], properties: { status: { enum: ['ready', 'starting', 'stopping'] } } },
+  ClusterNode: {
+    type: 'object',
+    required: ['node_id', 'url', 'state', 'started_at', 'last_seen_at', 'version', 'plugins'],
+    properties: {
+      node_id: { type: 'string' },
+      url: nullable('string', { description: "The node's NODE_URL." }),
+      state: {
+        enum: NODE_STATES,
+        description: '`lost`: no heartbeat for CLUSTER_NODE_TIMEOUT_MS (by the database\'s clock); `leaving`: stopped cleanly.',
+      },
+      started_at: { type: 'string', format: 'date-time' },
+      last_seen_at: { type: 'string', format: 'date-time' },
+      version: { type: 'string', description: "The node's plugin-keeper version." },
+      plugins: {
+        type: 'object',
+        required: ['running', 'error'],
+        properties: { running: { type: 'integer' }, error: { type: 'integer' } },
+      },
+    },
+  },
+  ClusterNodeList: listOf('ClusterNode'),
 };
 
 function limitProperties(): Record<string, Schema> {
@@ -512,7 +539,7 @@ type ErrorName = keyof typeof ERROR_RESPONSES;
 interface OperationSpec {
   id: string;
   summary: string;
-  tag: 'plugins' | 'formats' | 'repositories' | 'native' | 'health';
+  tag: 'plugins' | 'formats' | 'repositories' | 'native' | 'cluster' | 'health';
   parameters?: string[];
   body?: Record<string, { schema: Schema }>;
   success: [number, string, string | null];
@@ -840,6 +867,17 @@ const NATIVE_PATHS: Record<string, PathItem> = {
   ),
 };
 
+const CLUSTER_PATHS: Record<string, PathItem> = {
+  '/nodes': {
+    get: operation({
+      id: 'listClusterNodes',
+      summary: 'The nodes sharing the database: up, lost or leaving',
+      tag: 'cluster',
+      success: [200, 'Every node known, ordered by node id; pruned after CLUSTER_NODE_PRUNE_MS without a heartbeat.', 'ClusterNodeList'],
+    }),
+  },
+};
+
 const OTHER_PATHS: Record<string, PathItem> = {
   '/health': {
     get: operation({
@@ -858,7 +896,7 @@ const OTHER_PATHS: Record<string, PathItem> = {
       tag: 'health',
       anonymous: true,
       success: [200, 'Ready.', 'Readiness'],
-      also: { 503: { description: 'Start-up is not over.', schema: 'Readiness' } },
+      also: { 503: { description: 'Start-up is not over, or the node is stopping (from SIGTERM on).', schema: 'Readiness' } },
     }),
   },
   [OPENAPI_PATH]: {
@@ -898,9 +936,10 @@ export function openApiDocument(): Record<string, unknown> {
       { name: 'formats', description: `Also under ${FORMAT_MOUNTS.slice(1).join(', ')}.` },
       { name: 'repositories', description: 'Repositories of artifacts, one format each; their artifacts and generated index.' },
       { name: 'native', description: "Package managers' own protocols, served by plugins with handle_request." },
+      { name: 'cluster', description: 'The supervisors sharing the database.' },
       { name: 'health', description: 'Probes and this document.' },
     ],
-    paths: { ...mounted(PLUGIN_MOUNTS, PLUGIN_PATHS), ...mounted(FORMAT_MOUNTS, FORMAT_PATHS), ...mounted(REPOSITORY_MOUNTS, REPOSITORY_PATHS), ...NATIVE_PATHS, ...OTHER_PATHS },
+    paths: { ...mounted(PLUGIN_MOUNTS, PLUGIN_PATHS), ...mounted(FORMAT_MOUNTS, FORMAT_PATHS), ...mounted(REPOSITORY_MOUNTS, REPOSITORY_PATHS), ...mounted(CLUSTER_MOUNTS, CLUSTER_PATHS), ...NATIVE_PATHS, ...OTHER_PATHS },
     components: {
       schemas: SCHEMAS,
       parameters: PARAMETERS,

@@ -7,6 +7,7 @@
  * mapped by the HTTP layer with the contract's "Plugin failures" table.
  */
 import type { Readable } from 'node:stream';
+import type { ClusterHealth, NodeView } from '../cluster/nodes.js';
 import type { HttpRequest, HttpResponse } from '../formats/handler.js';
 import type {
   ArtifactRow,
@@ -117,13 +118,28 @@ export interface Principal {
 
 export interface HealthReport {
   status: 'ok' | 'degraded';
-  checks: { database: { ok: boolean; error?: string }; plugins: { ok: boolean; active: number; running: number; error: number } };
+  checks: {
+    database: { ok: boolean; error?: string };
+    plugins: { ok: boolean; active: number; running: number; error: number };
+    /** Absent when the database does not answer. */
+    cluster?: ClusterHealth;
+  };
 }
+
+/** `starting` until the node's first reconcile is done; `stopping` from SIGTERM on. */
+export type Readiness = 'starting' | 'ready' | 'stopping';
 
 export interface HealthService {
   health(): Promise<HealthReport>;
-  /** Ready once start-up (migrations, restarting active plugins) is over. */
-  ready(): boolean;
+  readiness(): Readiness;
+}
+
+/** A node of the cluster, as `GET /api/v1/cluster/nodes` lists it. */
+export type ClusterNodeView = NodeView;
+
+export interface ClusterService {
+  /** Every node the database knows, ordered by node id. */
+  nodes(): Promise<ClusterNodeView[]>;
 }
 
 /** The repository object of the contract: its row as stored. */

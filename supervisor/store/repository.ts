@@ -5,16 +5,18 @@
 import { randomUUID } from 'node:crypto';
 import { timestamp } from './clock.js';
 import type { Db, SqlValue } from './db.js';
-import { apiTokens, artifacts, decode, encode, formatHandlers, indexFiles, pluginEvents, plugins, repositories, toBytes, toNumber, type Table } from './rows.js';
+import { apiTokens, artifacts, clusterNodes, decode, encode, formatHandlers, indexFiles, pluginEvents, plugins, repositories, toBytes, toNumber, type Table } from './rows.js';
 import type {
   ApiTokenRow,
   ArtifactRow,
+  ClusterNodeRow,
   EventSeverity,
   FormatHandlerPatch,
   FormatHandlerRow,
   FormatListQuery,
   IndexFileRow,
   NewArtifact,
+  NewClusterNode,
   NewEvent,
   NewFormatHandler,
   NewPlugin,
@@ -264,6 +266,54 @@ export class Repository implements StoreOps {
   async replaceIndexFiles(repositoryId: string, files: IndexFileRow[]): Promise<void> {
     await this.db.run('DELETE FROM index_files WHERE repository_id = ?', [repositoryId]);
     for (const file of files) await this.insert(indexFiles, file);
+  }
+
+  async databaseTime(): Promise<string> {
+    const row = await this.db.get(`SELECT ${this.db.clock} AS now`);
+    if (typeof row?.now !== 'string') throw new Error('the database did not tell its time');
+    return row.now;
+  }
+
+  getClusterNode(nodeId: string): Promise<ClusterNodeRow | undefined> {
+    return this.one(clusterNodes, 'SELECT * FROM cluster_nodes WHERE node_id = ?', [nodeId]);
+  }
+
+  listClusterNodes(): Promise<ClusterNodeRow[]> {
+    return this.many(clusterNodes, 'SELECT * FROM cluster_nodes ORDER BY node_id', []);
+  }
+
+  async putClusterNode(node: NewClusterNode): Promise<ClusterNodeRow> {
+    const row = await this.db.get(
+      `INSERT INTO cluster_nodes (node_id, incarnation, url, version, state, started_at, last_seen_at)
+       VALUES (?, ?, ?, ?, 'up', ${this.db.clock}, ${this.db.clock})
+       ON CONFLICT (node_id) DO UPDATE SET incarnation = excluded.incarnation, url = excluded.url,
+         version = excluded.version, state = 'up', started_at = excluded.started_at, last_seen_at = excluded.last_seen_at
+       RETURNING *`,
+      [node.node_id, node.incarnation, node.url, node.version],
+    );
+    if (!row) throw new Error('INSERT INTO cluster_nodes returned no row');
+    return decode(clusterNodes, row);
+  }
+
+  async touchClusterNode(nodeId: string, incarnation: string): Promise<boolean> {
+    const changed = await this.db.run(`UPDATE cluster_nodes SET last_seen_at = ${this.db.clock} WHERE node_id = ? AND incarnation = ?`, [
+      nodeId,
+      incarnation,
+    ]);
+    return changed > 0;
+  }
+
+  async markClusterNodeLeaving(nodeId: string, incarnation: string): Promise<boolean> {
+    const changed = await this.db.run(
+      `UPDATE cluster_nodes SET state = 'leaving', last_seen_at = ${this.db.clock} WHERE node_id = ? AND incarnation = ?`,
+      [nodeId, incarnation],
+    );
+    return changed > 0;
+  }
+
+  async deleteClusterNodesSeenBefore(cutoff: string, keep: string): Promise<string[]> {
+    const rows = await this.db.all('DELETE FROM cluster_nodes WHERE last_seen_at < ? AND node_id <> ? RETURNING node_id', [cutoff, keep]);
+    return rows.map((row) => String(row.node_id));
   }
 
   private async one<T>(table: Table<T>, sql: string, params: readonly SqlValue[]): Promise<T | undefined> {

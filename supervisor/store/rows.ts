@@ -4,7 +4,7 @@
  * back as a string (pg) and binaries as a Buffer. Timestamps and ids are TEXT both ways.
  */
 import type { Row, SqlValue } from './db.js';
-import type { ApiTokenRow, ArtifactRow, FormatHandlerRow, IndexFileRow, PluginEventRow, PluginRow, RepositoryRow } from './store.js';
+import type { ApiTokenRow, ArtifactRow, ClusterNodeRow, FormatHandlerRow, IndexFileRow, PluginEventRow, PluginRow, RepositoryRow } from './store.js';
 
 type ColumnKind = 'text' | 'nullable text' | 'integer' | 'boolean' | 'json' | 'nullable json';
 
@@ -137,6 +137,19 @@ export const indexFiles: Table<IndexFileRow> = {
     size_bytes: 'integer',
     checksum_sha256: 'text',
     content_type: 'text',
+  },
+};
+
+export const clusterNodes: Table<ClusterNodeRow> = {
+  name: 'cluster_nodes',
+  columns: {
+    node_id: 'text',
+    incarnation: 'text',
+    url: 'nullable text',
+    version: 'text',
+    state: 'text',
+    started_at: 'text',
+    last_seen_at: 'text',
   },
 };
 

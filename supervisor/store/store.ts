@@ -157,6 +157,22 @@ export interface IndexFileRow {
   content_type: string;
 }
 
+/**
+ * A supervisor sharing the database, as it last recorded itself. Its times are the
+ * database's clock (see `Db.clock`), so nodes whose own clocks differ compare alike.
+ */
+export interface ClusterNodeRow {
+  node_id: string;
+  /** New at every start of the node. */
+  incarnation: string;
+  url: string | null;
+  version: string;
+  /** `lost` is not stored: it is an `up` row not seen for longer than the node timeout. */
+  state: 'up' | 'leaving';
+  started_at: string;
+  last_seen_at: string;
+}
+
 export interface PluginListQuery {
   status?: PluginStatus;
   plugin_type?: 'format_handler';
@@ -179,6 +195,7 @@ export type NewRepository = Omit<RepositoryRow, 'created_at' | 'updated_at' | 'i
 export type NewArtifact = Omit<ArtifactRow, 'created_at' | 'updated_at'>;
 export type RepositoryIndexState = Pick<RepositoryRow, 'index_generated_at' | 'index_error'>;
 export type NewToken = Omit<ApiTokenRow, 'created_at' | 'last_used_at' | 'revoked_at'>;
+export type NewClusterNode = Pick<ClusterNodeRow, 'node_id' | 'incarnation' | 'url' | 'version'>;
 
 /** Operations available both on the store and inside a transaction. */
 export interface StoreOps {
@@ -265,6 +282,23 @@ export interface StoreOps {
   listIndexFiles(repositoryId: string): Promise<IndexFileRow[]>;
   /** Makes `files` the repository's whole index (run it in a transaction with the index state). */
   replaceIndexFiles(repositoryId: string, files: IndexFileRow[]): Promise<void>;
+
+  /** The database's clock now (see `Db.clock`). */
+  databaseTime(): Promise<string>;
+  getClusterNode(nodeId: string): Promise<ClusterNodeRow | undefined>;
+  /** Ordered by node id. */
+  listClusterNodes(): Promise<ClusterNodeRow[]>;
+  /**
+   * Inserts the node's row, or takes over the row of its id whatever incarnation holds it:
+   * `up`, started and seen now.
+   */
+  putClusterNode(node: NewClusterNode): Promise<ClusterNodeRow>;
+  /** A heartbeat: seen now. False when the row is gone or another incarnation holds it. */
+  touchClusterNode(nodeId: string, incarnation: string): Promise<boolean>;
+  /** A clean stop: `leaving`, seen now. False when the row is gone or another incarnation holds it. */
+  markClusterNodeLeaving(nodeId: string, incarnation: string): Promise<boolean>;
+  /** Removes the rows (other than `keep`'s) last seen before `cutoff`; returns their ids. */
+  deleteClusterNodesSeenBefore(cutoff: string, keep: string): Promise<string[]>;
 }
 
 export interface Store extends StoreOps {

@@ -14,6 +14,9 @@ import type {
   FormatView,
   HealthReport,
   HealthService,
+  ClusterNodeView,
+  ClusterService,
+  Readiness,
   InstallSource,
   InstalledPluginView,
   NativeProtocolService,
@@ -341,7 +344,7 @@ export class NativeProtocolDouble extends Recorder implements NativeProtocolServ
 
 export class HealthDouble implements HealthService {
   databaseOk = true;
-  isReady = true;
+  readinessState: Readiness = 'ready';
 
   async health(): Promise<HealthReport> {
     return {
@@ -349,12 +352,41 @@ export class HealthDouble implements HealthService {
       checks: {
         database: this.databaseOk ? { ok: true } : { ok: false, error: 'connection refused' },
         plugins: { ok: true, active: 1, running: 1, error: 0 },
+        cluster: { ok: true, nodes_up: 2, nodes_lost: 1 },
       },
     };
   }
 
-  ready(): boolean {
-    return this.isReady;
+  readiness(): Readiness {
+    return this.readinessState;
+  }
+}
+
+/** Two nodes: one up, one lost. */
+export class ClusterDouble implements ClusterService {
+  readonly items: ClusterNodeView[] = [
+    {
+      node_id: 'node-a',
+      url: 'http://node-a:8080',
+      state: 'up',
+      started_at: '2026-01-01T00:00:00.000Z',
+      last_seen_at: '2026-01-01T00:10:00.000Z',
+      version: '0.1.0',
+      plugins: { running: 2, error: 0 },
+    },
+    {
+      node_id: 'node-b',
+      url: null,
+      state: 'lost',
+      started_at: '2026-01-01T00:00:00.000Z',
+      last_seen_at: '2026-01-01T00:01:00.000Z',
+      version: '0.1.0',
+      plugins: { running: 0, error: 1 },
+    },
+  ];
+
+  async nodes(): Promise<ClusterNodeView[]> {
+    return this.items;
   }
 }
 
