@@ -24,7 +24,6 @@ import { repositoryNotFound } from '../repositories.js';
 import type { IndexBuilder } from './indexes.js';
 import { normalizeArtifactPath } from './paths.js';
 
-
 export interface ArtifactCatalogDeps {
   store: Store;
   blobs: BlobStore;
