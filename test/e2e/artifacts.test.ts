@@ -466,7 +466,7 @@ describe('native protocol behind a trusted proxy (sqlite)', function () {
 
   before(async function () {
     engine = sqliteFixture();
-    e2e = await startE2E(engine, { TRUST_PROXY: 'true' });
+    e2e = await startE2E(engine, { TRUST_PROXY: 'true', ALLOWED_HOSTS: '127.0.0.1, repo.example.com' });
   });
 
   after(async function () {

@@ -16,17 +16,14 @@ import type { BlobStore, StagedBlob } from '../../blobs/blob-store.js';
 import { BlobNotFound, BlobTooLarge, SourceFailed } from '../../blobs/blob-store.js';
 import type { BlobLeases } from '../../blobs/leases.js';
 import type { ArtifactMetadata, FormatHandler } from '../../formats/handler.js';
+import { MEDIA_TYPE, PLUGIN_RESULT_LIMITS } from '../../formats/plugin-results.js';
 import type { RoutingTable } from '../../formats/routing.js';
 import { UniqueViolation, type ArtifactRow, type NewArtifact, type RepositoryRow, type Store } from '../../store/store.js';
-import type { ArtifactService, ArtifactView, Download, IndexFileView, UploadOptions } from '../contracts.js';
+import type { ArtifactService, ArtifactView, BodyLimit, Download, IndexFileView, UploadOptions } from '../contracts.js';
 import { conflict, incompleteBody, notFound, payloadTooLarge } from '../errors.js';
 import { repositoryNotFound } from '../repositories.js';
 import type { IndexBuilder } from './indexes.js';
 import { normalizeArtifactPath } from './paths.js';
-
-/** A content type as `type/subtype` with optional parameters; anything else from a handler becomes bytes. */
-const CONTENT_TYPE = /^[A-Za-z0-9][\w!#$&^.+-]*\/[A-Za-z0-9][\w!#$&^.+-]*(\s*;\s*[\w!#$&^.+-]+=("[^"\r\n]*"|[\w!#$&^.+-]+))*$/;
-const MAX_VERSION_LENGTH = 255;
 
 export interface ArtifactCatalogDeps {
   store: Store;
@@ -175,15 +172,8 @@ export class ArtifactCatalog implements ArtifactService {
     };
   }
 
-  private uploadLimit(handler: FormatHandler): { bytes: number; reason: string } {
-    const server = this.deps.maxUploadBytes;
-    if (handler.maxArtifactBytes !== null && handler.maxArtifactBytes < server) {
-      return {
-        bytes: handler.maxArtifactBytes,
-        reason: `the ${handler.formatKey} plugin's memory limit allows artifacts up to ${handler.maxArtifactBytes} bytes (half its memory: the artifact is copied into it)`,
-      };
-    }
-    return { bytes: server, reason: `the server's upload limit is ${server} bytes (ARTIFACTS_MAX_MB)` };
+  private uploadLimit(handler: FormatHandler): BodyLimit {
+    return handlerLimit(handler, { bytes: this.deps.maxUploadBytes, reason: `the server's upload limit is ${this.deps.maxUploadBytes} bytes (ARTIFACTS_MAX_MB)` });
   }
 
   private async repository(key: string): Promise<RepositoryRow> {
@@ -207,8 +197,8 @@ export function storedArtifact(
     path,
     size_bytes: stored.size,
     checksum_sha256: stored.sha256,
-    version: metadata.version ? metadata.version.slice(0, MAX_VERSION_LENGTH) : null,
-    content_type: CONTENT_TYPE.test(metadata.contentType) ? metadata.contentType : 'application/octet-stream',
+    version: metadata.version ? metadata.version.slice(0, PLUGIN_RESULT_LIMITS.versionLength) : null,
+    content_type: isContentType(metadata.contentType) ? metadata.contentType : 'application/octet-stream',
     metadata: {
       path: metadata.path,
       version: metadata.version,
@@ -216,6 +206,23 @@ export function storedArtifact(
       size_bytes: metadata.sizeBytes,
       checksum_sha256: metadata.checksumSha256,
     },
+  };
+}
+
+/** A plugin's content type was checked as it came in (formats/plugin-results.ts); a core handler's is read from the upload. */
+function isContentType(text: string): boolean {
+  return text.length <= PLUGIN_RESULT_LIMITS.contentTypeLength && MEDIA_TYPE.test(text);
+}
+
+/**
+ * What a handler can be given, uploads and /ext request bodies alike: the server's own limit,
+ * or a plugin's (half its memory: the bytes are copied into it) when that is lower.
+ */
+export function handlerLimit(handler: FormatHandler, server: BodyLimit): BodyLimit {
+  if (handler.maxArtifactBytes === null || handler.maxArtifactBytes >= server.bytes) return server;
+  return {
+    bytes: handler.maxArtifactBytes,
+    reason: `the ${handler.formatKey} plugin's memory limit allows artifacts up to ${handler.maxArtifactBytes} bytes (half its memory: the artifact is copied into it)`,
   };
 }
 
@@ -229,4 +236,4 @@ const noArtifact = (repositoryKey: string, path: string) => notFound(`repository
 const exists = (repositoryKey: string, path: string) =>
   conflict('artifact_exists', `repository ${repositoryKey} already has an artifact at ${path}; artifacts are immutable unless uploaded with ?overwrite=true`);
 
-const tooLarge = (limit: { bytes: number; reason: string }) => payloadTooLarge(`the artifact is larger than ${limit.bytes} bytes: ${limit.reason}`);
+const tooLarge = (limit: BodyLimit) => payloadTooLarge(`the artifact is larger than ${limit.bytes} bytes: ${limit.reason}`);

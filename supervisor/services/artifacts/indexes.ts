@@ -22,10 +22,11 @@ import type { Logger } from 'pino';
 import type { BlobStore } from '../../blobs/blob-store.js';
 import type { BlobLeases, ReleasePin } from '../../blobs/leases.js';
 import type { ArtifactMetadata, FormatHandler, IndexFile } from '../../formats/handler.js';
+import { indexFilesProblem } from '../../formats/plugin-results.js';
 import type { RoutingTable } from '../../formats/routing.js';
 import { timestamp } from '../../store/clock.js';
 import type { ArtifactRow, IndexFileRow, RepositoryRow, Store } from '../../store/store.js';
-import { checkRelativePath } from './paths.js';
+import { checkRelativePath } from '../../relative-path.js';
 
 /** How soon a node whose requests wait on another node's run looks again: first, and at most (doubling in between). */
 const FIRST_POLL_MS = 25;
@@ -136,9 +137,9 @@ export class IndexBuilder {
       await this.fail(repository, `generate-index failed: ${error instanceof Error ? error.message : String(error)}`);
       return;
     }
-    const problem = checkIndexFiles(files ?? []);
+    const problem = indexFilesProblem(files ?? []);
     if (problem) {
-      await this.fail(repository, `generate-index returned ${problem}`);
+      await this.fail(repository, `generate-index returned an invalid result: ${problem.field} ${problem.problem}`);
       return;
     }
     await this.replace(repository, handler, files, previous);
@@ -195,18 +196,6 @@ export function toMetadata(row: Pick<ArtifactRow, 'path' | 'version' | 'content_
     sizeBytes: row.size_bytes,
     checksumSha256: row.checksum_sha256,
   };
-}
-
-/** The first thing wrong with a handler's index files, or undefined. */
-function checkIndexFiles(files: IndexFile[]): string | undefined {
-  const seen = new Set<string>();
-  for (const file of files) {
-    const checked = checkRelativePath(file.path);
-    if ('problem' in checked) return `an invalid file path ${JSON.stringify(file.path)}: ${checked.problem}`;
-    if (seen.has(checked.path)) return `the file path ${JSON.stringify(checked.path)} twice`;
-    seen.add(checked.path);
-  }
-  return undefined;
 }
 
 /**

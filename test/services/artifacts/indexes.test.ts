@@ -181,14 +181,14 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) describe(`index regen
     expect((await store.getRepositoryById(repository.id))!.index_error).to.equal('generate-index failed: cannot index');
 
     for (const [files, problem] of [
-      [[{ path: '../escape', content: Buffer.from('x') }], /invalid file path "\.\.\/escape".*"\.\." segment/],
+      [[{ path: '../escape', content: Buffer.from('x') }], /index file 0 path "\.\.\/escape" is refused: .*"\.\." segment/],
       [[{ path: '/abs', content: Buffer.from('x') }], /absolute/],
       [
         [
           { path: 'a/b', content: Buffer.from('x') },
           { path: 'a//b', content: Buffer.from('y') },
         ],
-        /the file path "a\/b" twice/,
+        /index file 1 path "a\/b" names a file already listed/,
       ],
     ] as const) {
       handler.result = () => [...files];
