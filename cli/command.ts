@@ -8,13 +8,16 @@ export class UsageError extends Error {}
 
 /**
  * The command could not do its job for a reason the user can act on (a folder already
- * exists, a package does not validate...): the message alone is shown, exit status 1.
- * `details` are printed one per line under it (every problem of a package, say).
+ * exists, a package does not validate, the server said no...): the message alone is shown,
+ * exit status 1. `details` are printed one per line under it (every problem of a package,
+ * say). `exitStatus` 2 is for a service that cannot be reached: like a usage mistake, the
+ * request never got an answer.
  */
 export class CommandFailed extends Error {
   constructor(
     message: string,
     readonly details: string[] = [],
+    readonly exitStatus: 1 | 2 = 1,
   ) {
     super(message);
   }

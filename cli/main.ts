@@ -1,16 +1,18 @@
 #!/usr/bin/env node
 /**
  * `plugin-keeper`: the operator's and the plugin author's command line. This file only
- * dispatches: each command lives in its own module (tokens.ts, author/*.ts) and reads the
- * same environment as the supervisor (DATA_DIR, DATABASE_URL, PLUGINS_*...).
+ * dispatches: each command lives in its own module. tokens.ts and author/*.ts read the same
+ * environment as the supervisor (DATA_DIR, DATABASE_URL, PLUGINS_*...); ops/*.ts talk to a
+ * running service over REST (PLUGIN_KEEPER_URL, PLUGIN_KEEPER_TOKEN).
  */
 import { ConfigError } from '../supervisor/config.js';
 import { DatabaseUnavailable } from '../supervisor/store/store.js';
 import { authorCommands } from './author/index.js';
 import { type Command, CommandFailed, type Output, UsageError } from './command.js';
+import { opsCommands } from './ops/index.js';
 import { tokenCommand } from './tokens.js';
 
-const COMMANDS: readonly Command[] = [tokenCommand, ...authorCommands];
+const COMMANDS: readonly Command[] = [...opsCommands, tokenCommand, ...authorCommands];
 
 const OVERVIEW = [
   'usage: plugin-keeper <command> [arguments]    (plugin-keeper <command> --help for its options)',
@@ -51,7 +53,7 @@ main(command, command ? rest : process.argv.slice(2)).then(
       process.exitCode = 2;
     } else if (error instanceof CommandFailed) {
       output.err([`plugin-keeper: ${error.message}`, ...error.details.map((detail) => `  - ${detail}`)].join('\n'));
-      process.exitCode = 1;
+      process.exitCode = error.exitStatus;
     } else {
       // Expected failures read as a sentence; anything else with its stack, for a bug report.
       const expected = error instanceof ConfigError || error instanceof DatabaseUnavailable;

@@ -8,6 +8,7 @@ import { TokenService, type TokenView } from '../supervisor/services/tokens.js';
 import { openStore } from '../supervisor/store/open.js';
 import type { Role } from '../supervisor/store/store.js';
 import { type Command, type Output, UsageError } from './command.js';
+import { renderTable } from './ops/table.js';
 
 export type TokenCommand =
   | { action: 'create'; role: Role; name: string }
@@ -104,8 +105,9 @@ export async function runTokenCommand(command: TokenCommand, tokens: TokenServic
 }
 
 function table(tokens: TokenView[]): string[] {
-  const header = ['ID', 'NAME', 'ROLE', 'CREATED', 'LAST USED', 'REVOKED'];
-  const rows = tokens.map((token) => [token.id, token.name, token.role, token.created_at, token.last_used_at ?? '-', token.revoked_at ?? '-']);
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
-  return [header, ...rows].map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd());
+  const columns = ['ID', 'NAME', 'ROLE', 'CREATED', 'LAST USED', 'REVOKED'].map((title) => ({ title }));
+  return renderTable(
+    columns,
+    tokens.map((token) => [token.id, token.name, token.role, token.created_at, token.last_used_at ?? '-', token.revoked_at ?? '-']),
+  );
 }

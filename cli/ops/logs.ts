@@ -1,0 +1,143 @@
+/**
+ * `plugin-keeper logs <plugin> [-f]`: the plugin's output lines from every node, oldest
+ * first (`GET /plugins/:id/logs`); `-f` then follows them (`GET /plugins/:id/logs/stream`,
+ * Server-Sent Events whose id is the line's seq), reconnecting from the last line seen.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Command, type Output, UsageError } from '../command.js';
+import { parseCommandLine } from '../author/args.js';
+import { CONNECTION_HELP, RestClient, ServiceAnswered } from './client.js';
+import { resolvePlugin } from './lookup.js';
+
+export interface LogLine {
+  seq: number;
+  time: string;
+  node_id: string;
+  pid: number | null;
+  version: string;
+  stream: 'stdout' | 'stderr' | 'host';
+  text: string;
+}
+
+const STREAMS = ['stdout', 'stderr', 'host'];
+/** Waits between reconnections of `-f`, growing to the last. */
+const RECONNECT_MS = [500, 1000, 2000, 5000];
+
+export const logsCommand: Command = {
+  name: 'logs',
+  summary: "show a plugin's output lines; -f follows them",
+  usage: `usage: plugin-keeper logs <plugin> [-f] [--since 10m|TIME] [--limit N] [--stream stdout|stderr|host] [--json]
+
+<plugin> is the plugin's name or id. Shows the newest lines (of every node), oldest first.
+
+  -f, --follow   then print new lines as they come, until Ctrl-C
+  --since S      only lines from the last S (10m, 2h...) or since an RFC 3339 time
+  --limit N      at most the newest N lines
+  --stream S     only stdout, stderr or host (the host's own lines about the plugin)
+  --json         one JSON object per line: {seq, time, node_id, pid, version, stream, text}
+
+${CONNECTION_HELP}`,
+
+  async run(args, output) {
+    const { values, positionals } = parseCommandLine(
+      args,
+      {
+        follow: { type: 'boolean', short: 'f' },
+        since: { type: 'string' },
+        limit: { type: 'string' },
+        stream: { type: 'string' },
+        json: { type: 'boolean' },
+      },
+      1,
+    );
+    if (positionals[0] === undefined) throw new UsageError('logs needs the plugin (its name or id)');
+    if (values.stream !== undefined && !STREAMS.includes(values.stream)) throw new UsageError(`--stream must be one of ${STREAMS.join(', ')}`);
+    if (values.limit !== undefined && !/^\d+$/.test(values.limit)) throw new UsageError('--limit must be a whole number');
+    const client = RestClient.fromEnv();
+    const plugin = await resolvePlugin(client, positionals[0]);
+    const route = `/plugins/${plugin.id}/logs`;
+    const print = (line: LogLine) => output.out(values.json ? JSON.stringify(line) : formatLine(line));
+
+    const { items } = await client.call<{ items: LogLine[]; next: unknown }>('GET', route, {
+      query: { since: values.since, limit: values.limit, stream: values.stream },
+    });
+    items.forEach(print);
+    if (!values.follow) return 0;
+    await follow(client, `${route}/stream`, values.stream, items.at(-1)?.seq, print, output);
+    return 0;
+  },
+};
+
+export function formatLine(line: LogLine): string {
+  return `${line.time} ${line.node_id} ${line.pid ?? '-'} ${line.version} ${line.stream}: ${line.text}`;
+}
+
+/**
+ * Follows the stream until the process is stopped; a dropped connection is opened again
+ * from the last seq printed (`Last-Event-ID`), so no line is shown twice or skipped. An
+ * answer with an error (the plugin uninstalled, the token revoked) ends it as a failure.
+ */
+async function follow(
+  client: RestClient,
+  route: string,
+  stream: string | undefined,
+  lastSeq: number | undefined,
+  print: (line: LogLine) => void,
+  output: Output,
+): Promise<never> {
+  for (let failures = 0; ; ) {
+    try {
+      const response = await client.send('GET', route, {
+        stream: true,
+        query: { stream },
+        headers: { accept: 'text/event-stream', ...(lastSeq !== undefined ? { 'last-event-id': String(lastSeq) } : {}) },
+      });
+      failures = 0;
+      for await (const event of serverSentEvents(response)) {
+        if (event.data === '') continue;
+        const line = JSON.parse(event.data) as LogLine;
+        lastSeq = line.seq;
+        print(line);
+      }
+    } catch (error) {
+      if (error instanceof ServiceAnswered) throw error;
+      if (failures === 0) output.err(`plugin-keeper: ${(error as Error).message}; reconnecting`);
+    }
+    await sleep(RECONNECT_MS[Math.min(failures++, RECONNECT_MS.length - 1)]!);
+  }
+}
+
+interface ServerSentEvent {
+  id: string | undefined;
+  event: string;
+  data: string;
+}
+
+/** The events of a text/event-stream body (the WHATWG format: fields, blank line ends one). */
+async function* serverSentEvents(response: Response): AsyncGenerator<ServerSentEvent> {
+  if (!response.body) return;
+  const decoder = new TextDecoder();
+  let buffered = '';
+  let event: ServerSentEvent = { id: undefined, event: 'message', data: '' };
+  let dataLines: string[] = [];
+  for await (const chunk of response.body) {
+    buffered += decoder.decode(chunk, { stream: true });
+    const lines = buffered.split('\n');
+    buffered = lines.pop()!;
+    for (const line of lines.map((raw) => raw.replace(/\r$/, ''))) {
+      if (line === '') {
+        if (dataLines.length > 0) yield { ...event, data: dataLines.join('\n') };
+        event = { id: undefined, event: 'message', data: '' };
+        dataLines = [];
+        continue;
+      }
+      if (line.startsWith(':')) continue;
+      const colon = line.indexOf(':');
+      const field = colon === -1 ? line : line.slice(0, colon);
+      const value = colon === -1 ? '' : line.slice(colon + 1).replace(/^ /, '');
+      if (field === 'data') dataLines.push(value);
+      else if (field === 'id') event.id = value;
+      else if (field === 'event') event.event = value;
+    }
+  }
+}
