@@ -133,6 +133,8 @@ class ComponentPlugin implements LoadedPlugin {
   /** The cap actually applied: the limit rounded down to whole pages. */
   private readonly capBytes: number;
   private instantiationCount = 0;
+  /** The most any one call has grown a linear memory by: the guest allocator's growth step. */
+  private largestGrowthBytes = 0;
   private exportsRequestHandler = false;
   /** The instance calls go to; replaced as soon as one fails. */
   private live!: Promise<Instance>;
@@ -217,10 +219,11 @@ class ComponentPlugin implements LoadedPlugin {
       instance = await pending;
       if (pending === this.live) break;
     }
+    const sizesBefore = memorySizes(instance);
     try {
       return guestCall(instance);
     } catch (thrown) {
-      const error = this.classify(thrown, instance);
+      const error = this.classify(thrown, instance, sizesBefore);
       // Only an ordinary err result leaves the instance fit for the next call. The fresh one
       // is ready before the failure is reported, so whoever sees the failure (and the
       // instantiation count) sees the replacement too.
@@ -228,11 +231,29 @@ class ComponentPlugin implements LoadedPlugin {
       throw error;
     } finally {
       instance.flushLog();
+      for (const [memory, before] of sizesBefore) {
+        this.largestGrowthBytes = Math.max(this.largestGrowthBytes, memory.buffer.byteLength - before);
+      }
     }
   }
 
+  /**
+   * Whether a trap looks like a refused `memory.grow`: some memory is within one growth step
+   * of the cap. A refused grow leaves no trace the host can see (the guest just gets -1), and
+   * allocators grow in steps (a JavaScript engine's heap by megabytes), so the step is the
+   * largest growth seen in one call: this call's, or any earlier call's, at least one page.
+   */
+  private withinGrowthStepOfCap(sizesBefore: Map<WebAssembly.Memory, number>): boolean {
+    for (const [memory, before] of sizesBefore) {
+      const size = memory.buffer.byteLength;
+      const step = Math.max(WASM_PAGE_BYTES, size - before, this.largestGrowthBytes);
+      if (size + step > this.capBytes) return true;
+    }
+    return false;
+  }
+
   /** What a guest call threw, as one of the loader's error classes. */
-  private classify(thrown: unknown, instance: Instance): Error {
+  private classify(thrown: unknown, instance: Instance, sizesBefore: Map<WebAssembly.Memory, number>): Error {
     const atCap = [...instance.memories].some((m) => m.buffer.byteLength >= this.capBytes - WASM_PAGE_BYTES);
     // noComponentErrorWrapping: an `err` result arrives as the guest's bare string.
     if (typeof thrown === 'string') {
@@ -257,6 +278,12 @@ class ComponentPlugin implements LoadedPlugin {
       return new MemoryLimitExceeded(
         this.limitBytes,
         `the plugin reached its memory limit of ${formatMiB(this.limitBytes)} and then trapped: ${message}`,
+      );
+    }
+    if (this.withinGrowthStepOfCap(sizesBefore)) {
+      return new MemoryLimitExceeded(
+        this.limitBytes,
+        `the plugin's memory was within one growth step of its limit of ${formatMiB(this.limitBytes)} when it trapped (its allocator most likely could not grow): ${message}`,
       );
     }
     return new GuestTrap(message, { cause: thrown });
@@ -326,6 +353,10 @@ class ComponentPlugin implements LoadedPlugin {
     }
     return WebAssembly.compile(capped as Uint8Array<ArrayBuffer>);
   }
+}
+
+function memorySizes(instance: Instance): Map<WebAssembly.Memory, number> {
+  return new Map([...instance.memories].map((memory) => [memory, memory.buffer.byteLength]));
 }
 
 function toWitMetadata(metadata: ArtifactMetadata): WitMetadata {

@@ -24,7 +24,7 @@ import {
   type RequestType0,
 } from 'vscode-jsonrpc/node';
 import { BinaryMessageReader, BinaryMessageWriter } from '../../protocol/framing.js';
-import { Ack, PluginErrorCode, Ready, type ReadyResult } from '../../protocol/methods.js';
+import { Ack, PluginErrorCode, Ready, Stats, type ReadyResult } from '../../protocol/methods.js';
 import { ArtifactInvalid, FormatUnavailable, PluginCrashed, PluginMemoryExceeded, PluginTimeout } from './errors.js';
 import type { ResourceMonitor, ResourceSample } from './monitor.js';
 import type { Sandbox } from './sandbox.js';
@@ -72,6 +72,13 @@ export interface ChildExit {
   reason: ExitReason;
   /** A sentence for the operator: what happened and, for limits, which limit. */
   message: string;
+  /**
+   * Whether the process ended while it had a call to answer. A client's input can cause any
+   * such death (a bomb, a loop, a host-side allocation), so it never counts toward quarantine.
+   * An unresponsive child had nothing acknowledged, so nothing was running: it does count; so
+   * does a death while only the supervisor's own stats request was pending.
+   */
+  duringCall: boolean;
 }
 
 /** A call that never ran to completion because its child went away; safe to retry elsewhere. */
@@ -306,10 +313,15 @@ export class PluginChild extends EventEmitter<ChildEvents> {
     clearTimeout(this.deadlineTimer);
     if (this.process.pid !== undefined) this.options.monitor.unwatch(this.process.pid);
     this.connection.dispose();
-    const exit: ChildExit = this.killReason
-      ? { code, signal, ...this.killReason }
-      : { code, signal, reason: 'crashed', message: `the plugin process exited unexpectedly (code ${code}, signal ${signal})` };
     const [head, ...queued] = this.calls.splice(0);
+    const killed = this.killReason ?? {
+      reason: 'crashed' as const,
+      message: `the plugin process exited unexpectedly (code ${code}, signal ${signal})`,
+    };
+    // The supervisor's own stats request runs no guest code and carries no client input.
+    const clientCall = [head, ...queued].some((call) => call !== undefined && call.method !== Stats.method);
+    const duringCall = clientCall && killed.reason !== 'unresponsive' && killed.reason !== 'start_failed';
+    const exit: ChildExit = { code, signal, ...killed, duringCall };
     if (head) head.reject(this.headFailure(exit, head));
     for (const call of queued) call.reject(new ChildLost(exit.message));
     this.emit('exit', exit);

@@ -167,6 +167,21 @@ describe('plugin host loader', () => {
       expect(roomy.wasmMemoryBytes()).to.be.at.least(100 * MiB);
     });
 
+    it('fails a guest that traps after a refused grow, a growth step below the cap, with MemoryLimitExceeded', async () => {
+      // 16 MiB steps: 48 MiB reached, the next step refused, `unreachable` with 16 MiB unused.
+      const plugin = await load('chunked-grow', { memoryLimitBytes: 64 * MiB });
+      const error = await rejection(plugin.parseMetadata('big.bin', text('x')));
+      expect(error).to.be.instanceOf(MemoryLimitExceeded);
+      expect(error.message).to.contain('64 MiB').and.contain('unreachable');
+      expect(plugin.instantiations).to.equal(2);
+      expect(await plugin.formatKey()).to.equal('chunked');
+    });
+
+    it('still calls a trap far from the cap a trap', async () => {
+      const plugin = await load('trap', { memoryLimitBytes: 64 * MiB });
+      expect(await rejection(plugin.parseMetadata('a.bin', text('TRAP')))).to.be.instanceOf(GuestTrap);
+    });
+
     it('lets the same guest finish when the limit is high enough', async () => {
       const plugin = await load('memory-bomb', { memoryLimitBytes: 128 * MiB });
       const metadata = await plugin.parseMetadata('big.bin', text('x'));

@@ -47,7 +47,25 @@ class Harness {
   }
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(20);
+  }
+}
+
+/** The pid of the pool's (single) child once one other than `previous` is ready. */
+async function readyPid(pool: VersionPool, previous?: number): Promise<number> {
+  let pid: number | undefined;
+  await waitUntil(() => {
+    pid = pool.pids()[0];
+    return pid !== undefined && pid !== previous;
+  });
+  return pid!;
+}
 
 describe('plugin runtime: one version in its own child processes', function () {
   this.timeout(60_000);
@@ -281,20 +299,70 @@ describe('plugin runtime: one version in its own child processes', function () {
       expect(h.events).to.deep.equal([]);
     });
 
-    it('quarantines after 5 crashes, then a restart serves again', async () => {
+    it('never quarantines for traps inside calls: each goes to its caller and to the events', async () => {
       const pool = await h.start('trap');
-      for (let i = 0; i < 5; i++) {
+      for (let i = 0; i < 12; i++) {
         expect(await expectRejection(pool.call(ParseMetadata, { path: 'x', data: bytes('TRAP') }), Error)).to.be.instanceOf(PluginCrashed);
       }
-      expect(pool.state).to.equal('quarantined');
-      expect(pool.quarantineReason).to.contain('5 crashes');
+      expect(pool.state).to.equal('running');
+      expect((await pool.call(ParseMetadata, { path: 'x', data: bytes('ok') })).version).to.equal('1');
+      const traps = h.events.filter((e) => e.type === 'crashed' && e.reason === 'trap');
+      expect(traps).to.have.length(12);
+      expect(traps.every((e) => e.inCall === true)).to.equal(true);
+      expect(h.events.map((e) => e.type)).to.not.include('quarantined');
+    });
+
+    it('never quarantines for process deaths inside calls', async () => {
+      const pool = await h.start('loop', { timeoutMs: 20_000 });
+      let pid: number | undefined;
+      for (let i = 0; i < 6; i++) {
+        pid = await readyPid(pool, pid);
+        const running = expectRejection(pool.call(ParseMetadata, { path: 'x', data: bytes('x') }), Error);
+        await sleep(150); // acknowledged and looping
+        process.kill(pid, 'SIGKILL');
+        expect(await running).to.be.instanceOf(PluginCrashed);
+      }
+      expect(pool.state).to.equal('running');
+      expect(await pool.call(FormatKey)).to.equal('loop');
+      const deaths = h.events.filter((e) => e.type === 'crashed');
+      expect(deaths).to.have.length(6);
+      expect(deaths.every((e) => e.inCall === true && e.message.includes('not counted toward quarantine'))).to.equal(true);
+    });
+
+    it('backs off respawns after in-call failures, so a client cannot make it spawn without bound', async () => {
+      h = new Harness(dir, { backoff: { initialMs: 50, maxMs: 1000 } });
+      const pool = await h.start('loop', { timeoutMs: 100 });
+      const until = Date.now() + 4000;
+      let timeouts = 0;
+      while (Date.now() < until) {
+        expect(await expectRejection(pool.call(ParseMetadata, { path: 'x', data: bytes('x') }), Error)).to.be.instanceOf(PluginTimeout);
+        timeouts++;
+      }
+      // Delays 50, 100, 200, 400, 800, 1000, 1000 ms: at most 7 respawns in 4 s (without the
+      // backoff a 100 ms timeout and a ~80 ms spawn make about 20).
+      expect(pool.restarts).to.be.within(3, 8);
+      expect(timeouts).to.equal(pool.restarts + 1);
+      expect(pool.state).to.equal('running');
+      expect(h.events.filter((e) => e.type === 'limit_exceeded').every((e) => e.inCall === true)).to.equal(true);
+    });
+
+    it('quarantines after 5 process deaths outside calls, then a new pool serves again', async () => {
+      const pool = await h.start('good');
+      let pid: number | undefined;
+      for (let i = 0; i < 5; i++) {
+        pid = await readyPid(pool, pid);
+        process.kill(pid, 'SIGKILL');
+      }
+      await waitUntil(() => pool.state === 'quarantined');
+      expect(pool.quarantineReason).to.contain('5 crashes outside calls');
       const refused = await expectRejection(pool.call(FormatKey), Error);
       expect(refused).to.be.instanceOf(FormatUnavailable);
       expect(refused.message).to.contain('quarantined');
       expect(h.events.map((e) => e.type)).to.include('quarantined');
+      expect(h.events.filter((e) => e.type === 'crashed').every((e) => e.inCall === false)).to.equal(true);
 
-      const again = await h.start('trap');
-      expect((await again.call(ParseMetadata, { path: 'x', data: bytes('ok') })).version).to.equal('1');
+      const again = await h.start('good');
+      expect(await again.call(FormatKey)).to.equal('demo');
     });
 
     it('keeps a second plugin answering while the first loops, bombs and crash-loops', async () => {
