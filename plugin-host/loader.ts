@@ -2,7 +2,7 @@
  * Loads one transpiled component inside the plugin host and makes its exports callable,
  * with every linear memory capped and every failure classified.
  *
- * The component was transpiled by supervisor/runtime/component.ts (`transpileOptions()`):
+ * The component was transpiled by supervisor/runtime/transpile-worker.ts (`transpileOptions()`):
  * instantiation mode, one .wasm file per core module, WASI taken from the import object,
  * guest `err` results thrown as their bare string payload. This module relies on each of
  * those choices.

@@ -132,6 +132,9 @@ describe('plugin runtime: one version in its own child processes', function () {
         PluginStartFailed,
       );
       expect(error.message).to.contain('"not-the-key"').and.contain('"demo"');
+      // The failed start removed the cache entry its preparation wrote.
+      expect(component.transpiled).to.equal(true);
+      expect(await fs.readdir(path.join(dir, 'cache'))).to.not.include(component.sha256);
     });
 
     it('spreads calls across its instances', async () => {
