@@ -24,6 +24,7 @@ import {
   type RequestType0,
 } from 'vscode-jsonrpc/node';
 import { BinaryMessageReader, BinaryMessageWriter } from '../../protocol/framing.js';
+import { forwardLines } from '../../protocol/log-lines.js';
 import { Ack, PluginErrorCode, Ready, Stats, type ReadyResult } from '../../protocol/methods.js';
 import { ArtifactInvalid, FormatUnavailable, PluginCrashed, PluginMemoryExceeded, PluginTimeout } from './errors.js';
 import type { ResourceMonitor, ResourceSample } from './monitor.js';
@@ -57,7 +58,7 @@ export interface ChildOptions {
   ackTimeoutMs: number;
   /** How long spawn-to-ready may take. */
   startTimeoutMs: number;
-  /** Lines the child (host or guest) wrote to stderr. */
+  /** Lines the child (host or guest) wrote to stderr, each at most 8 KiB and a marker (protocol/log-lines.ts). */
   log: (line: string) => void;
 }
 
@@ -156,7 +157,7 @@ export class PluginChild extends EventEmitter<ChildEvents> {
     // A closed or broken pipe shows up as the process exiting; nothing more to do here.
     this.connection.onError(() => undefined);
     this.connection.listen();
-    pipeLines(this.process.stderr!, options.log);
+    forwardLines(this.process.stderr!, options.log);
 
     this.livenessTimer = setInterval(() => this.checkLiveness(), Math.min(250, options.ackTimeoutMs));
     this.exited = this.process.then((result) => this.onExit(result.exitCode ?? null, result.signal ?? null));
@@ -343,17 +344,4 @@ export class PluginChild extends EventEmitter<ChildEvents> {
         return new PluginCrashed(exit.message);
     }
   }
-}
-
-/** Forwards a stream's text line by line (the child's stderr: host and guest logs). */
-function pipeLines(stream: NodeJS.ReadableStream, log: (line: string) => void): void {
-  let partial = '';
-  stream.on('data', (chunk: Buffer) => {
-    const lines = (partial + chunk.toString('utf8')).split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) if (line) log(line);
-  });
-  stream.on('end', () => {
-    if (partial) log(partial);
-  });
 }

@@ -14,6 +14,8 @@ import { PluginStartFailed, type PoolLimits, type RuntimeEvent, type VersionPool
 import { PluginRuntime, type RuntimeConfig } from '../../supervisor/runtime/runtime.js';
 import { expectRejection, isAlive } from '../support/assertions.js';
 import { fixtureWasm, type FixtureName } from '../support/fixtures.js';
+import { stdoutLoggerComponent } from '../support/stdout-logger.js';
+import { LINE_CUT_MARKER, MAX_LOG_LINE_BYTES } from '../../protocol/log-lines.js';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (data: Uint8Array) => new TextDecoder().decode(data);
@@ -29,14 +31,17 @@ class Harness {
     this.runtime = new PluginRuntime({ cacheDir: path.join(dir, 'cache'), ...config });
   }
 
-  async start(name: FixtureName, limits: Partial<PoolLimits> = {}, version = '1.0.0'): Promise<VersionPool> {
-    const component = await this.runtime.prepare(await fixtureWasm(name));
+  readonly logs: string[] = [];
+
+  async start(name: FixtureName | Uint8Array, limits: Partial<PoolLimits> = {}, version = '1.0.0'): Promise<VersionPool> {
+    const component = await this.runtime.prepare(typeof name === 'string' ? await fixtureWasm(name) : name);
     const pool = await this.runtime.startVersion({
       version,
       component,
       cwd: this.dir,
       limits: { memoryMb: 64, timeoutMs: 5000, instances: 1, ...limits },
       onEvent: (event) => this.events.push(event),
+      log: (line) => this.logs.push(line),
     });
     this.pools.push(pool);
     return pool;
@@ -386,6 +391,21 @@ describe('plugin runtime: one version in its own child processes', function () {
       const outcomes = await trouble;
       expect(outcomes.every((o) => o.status === 'rejected')).to.equal(true);
       expect(healthy.state).to.equal('running');
+    });
+  });
+
+  describe('plugin output', () => {
+    it('a guest printing 50 MiB without a newline costs the supervisor one cut line, in bounded memory', async () => {
+      const flood = await stdoutLoggerComponent('x'.repeat(4096), 12_800);
+      await h.runtime.prepare(flood); // transpiled (in a worker of this process) before measuring
+      const rssBefore = process.memoryUsage().rss;
+      const pool = await h.start(flood, { timeoutMs: 20_000 }); // format-key floods once at start...
+      expect(await pool.call(FormatKey)).to.equal('logger'); // ...and once more here
+      await waitUntil(() => h.logs.length >= 2);
+      const rssGrowth = process.memoryUsage().rss - rssBefore;
+      const line = `[plugin stdout] ${'x'.repeat(MAX_LOG_LINE_BYTES - '[plugin stdout] '.length)}${LINE_CUT_MARKER}`;
+      expect(h.logs).to.deep.equal([line, line]);
+      expect(rssGrowth, 'supervisor RSS growth (bytes)').to.be.below(64 * 1024 * 1024);
     });
   });
 
