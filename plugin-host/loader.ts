@@ -1,6 +1,6 @@
 /**
  * Loads one transpiled component inside the plugin host and makes its exports callable,
- * with every linear memory capped and every failure classified.
+ * with every linear memory and table capped and every failure classified.
  *
  * The component was transpiled by supervisor/runtime/transpile-worker.ts (`transpileOptions()`):
  * instantiation mode, one .wasm file per core module, WASI taken from the import object,
@@ -15,7 +15,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ArtifactMetadata, HttpRequest, HttpResponse, IndexFile, RepoContext } from '../protocol/methods.js';
-import { capMemories, WASM_PAGE_BYTES } from '../protocol/wasm-memory.js';
+import { capMemories, capTables, WASM_PAGE_BYTES } from '../protocol/wasm-memory.js';
 import { createWasi, type PluginLog } from './wasi/imports.js';
 
 const HANDLER_INTERFACE = 'artifact-keeper:format/handler@1.0.0';
@@ -341,7 +341,8 @@ class ComponentPlugin implements LoadedPlugin {
     const bytes = await readFile(join(this.dir, basename(name)));
     let capped: Uint8Array;
     try {
-      capped = capMemories(bytes, this.maximumPages);
+      // Tables too: their elements are host memory outside every linear memory.
+      capped = capTables(capMemories(bytes, this.maximumPages));
     } catch (error) {
       if (error instanceof RangeError) {
         throw new MemoryLimitExceeded(

@@ -243,6 +243,19 @@ describe('plugin runtime: one version in its own child processes', function () {
       expect(metadata.path).to.equal('x');
     });
 
+    it('caps tables: a guest growing a table a million elements at a time is refused at once, its process small', async () => {
+      const pool = await h.start('table-bomb', { memoryMb: 64 });
+      const [pid] = pool.pids();
+      const error = await expectRejection(pool.call(ParseMetadata, { path: 'x', data: bytes('x') }), Error);
+      expect(error).to.be.instanceOf(PluginCrashed);
+      expect(error.message).to.contain('unreachable');
+      expect(await pool.call(Validate, { path: 'x', data: bytes('x') })).to.equal(null); // grows 5,000: allowed
+      const stats = await pool.call(Stats);
+      expect(stats.rssBytes, 'child RSS').to.be.below(160 * 1024 * 1024);
+      expect(pool.pids()).to.deep.equal([pid]);
+      expect(h.events.some((e) => e.type === 'limit_exceeded')).to.equal(false);
+    });
+
     it('replaces a child whose RSS goes past the limit plus the host allowance', async () => {
       h = new Harness(dir, { hostAllowanceMb: 1, monitorIntervalMs: 100 });
       // 1 MB of guest memory + 1 MB of allowance: any Node process is over it.

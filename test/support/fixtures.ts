@@ -16,6 +16,7 @@ export type FixtureName =
   | 'loop'
   | 'memory-bomb'
   | 'chunked-grow'
+  | 'table-bomb'
   | 'trap'
   | 'huge-result'
   | 'wrong-key'
@@ -60,6 +61,7 @@ const RECIPES: Record<FixtureName, Recipe> = {
   loop: handlerWat('loop.wat'),
   'memory-bomb': handlerWat('memory-bomb.wat'),
   'chunked-grow': handlerWat('chunked-grow.wat'),
+  'table-bomb': handlerWat('table-bomb.wat'),
   trap: handlerWat('trap.wat'),
   'huge-result': handlerWat('huge-result.wat'),
   'wrong-key': handlerWat('wrong-key.wat'),
