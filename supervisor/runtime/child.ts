@@ -158,6 +158,8 @@ export class PluginChild extends EventEmitter<ChildEvents> {
     this.connection.onError(() => undefined);
     this.connection.listen();
     forwardLines(this.process.stderr!, options.log);
+    // Sampled from spawn, not from readiness: loading a component can take all the memory too.
+    if (this.process.pid !== undefined) options.monitor.watch(this.process.pid, (sample) => this.onSample(sample));
 
     this.livenessTimer = setInterval(() => this.checkLiveness(), Math.min(250, options.ackTimeoutMs));
     this.exited = this.process.then((result) => this.onExit(result.exitCode ?? null, result.signal ?? null));
@@ -183,8 +185,6 @@ export class PluginChild extends EventEmitter<ChildEvents> {
       throw new PluginCrashed(`the plugin process failed to start: ${message}`);
     }
     child.state = 'ready';
-    const pid = child.pid;
-    if (pid !== undefined) options.monitor.watch(pid, (sample) => child.onSample(sample));
     return child;
   }
 

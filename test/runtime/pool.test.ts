@@ -256,6 +256,12 @@ describe('plugin runtime: one version in its own child processes', function () {
       expect(h.events.some((e) => e.type === 'limit_exceeded')).to.equal(false);
     });
 
+    it('samples a child from spawn: one over its RSS limit while loading fails to start, naming the limit', async () => {
+      h = new Harness(dir, { hostAllowanceMb: 1, monitorIntervalMs: 10 });
+      const error = await expectRejection(h.start('good', { memoryMb: 1 }), PluginStartFailed);
+      expect(error.message).to.contain('memory limit of 1 MB plus the host allowance of 1 MB');
+    });
+
     it('replaces a child whose RSS goes past the limit plus the host allowance', async () => {
       h = new Harness(dir, { hostAllowanceMb: 1, monitorIntervalMs: 100 });
       // 1 MB of guest memory + 1 MB of allowance: any Node process is over it.
