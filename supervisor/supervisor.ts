@@ -34,6 +34,9 @@ export interface Supervisor {
 
 /** Starts everything; used by the command below and by end-to-end tests. */
 export async function startSupervisor(config: Config, logger = pino({ level: config.logLevel })): Promise<Supervisor> {
+  // Everything the supervisor writes under DATA_DIR is its own business: the database, the
+  // admin token, plugin files, caches, blobs. Owner-only (files 0600, folders 0700) whoever writes them.
+  process.umask(0o077);
   const store = await openStore(config);
   try {
     return await startServices(config, store, logger);
