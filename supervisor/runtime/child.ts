@@ -36,8 +36,14 @@ const here = path.dirname(fileURLToPath(import.meta.url));
  * start from plain JS, never through a TS loader, and load one file rather than dozens.
  */
 export const hostEntry = path.resolve(here, '../../plugin-host/bundle.js');
-/** dist/ and node_modules/ both sit below it; the host must be able to read them. */
-const packageRoot = path.resolve(here, '../../..');
+/**
+ * What a child may read: the host bundle's folder (compiled host code, nothing else) and the
+ * component's transpiled folder. Not the package root: the default DATA_DIR sits below it
+ * (the database, the admin token, every plugin's files).
+ */
+export function childReadablePaths(entry: string): string[] {
+  return [path.dirname(hostEntry), path.dirname(entry)];
+}
 
 export interface ChildLimits {
   memoryMb: number;
@@ -127,7 +133,7 @@ export class PluginChild extends EventEmitter<ChildEvents> {
     const command = options.sandbox.command({
       hostEntry,
       hostArgs: ['--entry', options.entry, '--memory-bytes', String(memoryLimitBytes)],
-      readablePaths: [packageRoot, path.dirname(options.entry)],
+      readablePaths: childReadablePaths(options.entry),
       maxOldSpaceMb: 64 + options.limits.memoryMb,
     });
     this.process = execa(command.file, command.args, {
