@@ -103,6 +103,8 @@ interface PendingCall {
 export interface ChildEvents {
   /** The guest trapped inside a call (the host re-instantiates; the process lives on). */
   trap: [message: string];
+  /** The guest hit its memory cap inside a call (the host re-instantiates; the process lives on). */
+  memory: [message: string];
   exit: [exit: ChildExit];
 }
 
@@ -279,6 +281,7 @@ export class PluginChild extends EventEmitter<ChildEvents> {
       case PluginErrorCode.GuestError:
         return new ArtifactInvalid(error.message);
       case PluginErrorCode.MemoryLimit:
+        this.emit('memory', error.message);
         return new PluginMemoryExceeded(this.options.limits.memoryMb, error.message);
       case PluginErrorCode.NotSupported:
         return new FormatUnavailable(error.message);

@@ -243,6 +243,9 @@ export class VersionPool {
     child.on('trap', (message) => {
       this.emit({ type: 'crashed', reason: 'trap', inCall: true, pid: child.pid, message: `the guest trapped inside a call: ${message}` });
     });
+    child.on('memory', (message) => {
+      this.emit({ type: 'limit_exceeded', reason: 'memory', inCall: true, pid: child.pid, message });
+    });
     for (const waiter of this.waiters.splice(0)) waiter.resolve(child);
   }
 

@@ -235,6 +235,9 @@ describe('plugin runtime: one version in its own child processes', function () {
       const viaErr = await expectRejection(pool.call(Validate, { path: 'x', data: bytes('x') }), Error);
       expect(viaErr).to.be.instanceOf(PluginMemoryExceeded);
       expect(await pool.call(FormatKey)).to.equal('bomb');
+      const hits = h.events.filter((e) => e.type === 'limit_exceeded' && e.reason === 'memory');
+      expect(hits).to.have.length(2);
+      expect(hits.every((e) => e.inCall === true)).to.equal(true);
     });
 
     it('the same guest completes when its limit allows 100 MiB', async () => {
@@ -264,11 +267,12 @@ describe('plugin runtime: one version in its own child processes', function () {
 
     it('replaces a child whose RSS goes past the limit plus the host allowance', async () => {
       h = new Harness(dir, { hostAllowanceMb: 1, monitorIntervalMs: 100 });
-      // 1 MB of guest memory + 1 MB of allowance: any Node process is over it.
-      const pool = await h.start('loop', { timeoutMs: 20_000, memoryMb: 1 });
+      // 128 MB + 1 MB: a fresh child (~50 MB) starts; growing its linear memory to 100 MiB,
+      // page by page for over a second, takes the process past it.
+      const pool = await h.start('memory-bomb', { timeoutMs: 20_000, memoryMb: 128 });
       const error = await expectRejection(pool.call(ParseMetadata, { path: 'x', data: bytes('x') }), Error);
       expect(error).to.be.instanceOf(PluginMemoryExceeded);
-      expect(error.message).to.contain('memory limit of 1 MB plus the host allowance of 1 MB');
+      expect(error.message).to.contain('memory limit of 128 MB plus the host allowance of 1 MB');
       expect(h.events.some((e) => e.type === 'limit_exceeded' && e.reason === 'memory')).to.equal(true);
     });
   });
