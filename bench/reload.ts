@@ -1,14 +1,14 @@
 /**
- * reload: continuous parse-metadata calls through the format registry (16 closed-loop
+ * reload: continuous parse-metadata calls through the routing table (16 closed-loop
  * workers, 1 KiB) while the 'demo' plugin is reloaded every second: a new pool and
- * WasmFormatHandler are started, swapped into the registry, and the old one drained.
+ * WasmFormatHandler are started, swapped into the routing table, and the old one drained.
  *
  * Baseline: the same load for 5 s with no reload. Figures: calls made and failed (must be
  * 0), p99 in windows around each reload (from the start of the new pool until 100 ms after
  * the old one is drained), p99 over the whole reload phase, and how long reloads take.
  */
 import type { Capabilities } from '../supervisor/formats/handler.js';
-import { FormatRegistry } from '../supervisor/formats/registry.js';
+import { RoutingTable } from '../supervisor/formats/routing.js';
 import { WasmFormatHandler } from '../supervisor/formats/wasm-handler.js';
 import { fixtureWasm } from '../test/support/fixtures.js';
 import {
@@ -39,7 +39,7 @@ interface Reload {
 
 export async function run(): Promise<void> {
   const env = await BenchRuntime.create();
-  const registry = new FormatRegistry();
+  const routing = new RoutingTable();
   try {
     const wasm = await fixtureWasm('good');
     const startHandler = async (version: string) => {
@@ -54,14 +54,14 @@ export async function run(): Promise<void> {
         onEvent: (event) => env.events.push(event),
       });
       env.track(pool);
-      return new WasmFormatHandler('demo', capabilities, pool);
+      return new WasmFormatHandler('demo', capabilities, component.sha256, pool);
     };
 
-    registry.swap(await startHandler('1.0.0'));
+    routing.activate('bench', await startHandler('1.0.0'), true);
     const { data, sum } = payload(1024);
     let wrong = 0;
     const call = async () => {
-      const metadata = await registry.require('demo').parseMetadata('bench/a.demo', data);
+      const metadata = await routing.require('demo').parseMetadata('bench/a.demo', data);
       if (metadata.version !== String(sum)) {
         wrong++;
         throw new Error(`wrong answer: ${metadata.version}`);
@@ -88,8 +88,8 @@ export async function run(): Promise<void> {
         const startedAt = now();
         const next = await startHandler(`1.0.${version++}`);
         const readyAt = now();
-        const previous = registry.swap(next) as WasmFormatHandler;
-        const oldPids = previous.pool.pids();
+        const previous = routing.replace('bench', next)!;
+        const oldPids = previous.pids();
         await previous.drain();
         const drainedAt = now();
         reloads.push({ startedAt, readyAt, drainedAt });
@@ -103,7 +103,7 @@ export async function run(): Promise<void> {
 
     printFigures(steady, loaded, reloads, leaked.length, wrong);
   } finally {
-    await Promise.allSettled(registry.keys().map((key) => registry.remove(key)?.drain()));
+    await Promise.allSettled(routing.retireAll().map((handler) => handler.drain()));
     await env.close();
   }
 }

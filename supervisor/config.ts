@@ -53,7 +53,16 @@ export interface Config {
     heartbeatMs: number;
     /** After this long without a heartbeat a node is `lost`. */
     nodeTimeoutMs: number;
+    /** After this long without a heartbeat any live node deletes a node's row (and its runtime rows). */
+    pruneAfterMs: number;
+    /** How often a node reconciles its plugins with the desired state without being told (a safety net). */
+    reconcileMs: number;
   };
+  /**
+   * From SIGTERM, how long the node keeps serving while `/ready` answers 503 (so a load
+   * balancer stops sending to it) before it stops listening and drains its plugins.
+   */
+  shutdownGraceMs: number;
   /** Where blobs live: a folder (local or shared file system) or an S3 bucket. */
   blobStore: BlobStoreSettings;
 }
@@ -97,6 +106,7 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push('DATABASE_URL must be a postgres:// URL (leave it unset for SQLite in DATA_DIR)');
   }
 
+  const nodeTimeoutMs = read.integer('CLUSTER_NODE_TIMEOUT_MS', 10_000, 500, 600_000);
   const config: Config = {
     port: read.integer('PORT', 8080, 0, 65535),
     host: env.HOST || '0.0.0.0',
@@ -123,12 +133,18 @@ export function loadConfig(env: Env = process.env): Config {
       nodeId: readNodeId(env, problems),
       nodeUrl: env.NODE_URL || null,
       heartbeatMs: read.integer('CLUSTER_HEARTBEAT_MS', 2000, 100, 60_000),
-      nodeTimeoutMs: read.integer('CLUSTER_NODE_TIMEOUT_MS', 10_000, 500, 600_000),
+      nodeTimeoutMs,
+      pruneAfterMs: read.integer('CLUSTER_NODE_PRUNE_MS', nodeTimeoutMs * 10, 1000, 30 * 24 * 3600_000),
+      reconcileMs: read.integer('CLUSTER_RECONCILE_MS', 5000, 100, 600_000),
     },
+    shutdownGraceMs: read.integer('SHUTDOWN_GRACE_MS', 0, 0, 600_000),
     blobStore: readBlobStore(env, dataDir, read, problems),
   };
   if (config.cluster.nodeTimeoutMs <= config.cluster.heartbeatMs) {
     problems.push('CLUSTER_NODE_TIMEOUT_MS must be longer than CLUSTER_HEARTBEAT_MS');
+  }
+  if (config.cluster.pruneAfterMs <= config.cluster.nodeTimeoutMs) {
+    problems.push('CLUSTER_NODE_PRUNE_MS must be longer than CLUSTER_NODE_TIMEOUT_MS');
   }
   if (config.plugins.requireSigned && config.plugins.trustedPublicKeys.length === 0) {
     problems.push('PLUGINS_REQUIRE_SIGNED=true needs at least one key in PLUGINS_TRUSTED_PUBKEY');

@@ -1,13 +1,19 @@
 /**
- * The supervisor put together: store → runtime and registry → services → HTTP server; then
- * the active plugins are started again. `close()` stops the server, drains every plugin
- * (calls in flight finish) and closes the store. Used by main.ts and by end-to-end tests.
+ * The supervisor put together: the data directory locked → store → this node joins the
+ * cluster → runtime and registry → services → HTTP server; then the active plugins are
+ * started again and `/ready` says so. `leave()` makes `/ready` answer 503 and tells the
+ * other nodes this one is leaving; `close()` (which leaves first) stops the server, drains
+ * every plugin (calls in flight finish), closes the store and releases the data directory.
+ * Used by main.ts and by end-to-end tests.
  */
 import type { Server } from 'node:http';
 import pino from 'pino';
+import { NodeMembership } from './cluster/nodes.js';
 import type { Config } from './config.js';
+import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { coreFormatHandlers } from './formats/core/index.js';
-import { FormatRegistry } from './formats/registry.js';
+import { LocalNotifier, PostgresNotifier } from './cluster/notify.js';
+import { RoutingTable } from './formats/routing.js';
 import { BlobStore } from './blobs/blob-store.js';
 import { createApp } from './http/app.js';
 import { Metrics } from './metrics.js';
@@ -19,73 +25,109 @@ import { FormatCatalog } from './services/formats.js';
 import { HealthCheck } from './services/health.js';
 import { PluginLifecycle } from './services/lifecycle.js';
 import { PluginFiles } from './services/plugin-files.js';
+import { Reconciler } from './services/reconcile.js';
 import { RepositoryCatalog } from './services/repositories.js';
 import { TokenService } from './services/tokens.js';
 import { openStore } from './store/open.js';
 import type { Store } from './store/store.js';
+import { VERSION } from './version.js';
 
 export interface Supervisor {
   server: Server;
   url: string;
   /** A generated admin token, on the first start only. */
   generatedAdminToken: string | null;
+  /** `/ready` answers 503 from now on and the node is `leaving`; it still serves. */
+  leave(): Promise<void>;
   close(): Promise<void>;
 }
 
-/** Starts everything; used by the command below and by end-to-end tests. */
-export async function startSupervisor(config: Config, logger = pino({ level: config.logLevel })): Promise<Supervisor> {
+export interface SupervisorOptions {
+  /**
+   * The node cannot go on (another process took over its NODE_ID): main.ts exits with 1.
+   * Without it, the supervisor closes itself.
+   */
+  onFatal?(error: Error): void;
+}
+
+/**
+ * Starts everything; used by main.ts and by end-to-end tests. Throws `DataDirInUse` when
+ * another supervisor holds the data directory.
+ */
+export async function startSupervisor(config: Config, logger = pino({ level: config.logLevel }), options: SupervisorOptions = {}): Promise<Supervisor> {
   // Everything the supervisor writes under DATA_DIR is its own business: the database, the
   // admin token, plugin files, caches, blobs. Owner-only (files 0600, folders 0700) whoever writes them.
   process.umask(0o077);
-  const store = await openStore(config);
+  const lock = await lockDataDir(config.dataDir, config.cluster.nodeId);
+  let store: Store | undefined;
   try {
-    return await startServices(config, store, logger);
+    store = await openStore(config);
+    return await joinCluster(config, store, lock, logger, options);
   } catch (error) {
-    await store.close();
+    await store?.close();
+    lock.release();
     throw error;
   }
 }
 
-async function startServices(config: Config, store: Store, logger: pino.Logger): Promise<Supervisor> {
+/** This node's row first: the services start as a member, and leave if they fail to. */
+async function joinCluster(config: Config, store: Store, lock: DataDirLock, logger: pino.Logger, options: SupervisorOptions): Promise<Supervisor> {
+  let supervisor: Supervisor | undefined;
+  const membership = new NodeMembership({
+    store,
+    settings: config.cluster,
+    version: VERSION,
+    logger,
+    onFatal: (error) => (options.onFatal ? options.onFatal(error) : void supervisor?.close()),
+  });
+  await membership.join();
+  try {
+    supervisor = await startNode(config, store, lock, membership, logger);
+    return supervisor;
+  } catch (error) {
+    await membership.leave();
+    throw error;
+  }
+}
+
+async function startNode(config: Config, store: Store, lock: DataDirLock, membership: NodeMembership, logger: pino.Logger): Promise<Supervisor> {
   const files = new PluginFiles(config.dataDir);
   await files.prepare();
   const runtime = new PluginRuntime({ cacheDir: files.componentCache });
   logger.info({ sandbox: runtime.settings.sandbox.describe() }, 'plugin sandbox');
 
-  const registry = new FormatRegistry();
+  const routing = new RoutingTable();
   const coreHandlers = coreFormatHandlers();
 
   const blobs = new BlobStore(config.dataDir);
   await blobs.prepare();
   const repositories = new RepositoryCatalog(store, blobs);
-  const indexes = new IndexBuilder({ store, blobs, registry, logger });
-  const artifacts = new ArtifactCatalog({ store, blobs, registry, indexes, maxUploadBytes: config.artifacts.maxUploadBytes });
-  const native = new NativeProtocol({ store, registry });
+  const indexes = new IndexBuilder({ store, blobs, routing, logger });
+  const artifacts = new ArtifactCatalog({ store, blobs, routing, indexes, maxUploadBytes: config.artifacts.maxUploadBytes });
+  const native = new NativeProtocol({ store, routing });
   // Each reads the other only later (on a scrape, on a runtime event).
-  const metrics = new Metrics({ runningPlugins: () => lifecycle.runningPlugins() });
-  const lifecycle = new PluginLifecycle({
+  const metrics = new Metrics({ runningPlugins: () => node.runningPlugins() });
+  const node = new Reconciler({
     store,
     runtime,
-    registry,
+    routing,
     files,
-    config,
+    notifier: config.databaseUrl ? new PostgresNotifier(config.databaseUrl) : new LocalNotifier(),
+    nodeId: config.cluster.nodeId,
+    reconcileMs: config.cluster.reconcileMs,
+    heartbeatMs: config.cluster.heartbeatMs,
+    nodeTimeoutMs: config.cluster.nodeTimeoutMs,
     logger,
-    dependents: repositories,
     observeRuntimeEvent: (formatKey, event) => metrics.countRuntimeEvent(formatKey, event),
   });
-  const formats = new FormatCatalog({
-    store,
-    registry,
-    dependents: repositories,
-    coreHandlers,
-    pluginHandler: (pluginId) => lifecycle.handlerFor(pluginId),
-  });
+  const lifecycle = new PluginLifecycle({ store, node, routing, files, config, logger, dependents: repositories });
+  const formats = new FormatCatalog({ store, routing, dependents: repositories, coreHandlers, changes: node });
   await formats.startCoreHandlers();
-  const health = new HealthCheck(store, lifecycle);
+  const health = new HealthCheck(store, lifecycle, membership);
   const tokens = new TokenService(store, config);
   const generated = await tokens.bootstrap();
 
-  const app = createApp({ plugins: lifecycle, formats, repositories, artifacts, native, health, tokens, config, logger, metrics });
+  const app = createApp({ plugins: lifecycle, formats, repositories, artifacts, native, health, cluster: membership, tokens, config, logger, metrics });
   const server = app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -94,19 +136,31 @@ async function startServices(config: Config, store: Store, logger: pino.Logger):
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
-  logger.info({ url, store: store.engine, dataDir: config.dataDir }, 'plugin-keeper listening');
+  logger.info({ url, store: store.engine, dataDir: config.dataDir, node_id: config.cluster.nodeId }, 'plugin-keeper listening');
 
-  await lifecycle.startActive();
+  // The node's first reconcile: until it is over, /ready keeps load balancers away.
+  await node.start();
   health.markReady();
 
+  const leave = async () => {
+    health.markStopping();
+    await membership.leave();
+  };
+  let closing: Promise<void> | undefined;
   return {
     server,
     url,
     generatedAdminToken: generated?.token ?? null,
-    async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await lifecycle.stopAll();
-      await store.close();
+    leave,
+    close() {
+      closing ??= (async () => {
+        await leave();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await node.stop();
+        await store.close();
+        lock.release();
+      })();
+      return closing;
     },
   };
 }

@@ -131,7 +131,7 @@ async function runPlugin(
   const startMs = elapsedSince(mark);
   progress('calling the plugin');
 
-  const handler = new WasmFormatHandler(manifest.format.key, manifest.capabilities, pool);
+  const handler = new WasmFormatHandler(manifest.format.key, manifest.capabilities, component.sha256, pool);
   const sizeWarnings =
     artifact.data.byteLength > handler.maxArtifactBytes
       ? [`the server refuses uploads this large for this plugin (413): its memory limit allows artifacts up to ${handler.maxArtifactBytes} bytes`]

@@ -14,7 +14,11 @@ import type {
   RepoContext,
 } from '../../protocol/methods.js';
 
+import type { PoolLimits, PoolState, ProcessInfo } from '../runtime/pool.js';
+
 export type { ArtifactMetadata, HttpRequest, HttpResponse, IndexFile, RepoContext };
+/** One process of a plugin version, as the processes endpoint shows it. */
+export type PluginProcess = ProcessInfo;
 
 export interface Capabilities {
   parse_metadata: boolean;
@@ -43,6 +47,31 @@ export interface FormatHandler {
   /** Native client protocol; only called when `capabilities.handle_request` is true. */
   handleRequest(request: HttpRequest, context: RepoContext, artifacts: ArtifactMetadata[]): Promise<HttpResponse>;
 
-  /** Stop admitting calls, let the ones in flight finish, release resources. */
+  /** Linear memory in use now (a plugin's), for the format test endpoint; null for core handlers. */
+  memoryUsedBytes(): Promise<number | null>;
+
+  /**
+   * Runs `work`, a sequence of calls on this handler (validate, then parse...), to its end: a
+   * drain begun meanwhile waits for it (bounded by the time limit), so a version swapped out
+   * between two calls of one request still answers both.
+   */
+  use<T>(work: () => Promise<T>): Promise<T>;
+
+  /** Stop admitting calls, let the ones in flight (and the uses begun) finish, release resources. */
   drain(): Promise<void>;
+}
+
+/** A handler running one version of a plugin in child processes. */
+export interface PluginHandler extends FormatHandler {
+  readonly handlerType: 'wasm';
+  readonly version: string;
+  /** The component's SHA-256 and the limits it runs with: what a reconcile compares. */
+  readonly wasmSha256: string;
+  readonly limits: PoolLimits;
+  state(): PoolState;
+  /** Why the version was quarantined, when it is. */
+  quarantineReason(): string | undefined;
+  pids(): number[];
+  restarts(): number;
+  processes(): Promise<PluginProcess[]>;
 }

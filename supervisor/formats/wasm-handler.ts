@@ -12,14 +12,15 @@ import {
   Validate,
 } from '../../protocol/methods.js';
 import { FormatUnavailable } from '../runtime/errors.js';
-import type { VersionPool } from '../runtime/pool.js';
+import { Stats } from '../../protocol/methods.js';
+import type { PoolLimits, PoolState, ProcessInfo, VersionPool } from '../runtime/pool.js';
 import type {
   ArtifactMetadata,
   Capabilities,
-  FormatHandler,
   HttpRequest,
   HttpResponse,
   IndexFile,
+  PluginHandler,
   RepoContext,
 } from './handler.js';
 
@@ -31,16 +32,52 @@ import type {
  */
 export const ARTIFACT_SHARE_OF_MEMORY = 0.5;
 
-export class WasmFormatHandler implements FormatHandler {
+export class WasmFormatHandler implements PluginHandler {
   readonly handlerType = 'wasm';
   readonly maxArtifactBytes: number;
+  /** Uses begun (`use`) and not over, and the drain waiting for them. */
+  private uses = 0;
+  private readonly released: Array<() => void> = [];
 
   constructor(
     readonly formatKey: string,
     readonly capabilities: Capabilities,
-    readonly pool: VersionPool,
+    readonly wasmSha256: string,
+    private readonly pool: VersionPool,
   ) {
     this.maxArtifactBytes = Math.floor(pool.limits.memoryMb * 1024 * 1024 * ARTIFACT_SHARE_OF_MEMORY);
+  }
+
+  get version(): string {
+    return this.pool.version;
+  }
+
+  get limits(): PoolLimits {
+    return this.pool.limits;
+  }
+
+  state(): PoolState {
+    return this.pool.state;
+  }
+
+  quarantineReason(): string | undefined {
+    return this.pool.quarantineReason;
+  }
+
+  pids(): number[] {
+    return this.pool.pids();
+  }
+
+  restarts(): number {
+    return this.pool.restarts;
+  }
+
+  processes(): Promise<ProcessInfo[]> {
+    return this.pool.processes();
+  }
+
+  async memoryUsedBytes(): Promise<number | null> {
+    return (await this.pool.call(Stats).catch(() => undefined))?.wasmMemoryBytes ?? null;
   }
 
   async validate(path: string, data: Uint8Array): Promise<void> {
@@ -72,7 +109,23 @@ export class WasmFormatHandler implements FormatHandler {
     return this.pool.call(HandleRequest, { request, context, artifacts });
   }
 
-  drain(): Promise<void> {
-    return this.pool.drain();
+  async use<T>(work: () => Promise<T>): Promise<T> {
+    this.uses++;
+    try {
+      return await work();
+    } finally {
+      if (--this.uses === 0) this.released.splice(0).forEach((notify) => notify());
+    }
+  }
+
+  async drain(): Promise<void> {
+    if (this.uses > 0) {
+      await new Promise<void>((resolve) => {
+        this.released.push(resolve);
+        // A use is a few calls, each bounded by the deadline; this only guards a use that hangs.
+        setTimeout(resolve, this.pool.limits.timeoutMs * 3 + 1000).unref();
+      });
+    }
+    await this.pool.drain();
   }
 }

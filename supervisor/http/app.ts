@@ -12,6 +12,7 @@ import type { Config } from '../config.js';
 import type { Metrics } from '../metrics.js';
 import type {
   ArtifactService,
+  ClusterService,
   FormatService,
   HealthService,
   NativeProtocolService,
@@ -23,8 +24,9 @@ import { accessLog } from './access-log.js';
 import { authenticate } from './auth.js';
 import { errorHandler } from './errors.js';
 import { openApiDocument } from './openapi.js';
-import { FORMAT_MOUNTS, OPENAPI_PATH, PLUGIN_MOUNTS, REPOSITORY_MOUNTS } from './paths.js';
+import { CLUSTER_MOUNTS, FORMAT_MOUNTS, OPENAPI_PATH, PLUGIN_MOUNTS, REPOSITORY_MOUNTS } from './paths.js';
 import { requestId } from './request-id.js';
+import { clusterRoutes } from './routes/cluster.js';
 import { formatRoutes } from './routes/formats.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes, requestMetrics } from './routes/metrics.js';
@@ -42,6 +44,7 @@ export interface AppDeps {
   artifacts: ArtifactService;
   native: NativeProtocolService;
   health: HealthService;
+  cluster: ClusterService;
   tokens: TokenService;
   config: Config;
   logger: Logger;
@@ -60,6 +63,7 @@ export function createApp(deps: AppDeps): Koa<AppState> {
   mount(router, FORMAT_MOUNTS, formatRoutes(deps.formats, { tempRoot }));
   mount(router, REPOSITORY_MOUNTS, repositoryRoutes(deps.repositories));
   mount(router, REPOSITORY_MOUNTS, artifactRoutes(deps.artifacts));
+  mount(router, CLUSTER_MOUNTS, clusterRoutes(deps.cluster));
   router.use(extRoutes(deps.native).routes());
   router.use(healthRoutes(deps.health).routes());
   router.use(metricsRoutes(deps.metrics, { token: deps.config.metricsToken }).routes());

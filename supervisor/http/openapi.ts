@@ -8,7 +8,8 @@ import { WWW_AUTHENTICATE } from './auth.js';
 import { JSON_LIMIT_BYTES } from './body.js';
 import { PLUGIN_FAILURE_STATUS } from './errors.js';
 import type { IntegerRange } from './input.js';
-import { EXT_PREFIX, FORMAT_MOUNTS, OPENAPI_PATH, PLUGIN_MOUNTS, REPOSITORY_MOUNTS } from './paths.js';
+import { CLUSTER_MOUNTS, EXT_PREFIX, FORMAT_MOUNTS, OPENAPI_PATH, PLUGIN_MOUNTS, REPOSITORY_MOUNTS } from './paths.js';
+import { NODE_STATES } from '../cluster/nodes.js';
 import { MAX_PATH_LENGTH } from '../services/artifacts/paths.js';
 import { ARTIFACT_SHARE_OF_MEMORY } from '../formats/wasm-handler.js';
 import { REPOSITORY_KEY } from '../services/repositories.js';
@@ -167,7 +168,7 @@ const SCHEMAS: Record<string, Schema> = {
   },
   Plugin: {
     type: 'object',
-    required: ['id', 'plugin_id', 'name', 'version', 'status', 'plugin_type', 'source_type', 'format_key', 'capabilities', 'resource_limits', 'runtime'],
+    required: ['id', 'plugin_id', 'name', 'version', 'status', 'plugin_type', 'source_type', 'format_key', 'capabilities', 'resource_limits', 'runtime', 'nodes'],
     properties: {
       id: { type: 'string', format: 'uuid' },
       plugin_id: { type: 'string', format: 'uuid', description: 'Same as `id`.' },
@@ -178,7 +179,10 @@ const SCHEMAS: Record<string, Schema> = {
       author: nullable('string'),
       homepage: nullable('string'),
       license: nullable('string'),
-      status: { enum: PLUGIN_STATUSES },
+      status: {
+        enum: PLUGIN_STATUSES,
+        description: 'The desired state (`active`, `disabled`), or `error` when the plugin should be active and every live node failed to start or quarantined it.',
+      },
       plugin_type: { enum: PLUGIN_TYPES },
       source_type: { enum: ['core', 'wasm_git', 'wasm_zip', 'wasm_local'] },
       source_url: nullable('string'),
@@ -192,7 +196,27 @@ const SCHEMAS: Record<string, Schema> = {
       installed_at: { type: 'string', format: 'date-time' },
       enabled_at: nullable('string', { format: 'date-time' }),
       updated_at: { type: 'string', format: 'date-time' },
-      runtime: ref('schemas', 'PluginRuntime'),
+      runtime: { ...ref('schemas', 'PluginRuntime'), description: "The answering node's processes." },
+      nodes: {
+        type: 'array',
+        description: 'The actual state of every node that is up (seen within the node timeout), by node id.',
+        items: ref('schemas', 'PluginNodeState'),
+      },
+    },
+  },
+  PluginNodeState: {
+    type: 'object',
+    required: ['node_id', 'version', 'state', 'pids', 'error_message', 'updated_at'],
+    properties: {
+      node_id: { type: 'string' },
+      version: { type: 'string', description: 'The version running, being started, or that failed.' },
+      state: {
+        enum: ['starting', 'running', 'stopped', 'error', 'quarantined'],
+        description: '`error`: this node could not start the version (it keeps serving the previous one, if any); `quarantined`: it crashed too often here. Cleared by an enable or a reload.',
+      },
+      pids: { type: 'array', items: { type: 'integer' } },
+      error_message: nullable('string'),
+      updated_at: { type: 'string', format: 'date-time' },
     },
   },
   InstalledPlugin: {
@@ -217,10 +241,11 @@ const SCHEMAS: Record<string, Schema> = {
   },
   Event: {
     type: 'object',
-    required: ['id', 'plugin_id', 'event_type', 'severity', 'message', 'details', 'created_at'],
+    required: ['id', 'plugin_id', 'node_id', 'event_type', 'severity', 'message', 'details', 'created_at'],
     properties: {
       id: { type: 'string', format: 'uuid' },
       plugin_id: { type: 'string', format: 'uuid' },
+      node_id: nullable('string', { description: 'The node whose processes the event is about; null for cluster-wide events (installed, reloaded...).' }),
       event_type: {
         enum: [
           'installed',
@@ -247,8 +272,9 @@ const SCHEMAS: Record<string, Schema> = {
   EventList: { ...listOf('Event'), description: 'Newest first.' },
   Process: {
     type: 'object',
-    required: ['pid', 'version', 'state', 'in_flight', 'calls_total', 'errors_total', 'restarts'],
+    required: ['node_id', 'pid', 'version', 'state', 'in_flight', 'calls_total', 'errors_total', 'restarts'],
     properties: {
+      node_id: { type: 'string', description: 'The node running the process.' },
       pid: nullable('integer'),
       version: { type: 'string' },
       state: { enum: ['starting', 'ready', 'draining', 'stopped'] },
@@ -433,11 +459,37 @@ const SCHEMAS: Record<string, Schema> = {
             type: 'object',
             properties: { ok: { type: 'boolean' }, active: { type: 'integer' }, running: { type: 'integer' }, error: { type: 'integer' } },
           },
+          cluster: {
+            type: 'object',
+            description: 'Absent when the database does not answer. `ok`: this node\'s own heartbeat is current.',
+            properties: { ok: { type: 'boolean' }, nodes_up: { type: 'integer' }, nodes_lost: { type: 'integer' } },
+          },
         },
       },
     },
   },
-  Readiness: { type: 'object', required: ['status'], properties: { status: { enum: ['ready', 'starting'] } } },
+  Readiness: { type: 'object', required: ['status'], properties: { status: { enum: ['ready', 'starting', 'stopping'] } } },
+  ClusterNode: {
+    type: 'object',
+    required: ['node_id', 'url', 'state', 'started_at', 'last_seen_at', 'version', 'plugins'],
+    properties: {
+      node_id: { type: 'string' },
+      url: nullable('string', { description: "The node's NODE_URL." }),
+      state: {
+        enum: NODE_STATES,
+        description: '`lost`: no heartbeat for CLUSTER_NODE_TIMEOUT_MS (by the database\'s clock); `leaving`: stopped cleanly.',
+      },
+      started_at: { type: 'string', format: 'date-time' },
+      last_seen_at: { type: 'string', format: 'date-time' },
+      version: { type: 'string', description: "The node's plugin-keeper version." },
+      plugins: {
+        type: 'object',
+        required: ['running', 'error'],
+        properties: { running: { type: 'integer' }, error: { type: 'integer' } },
+      },
+    },
+  },
+  ClusterNodeList: listOf('ClusterNode'),
 };
 
 function limitProperties(): Record<string, Schema> {
@@ -493,7 +545,7 @@ type ErrorName = keyof typeof ERROR_RESPONSES;
 interface OperationSpec {
   id: string;
   summary: string;
-  tag: 'plugins' | 'formats' | 'repositories' | 'native' | 'health';
+  tag: 'plugins' | 'formats' | 'repositories' | 'native' | 'cluster' | 'health';
   parameters?: string[];
   body?: Record<string, { schema: Schema }>;
   success: [number, string, string | null];
@@ -821,6 +873,17 @@ const NATIVE_PATHS: Record<string, PathItem> = {
   ),
 };
 
+const CLUSTER_PATHS: Record<string, PathItem> = {
+  '/nodes': {
+    get: operation({
+      id: 'listClusterNodes',
+      summary: 'The nodes sharing the database: up, lost or leaving',
+      tag: 'cluster',
+      success: [200, 'Every node known, ordered by node id; pruned after CLUSTER_NODE_PRUNE_MS without a heartbeat.', 'ClusterNodeList'],
+    }),
+  },
+};
+
 const OTHER_PATHS: Record<string, PathItem> = {
   '/health': {
     get: operation({
@@ -839,7 +902,7 @@ const OTHER_PATHS: Record<string, PathItem> = {
       tag: 'health',
       anonymous: true,
       success: [200, 'Ready.', 'Readiness'],
-      also: { 503: { description: 'Start-up is not over.', schema: 'Readiness' } },
+      also: { 503: { description: 'Start-up is not over, or the node is stopping (from SIGTERM on).', schema: 'Readiness' } },
     }),
   },
   [OPENAPI_PATH]: {
@@ -879,9 +942,10 @@ export function openApiDocument(): Record<string, unknown> {
       { name: 'formats', description: `Also under ${FORMAT_MOUNTS.slice(1).join(', ')}.` },
       { name: 'repositories', description: 'Repositories of artifacts, one format each; their artifacts and generated index.' },
       { name: 'native', description: "Package managers' own protocols, served by plugins with handle_request." },
+      { name: 'cluster', description: 'The supervisors sharing the database.' },
       { name: 'health', description: 'Probes and this document.' },
     ],
-    paths: { ...mounted(PLUGIN_MOUNTS, PLUGIN_PATHS), ...mounted(FORMAT_MOUNTS, FORMAT_PATHS), ...mounted(REPOSITORY_MOUNTS, REPOSITORY_PATHS), ...NATIVE_PATHS, ...OTHER_PATHS },
+    paths: { ...mounted(PLUGIN_MOUNTS, PLUGIN_PATHS), ...mounted(FORMAT_MOUNTS, FORMAT_PATHS), ...mounted(REPOSITORY_MOUNTS, REPOSITORY_PATHS), ...mounted(CLUSTER_MOUNTS, CLUSTER_PATHS), ...NATIVE_PATHS, ...OTHER_PATHS },
     components: {
       schemas: SCHEMAS,
       parameters: PARAMETERS,

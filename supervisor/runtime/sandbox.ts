@@ -8,6 +8,10 @@
  * - A new user + network namespace (`unshare -rn`), where the kernel allows it: the child
  *   has no network interface but loopback-in-a-void, so any connection gets ENETUNREACH.
  * - A scrubbed environment: no variable of the supervisor (tokens, database URLs) reaches it.
+ * - A parent-death signal (`setpriv --pdeathsig KILL`): when the supervisor dies, even by
+ *   SIGKILL, the kernel kills the child, even one spinning in a guest loop that would never
+ *   read the end of its stdin. Inside the namespace it comes after `unshare`, since
+ *   entering a user namespace clears a parent-death signal set before it.
  *
  * `describe()` is what the process listing shows, so an operator can see which walls are up.
  */
@@ -17,6 +21,8 @@ export interface SandboxFeatures {
   permissionModel: boolean;
   /** Absolute path of `unshare` when it can create a network namespace here, else null. */
   unsharePath: string | null;
+  /** Absolute path of `setpriv` when it can set a parent-death signal here, else null. */
+  setprivPath: string | null;
 }
 
 export interface ChildCommand {
@@ -41,7 +47,8 @@ export class Sandbox {
   static detect(options: { networkIsolation?: boolean } = {}): Sandbox {
     return new Sandbox({
       permissionModel: true,
-      unsharePath: options.networkIsolation === false ? null : findWorkingUnshare(),
+      unsharePath: options.networkIsolation === false ? null : findWorking('unshare', ['--user', '--map-root-user', '--net', 'true']),
+      setprivPath: findWorking('setpriv', ['--pdeathsig', 'KILL', '--', 'true']),
     });
   }
 
@@ -51,30 +58,35 @@ export class Sandbox {
     if (this.features.permissionModel) {
       nodeArgs.push('--experimental-permission', ...options.readablePaths.map((p) => `--allow-fs-read=${p}`));
     }
-    const args = [...nodeArgs, options.hostEntry, ...options.hostArgs];
     // Only what Node itself needs; notably no PATH-borne secrets, tokens or DATABASE_URL.
     const env = { NODE_ENV: 'production', LANG: 'C.UTF-8' };
-    if (this.features.unsharePath) {
-      return { file: this.features.unsharePath, args: ['--user', '--map-root-user', '--net', process.execPath, ...args], env };
-    }
-    return { file: process.execPath, args, env };
+    // Each wrapper execs the next in the same process: the pid the supervisor sees is the host's.
+    let command = [process.execPath, ...nodeArgs, options.hostEntry, ...options.hostArgs];
+    if (this.features.setprivPath) command = [this.features.setprivPath, '--pdeathsig', 'KILL', '--', ...command];
+    if (this.features.unsharePath) command = [this.features.unsharePath, '--user', '--map-root-user', '--net', ...command];
+    const [file, ...args] = command as [string, ...string[]];
+    return { file, args, env };
   }
 
   describe(): string {
     const walls = ['scrubbed environment'];
     if (this.features.permissionModel) walls.push('node permission model (read-only, no spawn, no addons)');
     walls.push(this.features.unsharePath ? 'no network (user+net namespace)' : 'network NOT isolated (unshare unavailable)');
+    walls.push(
+      this.features.setprivPath ? 'killed with the supervisor (parent-death signal)' : 'may outlive a killed supervisor (setpriv unavailable)',
+    );
     return walls.join(', ');
   }
 }
 
-function findWorkingUnshare(): string | null {
-  for (const candidate of ['/usr/bin/unshare', '/bin/unshare']) {
+/** The util-linux tool `name` where running it with `probeArgs` succeeds here, else null. */
+function findWorking(name: string, probeArgs: string[]): string | null {
+  for (const candidate of [`/usr/bin/${name}`, `/bin/${name}`]) {
     try {
-      execFileSync(candidate, ['--user', '--map-root-user', '--net', 'true'], { stdio: 'ignore', timeout: 5000 });
+      execFileSync(candidate, probeArgs, { stdio: 'ignore', timeout: 5000 });
       return candidate;
     } catch {
-      // missing here, or the kernel refuses unprivileged namespaces: try the next one
+      // missing here, or the kernel refuses (unprivileged namespaces): try the next one
     }
   }
   return null;

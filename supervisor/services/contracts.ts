@@ -7,6 +7,7 @@
  * mapped by the HTTP layer with the contract's "Plugin failures" table.
  */
 import type { Readable } from 'node:stream';
+import type { ClusterHealth, NodeView } from '../cluster/nodes.js';
 import type { HttpRequest, HttpResponse } from '../formats/handler.js';
 import type {
   ArtifactRow,
@@ -14,6 +15,7 @@ import type {
   FormatHandlerRow,
   HandlerType,
   PluginEventRow,
+  PluginNodeStateRow,
   PluginRow,
   PluginStatus,
   IndexFileRow,
@@ -30,16 +32,26 @@ export interface PluginRuntimeView {
   pids: number[];
 }
 
-/** The plugin object of the contract: the row (minus internals) plus `plugin_id` and `runtime`. */
-export type PluginView = Omit<PluginRow, 'manifest' | 'limits_override'> & {
+/** One live node's actual state of a plugin. */
+export type NodeStateView = Omit<PluginNodeStateRow, 'plugin_id' | 'generation'>;
+
+/**
+ * The plugin object of the contract: the row (minus internals) plus `plugin_id`, `runtime`
+ * (this node's processes) and `nodes` (every live node's state). `status` is `error` when
+ * the plugin should run and every live node failed to start it or quarantined it.
+ */
+export type PluginView = Omit<PluginRow, 'manifest' | 'limits_override' | 'generation'> & {
   plugin_id: string;
   runtime: PluginRuntimeView;
+  nodes: NodeStateView[];
 };
 
 /** Install responses add a sentence and the manifest warnings. */
 export type InstalledPluginView = PluginView & { message: string; warnings: string[] };
 
 export interface ProcessView {
+  /** The node running the process. */
+  node_id: string;
   pid: number | null;
   version: string;
   state: 'starting' | 'ready' | 'draining' | 'stopped';
@@ -117,13 +129,28 @@ export interface Principal {
 
 export interface HealthReport {
   status: 'ok' | 'degraded';
-  checks: { database: { ok: boolean; error?: string }; plugins: { ok: boolean; active: number; running: number; error: number } };
+  checks: {
+    database: { ok: boolean; error?: string };
+    plugins: { ok: boolean; active: number; running: number; error: number };
+    /** Absent when the database does not answer. */
+    cluster?: ClusterHealth;
+  };
 }
+
+/** `starting` until the node's first reconcile is done; `stopping` from SIGTERM on. */
+export type Readiness = 'starting' | 'ready' | 'stopping';
 
 export interface HealthService {
   health(): Promise<HealthReport>;
-  /** Ready once start-up (migrations, restarting active plugins) is over. */
-  ready(): boolean;
+  readiness(): Readiness;
+}
+
+/** A node of the cluster, as `GET /api/v1/cluster/nodes` lists it. */
+export type ClusterNodeView = NodeView;
+
+export interface ClusterService {
+  /** Every node the database knows, ordered by node id. */
+  nodes(): Promise<ClusterNodeView[]>;
 }
 
 /** The repository object of the contract: its row as stored. */

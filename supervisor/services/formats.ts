@@ -1,29 +1,28 @@
 /**
- * Format handlers as the API sees them: the store's rows, the registry's live handlers,
- * enable/disable of a format (not of its plugin), and the test endpoint.
+ * Format handlers as the API sees them: the store's rows, the routing table's live
+ * handlers, enable/disable of a format (not of its plugin), and the test endpoint.
  *
- * A disabled format is taken out of the registry, so uploads get `format_unavailable`,
- * while its plugin keeps running and its row stays readable.
+ * A disabled format is not served (uploads get `format_unavailable`) while its plugin keeps
+ * running and its row stays readable. The row is the cluster's desired state: this node
+ * applies it at once, the others when they reconcile.
  */
 import { performance } from 'node:perf_hooks';
 import type { FormatHandler } from '../formats/handler.js';
-import type { FormatRegistry } from '../formats/registry.js';
-import { WasmFormatHandler } from '../formats/wasm-handler.js';
+import type { RoutingTable } from '../formats/routing.js';
 import { ArtifactInvalid, FormatUnavailable } from '../runtime/errors.js';
-import { Stats } from '../../protocol/methods.js';
 import type { FormatHandlerRow, HandlerType, Store } from '../store/store.js';
 import type { FormatService, FormatTestInput, FormatTestResult, FormatView } from './contracts.js';
 import { conflict, notFound } from './errors.js';
 import type { DependentRepositories } from './lifecycle.js';
+import type { DesiredStateChanges } from './reconcile.js';
 
 export interface FormatServiceDeps {
   store: Store;
-  registry: FormatRegistry;
+  routing: RoutingTable;
   dependents: DependentRepositories;
-  /** Core handlers by format key (always instantiated; the registry holds the enabled ones). */
+  /** Core handlers by format key (always instantiated; the routing table serves the enabled ones). */
   coreHandlers: ReadonlyMap<string, FormatHandler>;
-  /** The running handler of an active plugin, by plugin id. */
-  pluginHandler(pluginId: string): WasmFormatHandler | undefined;
+  changes: DesiredStateChanges;
 }
 
 export class FormatCatalog implements FormatService {
@@ -42,7 +41,7 @@ export class FormatCatalog implements FormatService {
       if (capabilities.some((name) => row.capabilities[name] !== handler.capabilities[name])) {
         await this.deps.store.updateFormatHandler(row.format_key, { capabilities: { ...handler.capabilities } });
       }
-      if (row.is_enabled) this.deps.registry.swap(handler);
+      this.deps.routing.addCore(handler, row.is_enabled);
     }
   }
 
@@ -58,27 +57,12 @@ export class FormatCatalog implements FormatService {
 
   async enable(formatKey: string): Promise<FormatView> {
     const row = await this.require(formatKey);
-    const handler = this.liveHandler(row);
     // A core format has no plugin to wait for: its row is enabled even when this server has no
-    // implementation of it yet (as at start, only implemented ones enter the registry).
-    if (!handler && row.handler_type !== 'core') {
+    // implementation of it yet (as at start, only implemented ones are routed).
+    if (row.plugin_id && (await this.deps.store.getPlugin(row.plugin_id))?.status !== 'active') {
       throw conflict('plugin_not_active', `format ${formatKey} belongs to a plugin that is not active: enable the plugin first`);
     }
-    const updated = await this.deps.store.transaction(async (tx) => {
-      const result = await tx.updateFormatHandler(formatKey, { is_enabled: true });
-      if (row.plugin_id && !row.is_enabled) {
-        await tx.addEvent({
-          plugin_id: row.plugin_id,
-          event_type: 'format_handler_enabled',
-          severity: 'info',
-          message: `format ${formatKey} enabled`,
-          details: {},
-        });
-      }
-      return result!;
-    });
-    if (handler) this.deps.registry.swap(handler);
-    return this.view(updated);
+    return this.setEnabled(row, true);
   }
 
   async disable(formatKey: string): Promise<FormatView> {
@@ -86,27 +70,43 @@ export class FormatCatalog implements FormatService {
     if (row.is_enabled && (await this.deps.store.countEnabledFormatHandlers()) <= 1) {
       throw conflict('last_enabled_format', `format ${formatKey} is the last enabled format and cannot be disabled`);
     }
-    const updated = await this.deps.store.transaction(async (tx) => {
-      const result = await tx.updateFormatHandler(formatKey, { is_enabled: false });
-      if (row.plugin_id && row.is_enabled) {
-        await tx.addEvent({
-          plugin_id: row.plugin_id,
-          event_type: 'format_handler_disabled',
-          severity: 'info',
-          message: `format ${formatKey} disabled; the plugin keeps running`,
-          details: {},
-        });
-      }
-      return result!;
+    return this.setEnabled(row, false);
+  }
+
+  /** Commits the flag, applies it here, tells the other nodes; an event when it changed for a plugin's format. */
+  private async setEnabled(row: FormatHandlerRow, enabled: boolean): Promise<FormatView> {
+    const { format_key: formatKey } = row;
+    const updated = await this.deps.changes.commit(async () => {
+      const result = await this.deps.store.transaction(async (tx) => {
+        const changed = await tx.updateFormatHandler(formatKey, { is_enabled: enabled });
+        if (row.plugin_id && row.is_enabled !== enabled) {
+          await tx.addEvent({
+            plugin_id: row.plugin_id,
+            node_id: null,
+            event_type: enabled ? 'format_handler_enabled' : 'format_handler_disabled',
+            severity: 'info',
+            message: enabled ? `format ${formatKey} enabled` : `format ${formatKey} disabled; the plugin keeps running`,
+            details: {},
+          });
+        }
+        return changed!;
+      });
+      this.deps.routing.setEnabled(formatKey, enabled);
+      return result;
     });
-    this.deps.registry.remove(formatKey);
     return this.view(updated);
   }
 
   async test(formatKey: string, input: FormatTestInput): Promise<FormatTestResult> {
     const row = await this.require(formatKey);
-    const handler = this.deps.registry.get(formatKey);
+    const handler = this.deps.routing.get(formatKey);
     if (!handler) throw new FormatUnavailable(`format ${formatKey} is disabled`);
+    // Several calls: the version they run on stays until the last one is over.
+    return handler.use(() => this.runTest(handler, row, input));
+  }
+
+  private async runTest(handler: FormatHandler, row: FormatHandlerRow, input: FormatTestInput): Promise<FormatTestResult> {
+    const formatKey = row.format_key;
     const result: FormatTestResult = {
       success: false,
       format_key: formatKey,
@@ -137,9 +137,7 @@ export class FormatCatalog implements FormatService {
       result.error = error.message;
     }
     result.execution_time_ms = Math.round((performance.now() - started) * 1000) / 1000;
-    if (handler instanceof WasmFormatHandler) {
-      result.memory_used_bytes = (await handler.pool.call(Stats).catch(() => undefined))?.wasmMemoryBytes ?? null;
-    }
+    result.memory_used_bytes = await handler.memoryUsedBytes();
     return result;
   }
 
@@ -147,11 +145,6 @@ export class FormatCatalog implements FormatService {
     const row = await this.deps.store.getFormatHandler(formatKey);
     if (!row) throw notFound(`no format handler for key ${formatKey}`);
     return row;
-  }
-
-  /** The handler that would serve this format if it were enabled. */
-  private liveHandler(row: FormatHandlerRow): FormatHandler | undefined {
-    return row.plugin_id ? this.deps.pluginHandler(row.plugin_id) : this.deps.coreHandlers.get(row.format_key);
   }
 
   private async view(row: FormatHandlerRow): Promise<FormatView> {

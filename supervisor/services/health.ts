@@ -1,26 +1,34 @@
 /**
- * `GET /health` and `GET /ready`: is the database answering, how are the plugins doing,
- * and is start-up (migrations, restarting active plugins) over.
+ * `GET /health` and `GET /ready`: is the database answering, how are the plugins and the
+ * cluster doing, and may a load balancer send requests here (start-up over, not stopping).
  */
+import type { NodeMembership } from '../cluster/nodes.js';
 import { describeError } from '../store/errors.js';
 import type { Store } from '../store/store.js';
-import type { HealthReport, HealthService } from './contracts.js';
+import type { HealthReport, HealthService, Readiness } from './contracts.js';
 import type { PluginLifecycle } from './lifecycle.js';
 
 export class HealthCheck implements HealthService {
-  private started = false;
+  private state: Readiness = 'starting';
 
   constructor(
     private readonly store: Store,
     private readonly lifecycle: PluginLifecycle,
+    private readonly membership: NodeMembership,
   ) {}
 
+  /** The node's first reconcile is done: it serves what the database says. */
   markReady(): void {
-    this.started = true;
+    if (this.state === 'starting') this.state = 'ready';
   }
 
-  ready(): boolean {
-    return this.started;
+  /** From SIGTERM on: the load balancer must stop sending before the drain starts. */
+  markStopping(): void {
+    this.state = 'stopping';
+  }
+
+  readiness(): Readiness {
+    return this.state;
   }
 
   async health(): Promise<HealthReport> {
@@ -28,13 +36,10 @@ export class HealthCheck implements HealthService {
       () => ({ ok: true }),
       (error: unknown) => ({ ok: false, error: describeError(error) }),
     );
-    let plugins: HealthReport['checks']['plugins'] = { ok: false, active: 0, running: 0, error: 0 };
-    if (database.ok) {
-      const rows = await this.store.allPlugins();
-      const active = rows.filter((row) => row.status === 'active').length;
-      const running = this.lifecycle.runningCount();
-      plugins = { ok: running >= active, active, running, error: rows.filter((row) => row.status === 'error').length };
-    }
-    return { status: database.ok && plugins.ok ? 'ok' : 'degraded', checks: { database, plugins } };
+    if (!database.ok) return { status: 'degraded', checks: { database, plugins: { ok: false, active: 0, running: 0, error: 0 } } };
+    const { active, running, error } = await this.lifecycle.counts();
+    const plugins = { ok: running >= active, active, running, error };
+    const cluster = await this.membership.health();
+    return { status: plugins.ok && cluster.ok ? 'ok' : 'degraded', checks: { database, plugins, cluster } };
   }
 }

@@ -1,31 +1,34 @@
 /**
- * Plugin lifecycle with real effects: install, enable, disable, reload, limits, uninstall,
- * and bringing active plugins back at start.
+ * Plugin lifecycle: install, enable, disable, reload, limits, uninstall, and the plugin
+ * views (with every node's actual state).
  *
- * Every mutation follows one order so that a failure at any step leaves the previous state
- * serving and nothing half-written:
- *   1. work outside the database (fetch and validate the package, check the component,
- *      transpile, start the new version's processes and wait until they answer);
- *   2. one short store transaction (rows, binary, events);
- *   3. the registry swap (new calls go to the new version), then the old version drains.
- * When step 1 or 2 fails, what step 1 made (processes, files) is undone before the error
- * reaches the caller.
+ * The plugin and format rows are the cluster's desired state; a mutation is made once, by the
+ * node that received it, and answers once this node serves the new state; the other nodes
+ * follow when they reconcile (./reconcile.ts). Two shapes:
+ * - a new version or new limits (install, reload, limits of a running plugin) is prepared
+ *   first: fetch, check, store its files, start its processes until they answer. Only then
+ *   one short transaction (rows, component bytes, events), and this node swaps it in and
+ *   drains the version it replaces. A failure before the commit undoes what was prepared,
+ *   so nothing is half-installed and the previous version keeps serving.
+ * - a change of what should run (enable, disable, uninstall, limits of a stopped plugin) is
+ *   committed, then this node reconciles before answering.
+ * Each change moves the plugin's `generation`: a node that failed to start it, or
+ * quarantined it, tries again.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import type { Capabilities } from '../formats/handler.js';
-import type { FormatRegistry } from '../formats/registry.js';
-import { WasmFormatHandler } from '../formats/wasm-handler.js';
+import type { PluginHandler } from '../formats/handler.js';
+import type { RoutingTable } from '../formats/routing.js';
 import { checkComponent } from '../runtime/component.js';
-import type { RuntimeEvent, VersionPool } from '../runtime/pool.js';
-import type { PluginRuntime } from '../runtime/runtime.js';
 import { UniqueViolation } from '../store/errors.js';
 import type {
   EventSeverity,
   EventType,
   NewEvent,
+  PluginNodeStateRow,
   PluginRow,
+  PluginStatus,
   ResourceLimits,
   Store,
   StoreOps,
@@ -33,6 +36,7 @@ import type {
 import type {
   InstallSource,
   InstalledPluginView,
+  NodeStateView,
   PluginService,
   PluginView,
   ProcessView,
@@ -41,6 +45,7 @@ import type {
 import { conflict, notFound, ServiceError, validationFailed } from './errors.js';
 import { fetchPackage, resolveLimits, type PackageRequest, type PluginPackage } from './install/index.js';
 import type { PluginFiles } from './plugin-files.js';
+import { processRow, type Reconciler } from './reconcile.js';
 
 /** Repositories using a format: what uninstall's dependency check counts (filled by the repositories service). */
 export interface DependentRepositories {
@@ -49,34 +54,30 @@ export interface DependentRepositories {
 
 export interface LifecycleDeps {
   store: Store;
-  runtime: PluginRuntime;
-  registry: FormatRegistry;
+  /** This node's processes, kept in line with the desired state. */
+  node: Reconciler;
+  routing: RoutingTable;
   files: PluginFiles;
   config: Config;
   logger: Logger;
   dependents: DependentRepositories;
-  /** Told of every runtime event (metrics), besides the event log. */
-  observeRuntimeEvent?: (formatKey: string, event: RuntimeEvent) => void;
 }
 
 const MiB = 1024 * 1024;
 
-const EVENT_SEVERITY: Record<RuntimeEvent['type'], EventSeverity> = {
-  crashed: 'error',
-  restarted: 'info',
-  quarantined: 'error',
-  limit_exceeded: 'warning',
-};
-
 export class PluginLifecycle implements PluginService {
-  /** The handler serving each active plugin, by plugin id. */
-  private readonly running = new Map<string, WasmFormatHandler>();
-
   constructor(private readonly deps: LifecycleDeps) {}
 
   async list(query: Parameters<PluginService['list']>[0]) {
-    const { items, total } = await this.deps.store.listPlugins(query);
-    return { items: items.map((row) => this.view(row)), total, page: query.page, per_page: query.per_page };
+    // The shown status depends on the nodes' states, so the filter and the page are applied
+    // here (a deployment has a plugin per format: tens of rows).
+    const { store, node } = this.deps;
+    const [rows, states] = await Promise.all([store.allPlugins(), store.listNodeStates({ seenSince: node.liveSince() })]);
+    const views = rows
+      .map((row) => this.viewWith(row, states.filter((state) => state.plugin_id === row.id)))
+      .filter((view) => (query.status === undefined || view.status === query.status) && (query.plugin_type === undefined || view.plugin_type === query.plugin_type));
+    const start = (query.page - 1) * query.per_page;
+    return { items: views.slice(start, start + query.per_page), total: views.length, page: query.page, per_page: query.per_page };
   }
 
   async get(id: string): Promise<PluginView> {
@@ -87,77 +88,28 @@ export class PluginLifecycle implements PluginService {
     const pkg = await fetchPackage(source, this.fetchOptions());
     try {
       const { manifest } = pkg;
-      const { limits, warnings: limitWarnings } = resolveLimits(
-        manifest,
-        this.deps.config.plugins.defaultLimits,
-        this.deps.config.plugins.maxLimits,
-      );
-      await this.checkComponent(pkg, limits);
+      const { limits, warnings: limitWarnings } = resolveLimits(manifest, this.deps.config.plugins.defaultLimits, this.deps.config.plugins.maxLimits);
       await this.checkConflicts(manifest.plugin.name, manifest.format.key);
-
       const id = randomUUID();
-      const dir = await this.deps.files.storeVersion(id, manifest.plugin.version, pkg.wasmSha256, pkg.dir);
-      let handler: WasmFormatHandler | undefined;
-      try {
-        handler = await this.startVersion(id, manifest.plugin.version, manifest.format.key, manifest.capabilities, limits, pkg.wasm, dir);
-        const row = await this.deps.store.transaction(async (tx) => {
-          await tx.putBinary(pkg.wasmSha256, pkg.wasm);
-          const now = new Date().toISOString();
-          const inserted = await tx.insertPlugin({
-            id,
-            name: manifest.plugin.name,
-            version: manifest.plugin.version,
-            display_name: manifest.plugin.display_name,
-            description: manifest.plugin.description,
-            author: manifest.plugin.author,
-            homepage: manifest.plugin.homepage,
-            license: manifest.plugin.license,
-            status: 'active',
-            plugin_type: 'format_handler',
-            source_type: pkg.source.type,
-            source_url: pkg.source.url,
-            source_ref: pkg.source.ref,
-            source_path: pkg.source.path,
-            resolved_commit: pkg.source.resolvedCommit,
-            wasm_sha256: pkg.wasmSha256,
-            format_key: manifest.format.key,
-            capabilities: manifest.capabilities,
-            resource_limits: limits,
-            limits_override: null,
-            manifest: manifest as unknown as Record<string, unknown>,
-            error_message: null,
-            enabled_at: now,
+      const row = await this.deps.node.whilePreparing(id, async () => {
+        const handler = await this.prepareVersion(id, pkg, limits, () => this.deps.files.removePlugin(id));
+        try {
+          return await this.deps.node.commit(async () => {
+            const inserted = await this.deps.store.transaction((tx) => this.insertRows(tx, id, pkg, limits, handler));
+            await this.deps.node.adopt(inserted, handler, true);
+            return inserted;
           });
-          await tx.insertFormatHandler({
-            id: randomUUID(),
-            format_key: manifest.format.key,
-            plugin_id: id,
-            handler_type: 'wasm',
-            display_name: manifest.format.display_name,
-            description: manifest.format.description,
-            extensions: manifest.format.extensions,
-            is_enabled: true,
-            priority: 0,
-            capabilities: manifest.capabilities,
-          });
-          const details = { version: manifest.plugin.version, source_type: pkg.source.type, wasm_sha256: pkg.wasmSha256 };
-          await this.record(tx, id, 'installed', `installed ${manifest.plugin.name} ${manifest.plugin.version}`, details);
-          await this.record(tx, id, 'enabled', `${manifest.plugin.name} started`, { pids: handler!.pool.pids() });
-          await this.record(tx, id, 'format_handler_enabled', `format ${manifest.format.key} is served by ${manifest.plugin.name}`, {});
-          return inserted;
-        });
-        this.activate(id, handler);
-        const warnings = [...pkg.warnings, ...limitWarnings];
-        return {
-          ...this.view(row),
-          message: `plugin ${row.name} ${row.version} installed and serving format ${row.format_key}`,
-          warnings,
-        };
-      } catch (error) {
-        await handler?.drain();
-        await this.deps.files.removePlugin(id);
-        throw this.conflictFromUnique(error, manifest.plugin.name, manifest.format.key);
-      }
+        } catch (error) {
+          await handler.drain();
+          await this.deps.files.removePlugin(id);
+          throw this.conflictFromUnique(error, manifest.plugin.name, manifest.format.key);
+        }
+      });
+      return {
+        ...(await this.view(row)),
+        message: `plugin ${row.name} ${row.version} installed and serving format ${row.format_key}`,
+        warnings: [...pkg.warnings, ...limitWarnings],
+      };
     } finally {
       await pkg.cleanup();
     }
@@ -165,53 +117,39 @@ export class PluginLifecycle implements PluginService {
 
   async enable(id: string): Promise<PluginView> {
     const row = await this.requirePlugin(id);
-    if (row.status === 'active' && this.running.has(id)) return this.view(row);
-    const owner = this.deps.registry.get(row.format_key);
-    if (owner && !(owner instanceof WasmFormatHandler && this.running.get(id) === owner)) {
-      throw conflict('format_key_conflict', `format ${row.format_key} is now served by another handler`);
+    const states = await this.liveStates(id);
+    if (row.status === 'active' && states.length > 0 && states.every((state) => state.state === 'running' && state.generation === row.generation)) {
+      return this.viewWith(row, states);
     }
-    let handler: WasmFormatHandler;
-    try {
-      handler = await this.startStored(row);
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      await this.deps.store.transaction(async (tx) => {
-        await tx.updatePlugin(id, { status: 'error', error_message: reason });
-        await this.record(tx, id, 'error', `enable failed: ${reason}`, {}, 'error');
-      });
-      throw new ServiceError(422, 'plugin_start_failed', `the plugin could not be started: ${reason}`);
-    }
-    try {
-      const updated = await this.deps.store.transaction(async (tx) => {
-        const now = new Date().toISOString();
-        const result = await tx.updatePlugin(id, { status: 'active', error_message: null, enabled_at: now });
+    const updated = await this.deps.node.commit(() =>
+      this.deps.store.transaction(async (tx) => {
+        const result = await tx.updatePlugin(id, { status: 'active', error_message: null, enabled_at: new Date().toISOString(), generation: row.generation + 1 });
         await tx.updateFormatHandler(row.format_key, { is_enabled: true });
-        await this.record(tx, id, 'enabled', `${row.name} started`, { pids: handler.pool.pids() });
+        await this.record(tx, id, 'enabled', `${row.name} enabled`, {});
         await this.record(tx, id, 'format_handler_enabled', `format ${row.format_key} is served by ${row.name}`, {});
         return result!;
-      });
-      // Another enable may have won the race meanwhile: the version it started is replaced
-      // and drained, never left running beside this one.
-      const previous = this.running.get(id);
-      this.activate(id, handler);
-      if (previous && previous !== handler) await previous.drain();
-      return this.view(updated);
-    } catch (error) {
-      await handler.drain();
-      throw error;
+      }),
+    );
+    await this.deps.node.reconcileNow();
+    const own = await this.deps.node.ownState(id);
+    if (own?.state === 'error') {
+      throw new ServiceError(422, 'plugin_start_failed', `the plugin could not be started: ${own.error_message}`);
     }
+    return this.view(updated);
   }
 
   async disable(id: string): Promise<PluginView> {
     const row = await this.requirePlugin(id);
-    const updated = await this.deps.store.transaction(async (tx) => {
-      const result = await tx.updatePlugin(id, { status: 'disabled', error_message: null });
-      await tx.updateFormatHandler(row.format_key, { is_enabled: false });
-      await this.record(tx, id, 'disabled', `${row.name} stopped`, {});
-      await this.record(tx, id, 'format_handler_disabled', `format ${row.format_key} is no longer served`, {});
-      return result!;
-    });
-    await this.deactivate(id, row.format_key);
+    const updated = await this.deps.node.commit(() =>
+      this.deps.store.transaction(async (tx) => {
+        const result = await tx.updatePlugin(id, { status: 'disabled', error_message: null, generation: row.generation + 1 });
+        await tx.updateFormatHandler(row.format_key, { is_enabled: false });
+        await this.record(tx, id, 'disabled', `${row.name} stopped`, {});
+        await this.record(tx, id, 'format_handler_disabled', `format ${row.format_key} is no longer served`, {});
+        return result!;
+      }),
+    );
+    await this.deps.node.reconcileNow();
     return this.view(updated);
   }
 
@@ -226,67 +164,31 @@ export class PluginLifecycle implements PluginService {
     }
     try {
       const { manifest } = pkg;
-      const problems: string[] = [];
-      if (manifest.plugin.name !== row.name) problems.push(`the new package is plugin "${manifest.plugin.name}", not "${row.name}"`);
-      if (manifest.format.key !== row.format_key) {
-        problems.push(`the new package serves format "${manifest.format.key}", not "${row.format_key}"`);
-      }
-      if (problems.length > 0) {
-        throw validationFailed(
-          'plugin_validation_failed',
-          `the new version cannot replace this plugin: ${problems.join('; ')}`,
-          problems.map((message) => ({ field: 'plugin', message })),
-        );
-      }
+      this.checkSamePlugin(row, pkg);
       const resolved = resolveLimits(manifest, this.deps.config.plugins.defaultLimits, this.deps.config.plugins.maxLimits);
       const limits = { ...resolved.limits, ...(row.limits_override ?? {}) };
-      await this.checkComponent(pkg, limits);
-
       const version = manifest.plugin.version;
-      const dir = await this.deps.files.storeVersion(id, version, pkg.wasmSha256, pkg.dir);
-      const sameFolder = dir === this.deps.files.versionDir(id, row.version, row.wasm_sha256);
-      const wasActive = row.status === 'active' && this.running.has(id);
-      let handler: WasmFormatHandler | undefined;
+      const { files, node } = this.deps;
+      const sameFolder = files.versionDir(id, version, pkg.wasmSha256) === files.versionDir(id, row.version, row.wasm_sha256);
+      const discard = async () => {
+        if (!sameFolder) await files.removeVersion(id, version, pkg.wasmSha256);
+      };
+      // A version running here is replaced under calls: the new one is ready before the swap.
+      const handler = row.status === 'active' && this.deps.routing.plugin(id)
+        ? await this.prepareVersion(id, pkg, limits, discard)
+        : await this.storeVersion(id, pkg, limits, discard);
       try {
-        if (wasActive) {
-          handler = await this.startVersion(id, version, row.format_key, manifest.capabilities, limits, pkg.wasm, dir);
-        }
-        const updated = await this.deps.store.transaction(async (tx) => {
-          await tx.putBinary(pkg.wasmSha256, pkg.wasm);
-          const result = await tx.updatePlugin(id, {
-            version,
-            display_name: manifest.plugin.display_name,
-            description: manifest.plugin.description,
-            author: manifest.plugin.author,
-            homepage: manifest.plugin.homepage,
-            license: manifest.plugin.license,
-            source_ref: pkg.source.ref,
-            resolved_commit: pkg.source.resolvedCommit,
-            wasm_sha256: pkg.wasmSha256,
-            capabilities: manifest.capabilities,
-            resource_limits: limits,
-            manifest: manifest as unknown as Record<string, unknown>,
-          });
-          await tx.updateFormatHandler(row.format_key, {
-            display_name: manifest.format.display_name,
-            description: manifest.format.description,
-            extensions: manifest.format.extensions,
-            capabilities: manifest.capabilities,
-          });
-          await tx.deleteBinaryIfUnused(row.wasm_sha256);
-          await this.record(tx, id, 'reloaded', `reloaded ${row.name} ${row.version} → ${version}`, {
-            old_version: row.version,
-            new_version: version,
-            wasm_sha256: pkg.wasmSha256,
-          });
-          return result!;
+        const updated = await node.commit(async () => {
+          const result = await this.deps.store.transaction((tx) => this.reloadRows(tx, row, pkg, limits));
+          if (handler) await node.adopt(result, handler);
+          return result;
         });
-        if (handler) await this.swapIn(id, handler);
-        if (!sameFolder) await this.deps.files.removeVersion(id, row.version, row.wasm_sha256);
+        if (!handler && !sameFolder) await files.removeVersion(id, row.version, row.wasm_sha256);
+        if (!handler) await node.reconcileNow();
         return this.view(updated);
       } catch (error) {
         await handler?.drain();
-        if (!sameFolder) await this.deps.files.removeVersion(id, version, pkg.wasmSha256);
+        await discard();
         throw error;
       }
     } catch (error) {
@@ -299,17 +201,24 @@ export class PluginLifecycle implements PluginService {
 
   async setLimits(id: string, patch: Partial<ResourceLimits>): Promise<PluginView> {
     const row = await this.requirePlugin(id);
-    const limits = { ...row.resource_limits, ...patch };
-    const override = { ...(row.limits_override ?? {}), ...patch };
-    let handler: WasmFormatHandler | undefined;
-    if (this.running.has(id)) {
-      handler = await this.startStored({ ...row, resource_limits: limits });
-    }
+    const changed = { ...row, resource_limits: { ...row.resource_limits, ...patch } };
+    const { node } = this.deps;
+    // Running here: the processes with the new limits answer before the commit (422 if they
+    // cannot start, and the old ones keep serving).
+    const handler = row.status === 'active' && this.deps.routing.plugin(id) ? await node.startStored(changed) : undefined;
     try {
       // No event: the contract's event types have none for a limits change.
-      const updated = await this.deps.store.updatePlugin(id, { resource_limits: limits, limits_override: override });
-      if (handler) await this.swapIn(id, handler);
-      return this.view(updated!);
+      const updated = await node.commit(async () => {
+        const result = (await this.deps.store.updatePlugin(id, {
+          resource_limits: changed.resource_limits,
+          limits_override: { ...(row.limits_override ?? {}), ...patch },
+          generation: row.generation + 1,
+        }))!;
+        if (handler) await node.adopt(result, handler);
+        return result;
+      });
+      if (!handler) await node.reconcileNow();
+      return this.view(updated);
     } catch (error) {
       await handler?.drain();
       throw error;
@@ -326,17 +235,19 @@ export class PluginLifecycle implements PluginService {
         { dependent_repositories: dependents },
       );
     }
-    await this.deps.store.transaction(async (tx) => {
-      await tx.deleteFormatHandler(row.format_key);
-      await tx.deletePlugin(id);
-      await tx.deleteBinaryIfUnused(row.wasm_sha256);
-      await this.record(tx, id, 'uninstalled', `uninstalled ${row.name} ${row.version}`, {
-        forced: options.force,
-        dependent_repositories: dependents,
-      });
-    });
-    await this.deactivate(id, row.format_key);
-    await this.deps.files.removePlugin(id);
+    await this.deps.node.commit(() =>
+      this.deps.store.transaction(async (tx) => {
+        await tx.deleteFormatHandler(row.format_key);
+        await tx.deletePlugin(id);
+        await tx.deleteBinaryIfUnused(row.wasm_sha256);
+        await this.record(tx, id, 'uninstalled', `uninstalled ${row.name} ${row.version}`, {
+          forced: options.force,
+          dependent_repositories: dependents,
+        });
+      }),
+    );
+    // The pass retires the processes and removes the files, here and on every node.
+    await this.deps.node.reconcileNow();
   }
 
   async events(id: string, query: { severity?: EventSeverity; limit: number }) {
@@ -345,92 +256,192 @@ export class PluginLifecycle implements PluginService {
     return { items: await store.listEvents(id, query) };
   }
 
+  /** This node's processes as they are now, and the other live nodes' as of their last heartbeat. */
   async processes(id: string): Promise<{ items: ProcessView[] }> {
     await this.requirePlugin(id);
-    const handler = this.running.get(id);
-    if (!handler) return { items: [] };
-    const processes = await handler.pool.processes();
+    const { store, node, routing, config } = this.deps;
+    const self = config.cluster.nodeId;
+    const handler = routing.plugin(id);
+    const local = handler ? (await handler.processes()).map((p) => ({ node_id: self, ...processRow(p) })) : [];
+    const others = (await store.listProcesses(id, node.liveSince()))
+      .filter((row) => row.node_id !== self)
+      .map(({ plugin_id: _plugin, slot: _slot, updated_at: _updated, ...fields }) => fields);
+    return { items: [...local, ...others] };
+  }
+
+  /** Counts for the health check: desired active, running here, and shown as `error`. */
+  async counts(): Promise<{ active: number; running: number; error: number }> {
+    const all = await this.list({ page: 1, per_page: Number.MAX_SAFE_INTEGER });
     return {
-      items: processes.map((p) => ({
-        pid: p.pid,
-        version: p.version,
-        state: p.state,
-        started_at: p.startedAt?.toISOString() ?? null,
-        rss_bytes: p.rssBytes,
-        cpu_percent: p.cpuPercent,
-        wasm_memory_bytes: p.wasmMemoryBytes,
-        in_flight: p.inFlight,
-        calls_total: p.callsTotal,
-        errors_total: p.errorsTotal,
-        restarts: p.restarts,
-        last_exit: p.lastExit,
-      })),
+      active: all.items.filter((view) => view.status === 'active').length,
+      running: this.deps.routing.plugins().filter(([, handler]) => handler.state() === 'running').length,
+      error: all.items.filter((view) => view.status === 'error').length,
     };
   }
 
   /**
-   * Starts every plugin that was active when the supervisor stopped. One that fails is
-   * marked `error` with its reason; it never keeps the others from starting.
+   * The fetched package made a running version: its component checked, its files stored,
+   * its processes started and answering. On failure `discard` removes the files.
    */
-  async startActive(): Promise<void> {
-    const active = (await this.deps.store.allPlugins()).filter((row) => row.status === 'active');
-    await Promise.all(
-      active.map(async (row) => {
-        try {
-          const handler = await this.startStored(row);
-          const format = await this.deps.store.getFormatHandler(row.format_key);
-          this.activate(row.id, handler, format?.is_enabled ?? false);
-        } catch (error) {
-          const reason = error instanceof Error ? error.message : String(error);
-          this.deps.logger.error({ plugin: row.name, err: reason }, 'plugin failed to start');
-          await this.deps.store.transaction(async (tx) => {
-            await tx.updatePlugin(row.id, { status: 'error', error_message: `failed to start: ${reason}` });
-            await this.record(tx, row.id, 'error', `failed to start at supervisor start: ${reason}`, {}, 'error');
-          });
-        }
-      }),
-    );
+  private async prepareVersion(id: string, pkg: PluginPackage, limits: ResourceLimits, discard: () => Promise<void>): Promise<PluginHandler> {
+    await this.storeVersion(id, pkg, limits, discard);
+    const { manifest } = pkg;
+    try {
+      return await this.deps.node.startVersion({
+        pluginId: id,
+        version: manifest.plugin.version,
+        formatKey: manifest.format.key,
+        capabilities: manifest.capabilities,
+        limits,
+        wasmSha256: pkg.wasmSha256,
+        wasm: pkg.wasm,
+        dir: this.deps.files.versionDir(id, manifest.plugin.version, pkg.wasmSha256),
+      });
+    } catch (error) {
+      await discard();
+      throw error;
+    }
   }
 
-  /** Drains every running plugin (graceful shutdown). */
-  async stopAll(): Promise<void> {
-    const handlers = [...this.running.entries()];
-    this.running.clear();
-    await Promise.all(handlers.map(([, handler]) => {
-      if (this.deps.registry.get(handler.formatKey) === handler) this.deps.registry.remove(handler.formatKey);
-      return handler.drain();
-    }));
+  /** The package's component checked and its files stored (no processes: undefined). */
+  private async storeVersion(id: string, pkg: PluginPackage, limits: ResourceLimits, discard: () => Promise<void>): Promise<undefined> {
+    await this.checkComponent(pkg, limits);
+    try {
+      await this.deps.files.storeVersion(id, pkg.manifest.plugin.version, pkg.wasmSha256, pkg.dir);
+    } catch (error) {
+      await discard();
+      throw error;
+    }
+    return undefined;
   }
 
-  /** The running handler of an active plugin (the format service enables formats with it). */
-  handlerFor(pluginId: string): WasmFormatHandler | undefined {
-    return this.running.get(pluginId);
+  private async insertRows(tx: StoreOps, id: string, pkg: PluginPackage, limits: ResourceLimits, handler: PluginHandler): Promise<PluginRow> {
+    const { manifest } = pkg;
+    await tx.putBinary(pkg.wasmSha256, pkg.wasm);
+    const inserted = await tx.insertPlugin({
+      id,
+      name: manifest.plugin.name,
+      version: manifest.plugin.version,
+      display_name: manifest.plugin.display_name,
+      description: manifest.plugin.description,
+      author: manifest.plugin.author,
+      homepage: manifest.plugin.homepage,
+      license: manifest.plugin.license,
+      status: 'active',
+      plugin_type: 'format_handler',
+      source_type: pkg.source.type,
+      source_url: pkg.source.url,
+      source_ref: pkg.source.ref,
+      source_path: pkg.source.path,
+      resolved_commit: pkg.source.resolvedCommit,
+      wasm_sha256: pkg.wasmSha256,
+      format_key: manifest.format.key,
+      capabilities: manifest.capabilities,
+      resource_limits: limits,
+      limits_override: null,
+      manifest: manifest as unknown as Record<string, unknown>,
+      error_message: null,
+      enabled_at: new Date().toISOString(),
+    });
+    await tx.insertFormatHandler({
+      id: randomUUID(),
+      format_key: manifest.format.key,
+      plugin_id: id,
+      handler_type: 'wasm',
+      display_name: manifest.format.display_name,
+      description: manifest.format.description,
+      extensions: manifest.format.extensions,
+      is_enabled: true,
+      priority: 0,
+      capabilities: manifest.capabilities,
+    });
+    const details = { version: manifest.plugin.version, source_type: pkg.source.type, wasm_sha256: pkg.wasmSha256 };
+    await this.record(tx, id, 'installed', `installed ${manifest.plugin.name} ${manifest.plugin.version}`, details);
+    await this.record(tx, id, 'enabled', `${manifest.plugin.name} started`, { pids: handler.pids() });
+    await this.record(tx, id, 'format_handler_enabled', `format ${manifest.format.key} is served by ${manifest.plugin.name}`, {});
+    return inserted;
   }
 
-  /** Figures of every running plugin version, for the metrics. */
-  runningPlugins(): Array<{ format: string; version: string; processes: number; restarts: number }> {
-    return [...this.running.values()].map((handler) => ({
-      format: handler.formatKey,
-      version: handler.pool.version,
-      processes: handler.pool.pids().length,
-      restarts: handler.pool.restarts,
-    }));
+  private async reloadRows(tx: StoreOps, row: PluginRow, pkg: PluginPackage, limits: ResourceLimits): Promise<PluginRow> {
+    const { manifest } = pkg;
+    const version = manifest.plugin.version;
+    await tx.putBinary(pkg.wasmSha256, pkg.wasm);
+    const result = await tx.updatePlugin(row.id, {
+      version,
+      display_name: manifest.plugin.display_name,
+      description: manifest.plugin.description,
+      author: manifest.plugin.author,
+      homepage: manifest.plugin.homepage,
+      license: manifest.plugin.license,
+      source_ref: pkg.source.ref,
+      resolved_commit: pkg.source.resolvedCommit,
+      wasm_sha256: pkg.wasmSha256,
+      capabilities: manifest.capabilities,
+      resource_limits: limits,
+      manifest: manifest as unknown as Record<string, unknown>,
+      generation: row.generation + 1,
+    });
+    await tx.updateFormatHandler(row.format_key, {
+      display_name: manifest.format.display_name,
+      description: manifest.format.description,
+      extensions: manifest.format.extensions,
+      capabilities: manifest.capabilities,
+    });
+    await tx.deleteBinaryIfUnused(row.wasm_sha256);
+    await this.record(tx, row.id, 'reloaded', `reloaded ${row.name} ${row.version} → ${version}`, {
+      old_version: row.version,
+      new_version: version,
+      wasm_sha256: pkg.wasmSha256,
+    });
+    return result!;
   }
 
-  /** Counts for the health check. */
-  runningCount(): number {
-    return this.running.size;
+  /** A reload replaces the same plugin serving the same format. */
+  private checkSamePlugin(row: PluginRow, pkg: PluginPackage): void {
+    const { manifest } = pkg;
+    const problems: string[] = [];
+    if (manifest.plugin.name !== row.name) problems.push(`the new package is plugin "${manifest.plugin.name}", not "${row.name}"`);
+    if (manifest.format.key !== row.format_key) {
+      problems.push(`the new package serves format "${manifest.format.key}", not "${row.format_key}"`);
+    }
+    if (problems.length > 0) {
+      throw validationFailed(
+        'plugin_validation_failed',
+        `the new version cannot replace this plugin: ${problems.join('; ')}`,
+        problems.map((message) => ({ field: 'plugin', message })),
+      );
+    }
   }
 
-  private view(row: PluginRow): PluginView {
-    const { manifest: _manifest, limits_override: _override, ...fields } = row;
-    const pool = this.running.get(row.id)?.pool;
+  private async liveStates(id: string): Promise<PluginNodeStateRow[]> {
+    return this.deps.store.listNodeStates({ pluginId: id, seenSince: this.deps.node.liveSince() });
+  }
+
+  private async view(row: PluginRow): Promise<PluginView> {
+    return this.viewWith(row, await this.liveStates(row.id));
+  }
+
+  /**
+   * The plugin object: its row, this node's runtime, and every live node's state. It shows
+   * `error` only when it should run and no live node serves it: each quarantined it, or
+   * failed to start it with no previous version left running.
+   */
+  private viewWith(row: PluginRow, states: PluginNodeStateRow[]): PluginView {
+    const { manifest: _manifest, limits_override: _override, generation: _generation, ...fields } = row;
+    const serves = (state: PluginNodeStateRow) => state.state !== 'quarantined' && (state.state !== 'error' || state.pids.length > 0);
+    const failed = row.status === 'active' && states.length > 0 && !states.some(serves);
+    const status: PluginStatus = failed ? 'error' : row.status;
+    const handler = this.deps.routing.plugin(row.id);
+    const nodes: NodeStateView[] = states.map(({ plugin_id: _plugin, generation: _g, ...state }) => state);
     return {
       ...fields,
+      status,
+      error_message: failed ? states[0]!.error_message : row.error_message,
       plugin_id: row.id,
-      runtime: pool
-        ? { state: pool.state, instances: row.resource_limits.instances, restarts: pool.restarts, pids: pool.pids() }
+      runtime: handler
+        ? { state: handler.state(), instances: row.resource_limits.instances, restarts: handler.restarts(), pids: handler.pids() }
         : { state: 'not_started', instances: row.resource_limits.instances, restarts: 0, pids: [] },
+      nodes,
     };
   }
 
@@ -503,83 +514,6 @@ export class PluginLifecycle implements PluginService {
     if (!(error instanceof UniqueViolation)) return error;
     if (error.column === 'name') return conflict('plugin_already_exists', `a plugin named ${name} is already installed`);
     return conflict('format_key_conflict', `format key ${formatKey} is already served by another handler`);
-  }
-
-  private async startStored(row: PluginRow): Promise<WasmFormatHandler> {
-    const wasm = await this.deps.store.getBinary(row.wasm_sha256);
-    if (!wasm) throw new Error(`the component ${row.wasm_sha256} is missing from the store`);
-    const dir = await this.deps.files.ensureVersion(row.id, row.version, row.wasm_sha256, async () => wasm);
-    return this.startVersion(row.id, row.version, row.format_key, row.capabilities, row.resource_limits, wasm, dir);
-  }
-
-  private async startVersion(
-    pluginId: string,
-    version: string,
-    formatKey: string,
-    capabilities: Capabilities,
-    limits: ResourceLimits,
-    wasm: Uint8Array,
-    dir: string,
-  ): Promise<WasmFormatHandler> {
-    const component = await this.deps.runtime.prepare(wasm);
-    let pool: VersionPool;
-    try {
-      pool = await this.deps.runtime.startVersion({
-        version,
-        component,
-        cwd: dir,
-        limits: { memoryMb: limits.memory_mb, timeoutMs: limits.timeout_secs * 1000, instances: limits.instances },
-        expectedFormatKey: formatKey,
-        onEvent: (event) => void this.onRuntimeEvent(pluginId, formatKey, event),
-        log: (line) => this.deps.logger.info({ plugin: pluginId, version }, line),
-      });
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      throw validationFailed('plugin_validation_failed', `the plugin did not start: ${reason}`, [{ field: 'wasm', message: reason }]);
-    }
-    return new WasmFormatHandler(formatKey, capabilities, pool);
-  }
-
-  /** Runs `handler` for the plugin and, unless its format was disabled, routes calls to it. */
-  private activate(id: string, handler: WasmFormatHandler, routed = true): void {
-    this.running.set(id, handler);
-    if (routed) this.deps.registry.swap(handler);
-  }
-
-  /**
-   * Replaces a running version: new calls go to `handler` (if the old one was routed, i.e.
-   * its format is enabled), then the version it replaces finishes its calls and stops.
-   */
-  private async swapIn(id: string, handler: WasmFormatHandler): Promise<void> {
-    const previous = this.running.get(id);
-    this.activate(id, handler, !previous || this.deps.registry.get(handler.formatKey) === previous);
-    await previous?.drain();
-  }
-
-  private async deactivate(id: string, formatKey: string): Promise<void> {
-    const handler = this.running.get(id);
-    this.running.delete(id);
-    if (handler && this.deps.registry.get(formatKey) === handler) this.deps.registry.remove(formatKey);
-    await handler?.drain();
-  }
-
-  private async onRuntimeEvent(pluginId: string, formatKey: string, event: RuntimeEvent): Promise<void> {
-    const { store, logger } = this.deps;
-    this.deps.observeRuntimeEvent?.(formatKey, event);
-    try {
-      await store.transaction(async (tx) => {
-        await this.record(tx, pluginId, event.type, event.message, { pid: event.pid ?? null, reason: event.reason ?? null }, EVENT_SEVERITY[event.type]);
-        if (event.type === 'quarantined') {
-          await tx.updatePlugin(pluginId, { status: 'error', error_message: `quarantined: ${event.message}` });
-          await tx.updateFormatHandler(formatKey, { is_enabled: false });
-          await this.record(tx, pluginId, 'format_handler_disabled', `format ${formatKey} is unavailable while the plugin is quarantined`, {});
-        }
-      });
-      if (event.type === 'quarantined') await this.deactivate(pluginId, formatKey);
-    } catch (error) {
-      // The plugin may have been uninstalled meanwhile; the event is still logged.
-      logger.warn({ plugin: pluginId, event, err: error instanceof Error ? error.message : String(error) }, 'could not record a runtime event');
-    }
   }
 
   private async recordReloadFailure(row: PluginRow, error: unknown): Promise<void> {

@@ -61,6 +61,11 @@ export class PluginFiles {
     await rm(this.versionDir(pluginId, version, sha256), { recursive: true, force: true });
   }
 
+  /** The plugins that have a folder here. */
+  async pluginIds(): Promise<string[]> {
+    return readdir(path.join(this.dataDir, 'plugins')).catch(() => []);
+  }
+
   async removePlugin(pluginId: string): Promise<void> {
     await rm(path.join(this.dataDir, 'plugins', pluginId), { recursive: true, force: true });
   }

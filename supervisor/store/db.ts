@@ -17,6 +17,11 @@ export interface Db {
   run(sql: string, params?: readonly SqlValue[]): Promise<number>;
   /** Runs a script of `;`-separated statements without parameters (migrations, BEGIN...). */
   exec(script: string): Promise<void>;
+  /**
+   * An SQL expression for the database server's current time, as the store's timestamps
+   * read (RFC 3339 UTC with milliseconds): the one clock every node can share.
+   */
+  readonly clock: string;
 }
 
 export interface Driver {
@@ -78,6 +83,7 @@ function scoped(db: Db): { db: Db; end(): void } {
         check();
         return db.exec(script);
       },
+      clock: db.clock,
     },
     end: () => {
       open = false;

@@ -113,6 +113,8 @@ function queryDb(query: Query): Db {
     exec: async (script) => {
       await send(script);
     },
+    // clock_timestamp(): the time of the statement's evaluation, not of its transaction's start.
+    clock: `to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
   };
 }
 

@@ -5,16 +5,34 @@
 import { randomUUID } from 'node:crypto';
 import { timestamp } from './clock.js';
 import type { Db, SqlValue } from './db.js';
-import { apiTokens, artifacts, decode, encode, formatHandlers, indexFiles, pluginEvents, plugins, repositories, toBytes, toNumber, type Table } from './rows.js';
+import {
+  apiTokens,
+  artifacts,
+  clusterNodes,
+  decode,
+  encode,
+  formatHandlers,
+  indexFiles,
+  pluginEvents,
+  pluginNodeStates,
+  pluginProcesses,
+  plugins,
+  repositories,
+  toBytes,
+  toNumber,
+  type Table,
+} from './rows.js';
 import type {
   ApiTokenRow,
   ArtifactRow,
+  ClusterNodeRow,
   EventSeverity,
   FormatHandlerPatch,
   FormatHandlerRow,
   FormatListQuery,
   IndexFileRow,
   NewArtifact,
+  NewClusterNode,
   NewEvent,
   NewFormatHandler,
   NewPlugin,
@@ -22,7 +40,9 @@ import type {
   NewToken,
   PluginEventRow,
   PluginListQuery,
+  PluginNodeStateRow,
   PluginPatch,
+  PluginProcessRow,
   PluginRow,
   RepositoryIndexState,
   RepositoryRow,
@@ -67,7 +87,7 @@ export class Repository implements StoreOps {
 
   insertPlugin(plugin: NewPlugin): Promise<PluginRow> {
     const now = timestamp();
-    return this.insert(plugins, { ...plugin, installed_at: now, updated_at: now });
+    return this.insert(plugins, { generation: 1, ...plugin, installed_at: now, updated_at: now });
   }
 
   updatePlugin(id: string, patch: PluginPatch): Promise<PluginRow | undefined> {
@@ -132,7 +152,7 @@ export class Repository implements StoreOps {
   }
 
   addEvent(event: NewEvent): Promise<PluginEventRow> {
-    return this.insert(pluginEvents, { ...event, id: randomUUID(), created_at: timestamp() });
+    return this.insert(pluginEvents, { node_id: null, ...event, id: randomUUID(), created_at: timestamp() });
   }
 
   listEvents(pluginId: string, query: { severity?: EventSeverity; limit: number }): Promise<PluginEventRow[]> {
@@ -150,6 +170,44 @@ export class Repository implements StoreOps {
 
   async hasEvents(pluginId: string): Promise<boolean> {
     return (await this.db.get('SELECT 1 AS found FROM plugin_events WHERE plugin_id = ? LIMIT 1', [pluginId])) !== undefined;
+  }
+
+  async putNodeState(state: Omit<PluginNodeStateRow, 'updated_at'>): Promise<void> {
+    await this.insertIfPluginExists(pluginNodeStates, { ...state, updated_at: timestamp() }, ['plugin_id', 'node_id']);
+  }
+
+  listNodeStates(query: { pluginId?: string; seenSince: string }): Promise<PluginNodeStateRow[]> {
+    const plugin = query.pluginId === undefined ? '' : ' AND s.plugin_id = ?';
+    return this.many(
+      pluginNodeStates,
+      `SELECT s.* FROM plugin_node_states s JOIN cluster_nodes n ON n.node_id = s.node_id
+       WHERE n.state = 'up' AND n.last_seen_at >= ?${plugin} ORDER BY s.node_id, s.plugin_id`,
+      query.pluginId === undefined ? [query.seenSince] : [query.seenSince, query.pluginId],
+    );
+  }
+
+  nodeStatesOf(nodeId: string): Promise<PluginNodeStateRow[]> {
+    return this.many(pluginNodeStates, 'SELECT * FROM plugin_node_states WHERE node_id = ?', [nodeId]);
+  }
+
+  async replaceNodeProcesses(nodeId: string, processes: Array<Omit<PluginProcessRow, 'updated_at'>>): Promise<void> {
+    await this.db.run('DELETE FROM plugin_processes WHERE node_id = ?', [nodeId]);
+    const now = timestamp();
+    for (const process of processes) await this.insertIfPluginExists(pluginProcesses, { ...process, node_id: nodeId, updated_at: now });
+  }
+
+  async listProcesses(pluginId: string, seenSince: string): Promise<PluginProcessRow[]> {
+    return this.many(
+      pluginProcesses,
+      `SELECT p.* FROM plugin_processes p JOIN cluster_nodes n ON n.node_id = p.node_id
+       WHERE n.state = 'up' AND n.last_seen_at >= ? AND p.plugin_id = ? ORDER BY p.node_id, p.version, p.slot`,
+      [seenSince, pluginId],
+    );
+  }
+
+  async deleteNodeRuntime(nodeId: string): Promise<void> {
+    await this.db.run('DELETE FROM plugin_processes WHERE node_id = ?', [nodeId]);
+    await this.db.run('DELETE FROM plugin_node_states WHERE node_id = ?', [nodeId]);
   }
 
   insertToken(token: NewToken): Promise<ApiTokenRow> {
@@ -266,6 +324,54 @@ export class Repository implements StoreOps {
     for (const file of files) await this.insert(indexFiles, file);
   }
 
+  async databaseTime(): Promise<string> {
+    const row = await this.db.get(`SELECT ${this.db.clock} AS now`);
+    if (typeof row?.now !== 'string') throw new Error('the database did not tell its time');
+    return row.now;
+  }
+
+  getClusterNode(nodeId: string): Promise<ClusterNodeRow | undefined> {
+    return this.one(clusterNodes, 'SELECT * FROM cluster_nodes WHERE node_id = ?', [nodeId]);
+  }
+
+  listClusterNodes(): Promise<ClusterNodeRow[]> {
+    return this.many(clusterNodes, 'SELECT * FROM cluster_nodes ORDER BY node_id', []);
+  }
+
+  async putClusterNode(node: NewClusterNode): Promise<ClusterNodeRow> {
+    const row = await this.db.get(
+      `INSERT INTO cluster_nodes (node_id, incarnation, url, version, state, started_at, last_seen_at)
+       VALUES (?, ?, ?, ?, 'up', ${this.db.clock}, ${this.db.clock})
+       ON CONFLICT (node_id) DO UPDATE SET incarnation = excluded.incarnation, url = excluded.url,
+         version = excluded.version, state = 'up', started_at = excluded.started_at, last_seen_at = excluded.last_seen_at
+       RETURNING *`,
+      [node.node_id, node.incarnation, node.url, node.version],
+    );
+    if (!row) throw new Error('INSERT INTO cluster_nodes returned no row');
+    return decode(clusterNodes, row);
+  }
+
+  async touchClusterNode(nodeId: string, incarnation: string): Promise<boolean> {
+    const changed = await this.db.run(`UPDATE cluster_nodes SET last_seen_at = ${this.db.clock} WHERE node_id = ? AND incarnation = ?`, [
+      nodeId,
+      incarnation,
+    ]);
+    return changed > 0;
+  }
+
+  async markClusterNodeLeaving(nodeId: string, incarnation: string): Promise<boolean> {
+    const changed = await this.db.run(
+      `UPDATE cluster_nodes SET state = 'leaving', last_seen_at = ${this.db.clock} WHERE node_id = ? AND incarnation = ?`,
+      [nodeId, incarnation],
+    );
+    return changed > 0;
+  }
+
+  async deleteClusterNodesSeenBefore(cutoff: string, keep: string): Promise<string[]> {
+    const rows = await this.db.all('DELETE FROM cluster_nodes WHERE last_seen_at < ? AND node_id <> ? RETURNING node_id', [cutoff, keep]);
+    return rows.map((row) => String(row.node_id));
+  }
+
   private async one<T>(table: Table<T>, sql: string, params: readonly SqlValue[]): Promise<T | undefined> {
     const row = await this.db.get(sql, params);
     return row && decode(table, row);
@@ -289,6 +395,27 @@ export class Repository implements StoreOps {
     );
     if (!inserted) throw new Error(`INSERT INTO ${table.name} returned no row`);
     return decode(table, inserted);
+  }
+
+  /**
+   * Inserts a per-node row of a plugin, replacing the one with the same `key`, unless the
+   * plugin is gone (uninstalled by another node meanwhile): then nothing is written.
+   */
+  private async insertIfPluginExists<T extends { plugin_id: string }>(table: Table<T>, row: T, key?: string[]): Promise<void> {
+    const fields = encode(table, row);
+    const columns = fields.map(([column]) => column);
+    // Typed placeholders: PostgreSQL types a SELECT's parameters as text, not by the target
+    // columns as it does for VALUES. The WHERE keeps SQLite from reading ON CONFLICT as a join's ON.
+    const kinds = table.columns as Record<string, string>;
+    const cast = (column: string) => (kinds[column]!.endsWith('real') ? 'DOUBLE PRECISION' : kinds[column]!.endsWith('integer') ? 'BIGINT' : 'TEXT');
+    const upsert = key
+      ? ` ON CONFLICT (${key.join(', ')}) DO UPDATE SET ${columns.filter((c) => !key.includes(c)).map((c) => `${c} = excluded.${c}`).join(', ')}`
+      : '';
+    await this.db.run(
+      `INSERT INTO ${table.name} (${columns.join(', ')})
+       SELECT ${columns.map((column) => `CAST(? AS ${cast(column)})`).join(', ')} WHERE EXISTS (SELECT 1 FROM plugins WHERE id = ?)${upsert}`,
+      [...fields.map(([, value]) => value), row.plugin_id],
+    );
   }
 
   /** Sets the patch's columns (fixed ones excepted) and `updated_at` on the row whose `key` is `keyValue`. */

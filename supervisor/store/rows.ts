@@ -4,9 +4,20 @@
  * back as a string (pg) and binaries as a Buffer. Timestamps and ids are TEXT both ways.
  */
 import type { Row, SqlValue } from './db.js';
-import type { ApiTokenRow, ArtifactRow, FormatHandlerRow, IndexFileRow, PluginEventRow, PluginRow, RepositoryRow } from './store.js';
+import type {
+  ApiTokenRow,
+  ArtifactRow,
+  ClusterNodeRow,
+  FormatHandlerRow,
+  IndexFileRow,
+  PluginEventRow,
+  PluginNodeStateRow,
+  PluginProcessRow,
+  PluginRow,
+  RepositoryRow,
+} from './store.js';
 
-type ColumnKind = 'text' | 'nullable text' | 'integer' | 'boolean' | 'json' | 'nullable json';
+type ColumnKind = 'text' | 'nullable text' | 'integer' | 'nullable integer' | 'nullable real' | 'boolean' | 'json' | 'nullable json';
 
 type Column<T> = Extract<keyof T, string>;
 
@@ -43,6 +54,7 @@ export const plugins: Table<PluginRow> = {
     limits_override: 'nullable json',
     manifest: 'json',
     error_message: 'nullable text',
+    generation: 'integer',
     installed_at: 'text',
     enabled_at: 'nullable text',
     updated_at: 'text',
@@ -75,6 +87,7 @@ export const pluginEvents: Table<PluginEventRow> = {
   columns: {
     id: 'text',
     plugin_id: 'text',
+    node_id: 'nullable text',
     event_type: 'text',
     severity: 'text',
     message: 'text',
@@ -140,6 +153,55 @@ export const indexFiles: Table<IndexFileRow> = {
   },
 };
 
+export const pluginNodeStates: Table<PluginNodeStateRow> = {
+  name: 'plugin_node_states',
+  columns: {
+    plugin_id: 'text',
+    node_id: 'text',
+    version: 'text',
+    generation: 'integer',
+    state: 'text',
+    pids: 'json',
+    error_message: 'nullable text',
+    updated_at: 'text',
+  },
+};
+
+export const pluginProcesses: Table<PluginProcessRow> = {
+  name: 'plugin_processes',
+  columns: {
+    node_id: 'text',
+    plugin_id: 'text',
+    slot: 'integer',
+    pid: 'nullable integer',
+    version: 'text',
+    state: 'text',
+    started_at: 'nullable text',
+    rss_bytes: 'nullable integer',
+    cpu_percent: 'nullable real',
+    wasm_memory_bytes: 'nullable integer',
+    in_flight: 'integer',
+    calls_total: 'integer',
+    errors_total: 'integer',
+    restarts: 'integer',
+    last_exit: 'nullable json',
+    updated_at: 'text',
+  },
+};
+
+export const clusterNodes: Table<ClusterNodeRow> = {
+  name: 'cluster_nodes',
+  columns: {
+    node_id: 'text',
+    incarnation: 'text',
+    url: 'nullable text',
+    version: 'text',
+    state: 'text',
+    started_at: 'text',
+    last_seen_at: 'text',
+  },
+};
+
 /** A result row as the row type, every column checked against its kind. */
 export function decode<T>(table: Table<T>, row: Row): T {
   const decoded: Record<string, unknown> = {};
@@ -190,7 +252,11 @@ function decodeValue(kind: ColumnKind, value: unknown, what: string): unknown {
       if (typeof value === 'string') return value;
       break;
     case 'integer':
+    case 'nullable integer':
       return toNumber(value, what);
+    case 'nullable real':
+      if (typeof value === 'number') return value;
+      break;
     case 'boolean':
       if (value === 0 || value === 1) return value === 1;
       break;
@@ -213,7 +279,11 @@ function encodeValue(kind: ColumnKind, value: unknown, what: string): SqlValue {
       if (typeof value === 'string') return value;
       break;
     case 'integer':
+    case 'nullable integer':
       if (Number.isSafeInteger(value)) return value as number;
+      break;
+    case 'nullable real':
+      if (typeof value === 'number' && Number.isFinite(value)) return value;
       break;
     case 'boolean':
       if (typeof value === 'boolean') return value ? 1 : 0;

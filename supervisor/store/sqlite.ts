@@ -68,6 +68,7 @@ class SqliteDriver implements Driver {
       get: (sql, params) => this.exclusive(() => connection.get(sql, params)),
       run: (sql, params) => this.exclusive(() => connection.run(sql, params)),
       exec: (script) => this.exclusive(() => connection.exec(script)),
+      clock: connection.clock,
     };
   }
 
@@ -124,6 +125,8 @@ function connectionDb(database: Database.Database): Db {
     get: async (sql, params = []) => translateErrors(() => prepare(sql).get(...params) as Row | undefined),
     run: async (sql, params = []) => translateErrors(() => prepare(sql).run(...params).changes),
     exec: async (script) => translateErrors(() => void database.exec(script)),
+    // %f is seconds with milliseconds; 'now' is UTC.
+    clock: `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`,
   };
 }
 

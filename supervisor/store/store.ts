@@ -73,8 +73,47 @@ export interface PluginRow {
   /** The parsed plugin.toml, kept for reloads and display. */
   manifest: Record<string, unknown>;
   error_message: string | null;
+  /** Counts the admin's changes to the plugin; a node retries a failed start at a newer one. */
+  generation: number;
   installed_at: string;
   enabled_at: string | null;
+  updated_at: string;
+}
+
+/** What a node's processes of a plugin are doing; `quarantined` and `error` are that node's own failures. */
+export type NodePluginState = 'starting' | 'running' | 'stopped' | 'error' | 'quarantined';
+
+/** One node's actual state of one plugin, written by that node only. */
+export interface PluginNodeStateRow {
+  plugin_id: string;
+  node_id: string;
+  version: string;
+  /** The plugin's generation this state answers. */
+  generation: number;
+  state: NodePluginState;
+  pids: number[];
+  error_message: string | null;
+  updated_at: string;
+}
+
+/** One process of a plugin on a node, as the processes endpoint shows it. */
+export interface PluginProcessRow {
+  node_id: string;
+  plugin_id: string;
+  /** The instance's number within its version. */
+  slot: number;
+  pid: number | null;
+  version: string;
+  state: 'starting' | 'ready' | 'draining' | 'stopped';
+  started_at: string | null;
+  rss_bytes: number | null;
+  cpu_percent: number | null;
+  wasm_memory_bytes: number | null;
+  in_flight: number;
+  calls_total: number;
+  errors_total: number;
+  restarts: number;
+  last_exit: { code: number | null; signal: string | null; reason: string } | null;
   updated_at: string;
 }
 
@@ -97,6 +136,8 @@ export interface FormatHandlerRow {
 export interface PluginEventRow {
   id: string;
   plugin_id: string;
+  /** The node whose processes the event is about; null for cluster-wide events. */
+  node_id: string | null;
   event_type: EventType;
   severity: EventSeverity;
   message: string;
@@ -157,6 +198,22 @@ export interface IndexFileRow {
   content_type: string;
 }
 
+/**
+ * A supervisor sharing the database, as it last recorded itself. Its times are the
+ * database's clock (see `Db.clock`), so nodes whose own clocks differ compare alike.
+ */
+export interface ClusterNodeRow {
+  node_id: string;
+  /** New at every start of the node. */
+  incarnation: string;
+  url: string | null;
+  version: string;
+  /** `lost` is not stored: it is an `up` row not seen for longer than the node timeout. */
+  state: 'up' | 'leaving';
+  started_at: string;
+  last_seen_at: string;
+}
+
 export interface PluginListQuery {
   status?: PluginStatus;
   plugin_type?: 'format_handler';
@@ -170,15 +227,17 @@ export interface FormatListQuery {
   enabled?: boolean;
 }
 
-export type NewPlugin = Omit<PluginRow, 'installed_at' | 'updated_at'>;
+/** A new plugin is at generation 1 unless said otherwise. */
+export type NewPlugin = Omit<PluginRow, 'installed_at' | 'updated_at' | 'generation'> & { generation?: number };
 export type PluginPatch = Partial<Omit<PluginRow, 'id' | 'installed_at' | 'updated_at'>>;
 export type NewFormatHandler = Omit<FormatHandlerRow, 'created_at' | 'updated_at'>;
 export type FormatHandlerPatch = Partial<Pick<FormatHandlerRow, 'is_enabled' | 'display_name' | 'description' | 'extensions' | 'capabilities' | 'priority'>>;
-export type NewEvent = Omit<PluginEventRow, 'id' | 'created_at'>;
+export type NewEvent = Omit<PluginEventRow, 'id' | 'created_at' | 'node_id'> & { node_id?: string | null };
 export type NewRepository = Omit<RepositoryRow, 'created_at' | 'updated_at' | 'index_generated_at' | 'index_error'>;
 export type NewArtifact = Omit<ArtifactRow, 'created_at' | 'updated_at'>;
 export type RepositoryIndexState = Pick<RepositoryRow, 'index_generated_at' | 'index_error'>;
 export type NewToken = Omit<ApiTokenRow, 'created_at' | 'last_used_at' | 'revoked_at'>;
+export type NewClusterNode = Pick<ClusterNodeRow, 'node_id' | 'incarnation' | 'url' | 'version'>;
 
 /** Operations available both on the store and inside a transaction. */
 export interface StoreOps {
@@ -224,6 +283,23 @@ export interface StoreOps {
   listEvents(pluginId: string, query: { severity?: EventSeverity; limit: number }): Promise<PluginEventRow[]>;
   hasEvents(pluginId: string): Promise<boolean>;
 
+  /** Inserts or replaces the node's row of the plugin; nothing when the plugin is gone. */
+  putNodeState(state: Omit<PluginNodeStateRow, 'updated_at'>): Promise<void>;
+  /**
+   * Node states of nodes that are `up` and were seen at or after `seenSince`, ordered by
+   * node id; of one plugin, or of every plugin.
+   */
+  listNodeStates(query: { pluginId?: string; seenSince: string }): Promise<PluginNodeStateRow[]>;
+  /** One node's own states, whatever its liveness. */
+  nodeStatesOf(nodeId: string): Promise<PluginNodeStateRow[]>;
+  /** Makes `processes` the node's whole process list (rows of plugins that are gone are left out). */
+  replaceNodeProcesses(nodeId: string, processes: Array<Omit<PluginProcessRow, 'updated_at'>>): Promise<void>;
+  /** The processes of a plugin on live nodes (as `listNodeStates`), by node, version and slot. */
+  listProcesses(pluginId: string, seenSince: string): Promise<PluginProcessRow[]>;
+  /** Removes a node's states and processes (it stopped cleanly, or starts afresh). */
+  deleteNodeRuntime(nodeId: string): Promise<void>;
+
+
   /** Throws `UniqueViolation` (column `token_hash`) for a hash already stored. */
   insertToken(token: NewToken): Promise<ApiTokenRow>;
   /** Only tokens not revoked. */
@@ -265,6 +341,23 @@ export interface StoreOps {
   listIndexFiles(repositoryId: string): Promise<IndexFileRow[]>;
   /** Makes `files` the repository's whole index (run it in a transaction with the index state). */
   replaceIndexFiles(repositoryId: string, files: IndexFileRow[]): Promise<void>;
+
+  /** The database's clock now (see `Db.clock`). */
+  databaseTime(): Promise<string>;
+  getClusterNode(nodeId: string): Promise<ClusterNodeRow | undefined>;
+  /** Ordered by node id. */
+  listClusterNodes(): Promise<ClusterNodeRow[]>;
+  /**
+   * Inserts the node's row, or takes over the row of its id whatever incarnation holds it:
+   * `up`, started and seen now.
+   */
+  putClusterNode(node: NewClusterNode): Promise<ClusterNodeRow>;
+  /** A heartbeat: seen now. False when the row is gone or another incarnation holds it. */
+  touchClusterNode(nodeId: string, incarnation: string): Promise<boolean>;
+  /** A clean stop: `leaving`, seen now. False when the row is gone or another incarnation holds it. */
+  markClusterNodeLeaving(nodeId: string, incarnation: string): Promise<boolean>;
+  /** Removes the rows (other than `keep`'s) last seen before `cutoff`; returns their ids. */
+  deleteClusterNodesSeenBefore(cutoff: string, keep: string): Promise<string[]>;
 }
 
 export interface Store extends StoreOps {

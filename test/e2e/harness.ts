@@ -11,23 +11,10 @@ import { TokenService } from '../../supervisor/services/tokens.js';
 import { openStore } from '../../supervisor/store/open.js';
 import type { EngineFixture } from '../support/engines.js';
 import { fixtureWasm, type FixtureName } from '../support/fixtures.js';
+import { callSupervisor, type Answer, type CallOptions } from '../support/http.js';
 import { makeZip } from '../support/zips.js';
 
-export interface Answer {
-  status: number;
-  headers: Headers;
-  text: string;
-  /** The parsed body when it is JSON. */
-  json: any;
-}
-
-export interface CallOptions {
-  /** JSON unless a string, Buffer/Uint8Array or FormData. */
-  body?: unknown;
-  headers?: Record<string, string>;
-  /** Send no credentials. */
-  anonymous?: boolean;
-}
+export type { Answer, CallOptions };
 
 export interface E2E {
   readonly engine: EngineFixture['engine'];
@@ -72,20 +59,8 @@ export async function startE2E(engine: EngineFixture, env: Record<string, string
     adminToken,
     dataDir: store.dataDir,
     localRoot,
-    async call(method, target, options = {}) {
-      const headers: Record<string, string> = options.anonymous ? {} : { authorization: `Bearer ${adminToken}` };
-      Object.assign(headers, options.headers);
-      let body: string | Uint8Array<ArrayBuffer> | FormData | undefined;
-      if (typeof options.body === 'string' || options.body instanceof FormData) body = options.body;
-      else if (options.body instanceof Uint8Array) body = new Uint8Array(options.body);
-      else if (options.body !== undefined) {
-        body = JSON.stringify(options.body);
-        headers['content-type'] ??= 'application/json';
-      }
-      const response = await fetch(e2e.url + target, { method, headers, body });
-      const text = await response.text();
-      const json = response.headers.get('content-type')?.includes('json') ? JSON.parse(text) : undefined;
-      return { status: response.status, headers: response.headers, text, json };
+    call(method, target, options = {}) {
+      return callSupervisor(e2e.url, adminToken, method, target, options);
     },
     async createToken(role) {
       const loaded = config();

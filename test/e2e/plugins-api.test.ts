@@ -56,6 +56,7 @@ const PLUGIN_FIELDS = [
   'enabled_at',
   'updated_at',
   'runtime',
+  'nodes',
 ];
 const FORMAT_FIELDS = [
   'id',
@@ -73,6 +74,7 @@ const FORMAT_FIELDS = [
   'updated_at',
 ];
 const PROCESS_FIELDS = [
+  'node_id',
   'pid',
   'version',
   'state',
@@ -622,7 +624,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
           'installed',
         ]);
         for (const event of all) {
-          expect(event).to.include.all.keys('id', 'plugin_id', 'event_type', 'severity', 'message', 'details', 'created_at');
+          expect(event).to.include.all.keys('id', 'plugin_id', 'node_id', 'event_type', 'severity', 'message', 'details', 'created_at');
           expect(event.created_at).to.match(RFC3339_UTC);
         }
         const times = all.map((e) => Date.parse(e.created_at));
@@ -923,7 +925,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
         expect(crash.event_type).to.equal('crashed');
       });
 
-      it('five process deaths outside calls quarantine the plugin: status error, format unavailable, until it is enabled again', async function () {
+      it('five process deaths outside calls quarantine the plugin on its node: status error, format unavailable, until it is enabled again', async function () {
         const trap = await installLocal('trap', manifest('trap-format', '1.0.0', 'trap'), 'trap');
         expect(trap.status, trap.text).to.equal(201);
         // Traps inside calls are the caller's 502 and never count: a client's input causes them.
@@ -943,9 +945,13 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
         expect(quarantined, 'status error').to.equal(true);
         const plugin = (await get(`${PLUGINS}/${trap.json.id}`)).json;
         expect(plugin.error_message).to.contain('quarantined');
+        expect(plugin.nodes.map((node: any) => node.state)).to.deep.equal(['quarantined']);
         expectError(await testFormat('trap', 'abc', 'a.trap'), 503, 'format_unavailable');
-        expect((await get(`${FORMATS}/trap`)).json.is_enabled).to.equal(false);
-        expect((await events(trap.json.id)).map((e) => e.event_type)).to.include.members(['crashed', 'quarantined', 'format_handler_disabled']);
+        // A crash loop is this node's state, never the admin's desired state.
+        expect((await get(`${FORMATS}/trap`)).json.is_enabled).to.equal(true);
+        const recorded = await events(trap.json.id);
+        expect(recorded.map((e) => e.event_type)).to.include.members(['crashed', 'quarantined']);
+        expect(recorded.find((e) => e.event_type === 'quarantined').node_id).to.be.a('string').that.is.not.empty;
 
         const enabled = await post(`${PLUGINS}/${trap.json.id}/enable`);
         expect(enabled.status, enabled.text).to.equal(200);

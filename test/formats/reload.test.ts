@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { FormatRegistry } from '../../supervisor/formats/registry.js';
+import { RoutingTable } from '../../supervisor/formats/routing.js';
 import { WasmFormatHandler } from '../../supervisor/formats/wasm-handler.js';
 import type { Capabilities } from '../../supervisor/formats/handler.js';
 import { FormatUnavailable } from '../../supervisor/runtime/errors.js';
@@ -11,18 +11,18 @@ import { fixtureWasm } from '../support/fixtures.js';
 
 const capabilities: Capabilities = { parse_metadata: true, validate_artifact: true, generate_index: true, handle_request: false };
 
-describe('format registry: hot swap of a WebAssembly handler', function () {
+describe('routing table: hot swap of a WebAssembly handler', function () {
   this.timeout(60_000);
   let dir: string;
   let runtime: PluginRuntime;
-  let registry: FormatRegistry;
+  let routing: RoutingTable;
 
   before(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pk-reload-'));
     runtime = new PluginRuntime({ cacheDir: path.join(dir, 'cache') });
   });
   after(async () => {
-    await Promise.all(registry.keys().map((key) => registry.remove(key)?.drain()));
+    await Promise.all(routing.retireAll().map((handler) => handler.drain()));
     await fs.rm(dir, { recursive: true, force: true });
   });
 
@@ -35,12 +35,12 @@ describe('format registry: hot swap of a WebAssembly handler', function () {
       limits: { memoryMb: 64, timeoutMs: 5000, instances: 1 },
       expectedFormatKey: 'demo',
     });
-    return new WasmFormatHandler('demo', capabilities, pool);
+    return new WasmFormatHandler('demo', capabilities, component.sha256, pool);
   }
 
   it('drops no call while versions are swapped under a stream of calls', async () => {
-    registry = new FormatRegistry();
-    registry.swap(await startHandler('1.0.0'));
+    routing = new RoutingTable();
+    routing.activate('plugin', await startHandler('1.0.0'), true);
     const data = new TextEncoder().encode('DEMO reload');
     let stop = false;
     let completed = 0;
@@ -49,11 +49,11 @@ describe('format registry: hot swap of a WebAssembly handler', function () {
 
     const worker = async () => {
       while (!stop) {
-        const handler = registry.require('demo') as WasmFormatHandler;
+        const handler = routing.require('demo') as WasmFormatHandler;
         try {
           const metadata = await handler.parseMetadata('p', data);
           if (metadata.sizeBytes !== data.byteLength) failures.push(new Error('wrong answer'));
-          servedBy.add(handler.pool.version);
+          servedBy.add(handler.version);
           completed++;
         } catch (error) {
           failures.push(error);
@@ -66,7 +66,7 @@ describe('format registry: hot swap of a WebAssembly handler', function () {
     for (const version of ['1.0.1', '1.0.2', '1.0.3']) {
       await new Promise((resolve) => setTimeout(resolve, 150));
       const next = await startHandler(version);
-      const previous = registry.swap(next) as WasmFormatHandler;
+      const previous = routing.replace('plugin', next) as WasmFormatHandler;
       retired.push(previous);
       await previous.drain();
     }
@@ -78,12 +78,31 @@ describe('format registry: hot swap of a WebAssembly handler', function () {
     expect(completed).to.be.greaterThan(500);
     expect([...servedBy].sort()).to.deep.equal(['1.0.0', '1.0.1', '1.0.2', '1.0.3']);
     for (const old of retired) {
-      expect(old.pool.state).to.equal('stopped');
-      expect(old.pool.pids()).to.deep.equal([]);
+      expect(old.state()).to.equal('stopped');
+      expect(old.pids()).to.deep.equal([]);
     }
   });
 
+  it('a version swapped out in the middle of a use answers the rest of it, then drains', async () => {
+    routing = new RoutingTable();
+    routing.activate('plugin', await startHandler('1.0.0'), true);
+    const data = new TextEncoder().encode('DEMO use');
+    let draining: Promise<void> | undefined;
+    const versions = await routing.use('demo', async (handler) => {
+      const first = await handler.parseMetadata('p', data);
+      const old = routing.replace('plugin', await startHandler('1.0.1'))!;
+      draining = old.drain();
+      // The drain waits for this use: the second call still runs on the old version.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const second = await handler.parseMetadata('p', data);
+      return [first.sizeBytes, second.sizeBytes, (handler as WasmFormatHandler).version];
+    });
+    expect(versions).to.deep.equal([data.byteLength, data.byteLength, '1.0.0']);
+    await draining;
+    expect((routing.require('demo') as WasmFormatHandler).version).to.equal('1.0.1');
+  });
+
   it('answers format_unavailable for a key nobody serves', () => {
-    expect(() => new FormatRegistry().require('nothing')).to.throw(FormatUnavailable, '"nothing"');
+    expect(() => new RoutingTable().require('nothing')).to.throw(FormatUnavailable, '"nothing"');
   });
 });

@@ -14,6 +14,9 @@ import type {
   FormatView,
   HealthReport,
   HealthService,
+  ClusterNodeView,
+  ClusterService,
+  Readiness,
   InstallSource,
   InstalledPluginView,
   NativeProtocolService,
@@ -60,6 +63,7 @@ export function samplePlugin(id = PLUGIN_ID): PluginView {
     enabled_at: NOW,
     updated_at: NOW,
     runtime: { state: 'running', instances: 1, restarts: 0, pids: [4242] },
+    nodes: [{ node_id: 'node-a', version: '1.0.0', state: 'running', pids: [4242], error_message: null, updated_at: NOW }],
   };
 }
 
@@ -82,11 +86,12 @@ export function sampleFormat(formatKey = 'unity'): FormatView {
 }
 
 function sampleEvent(pluginId: string): PluginEventRow {
-  return { id: '9e8d7c6b-5a49-4382-9716-0a1b2c3d4e5f', plugin_id: pluginId, event_type: 'installed', severity: 'info', message: 'installed 1.0.0', details: {}, created_at: NOW };
+  return { id: '9e8d7c6b-5a49-4382-9716-0a1b2c3d4e5f', plugin_id: pluginId, node_id: null, event_type: 'installed', severity: 'info', message: 'installed 1.0.0', details: {}, created_at: NOW };
 }
 
 function sampleProcess(): ProcessView {
   return {
+    node_id: 'node-a',
     pid: 4242,
     version: '1.0.0',
     state: 'ready',
@@ -334,7 +339,7 @@ export class NativeProtocolDouble extends Recorder implements NativeProtocolServ
 
 export class HealthDouble implements HealthService {
   databaseOk = true;
-  isReady = true;
+  readinessState: Readiness = 'ready';
 
   async health(): Promise<HealthReport> {
     return {
@@ -342,12 +347,41 @@ export class HealthDouble implements HealthService {
       checks: {
         database: this.databaseOk ? { ok: true } : { ok: false, error: 'connection refused' },
         plugins: { ok: true, active: 1, running: 1, error: 0 },
+        cluster: { ok: true, nodes_up: 2, nodes_lost: 1 },
       },
     };
   }
 
-  ready(): boolean {
-    return this.isReady;
+  readiness(): Readiness {
+    return this.readinessState;
+  }
+}
+
+/** Two nodes: one up, one lost. */
+export class ClusterDouble implements ClusterService {
+  readonly items: ClusterNodeView[] = [
+    {
+      node_id: 'node-a',
+      url: 'http://node-a:8080',
+      state: 'up',
+      started_at: '2026-01-01T00:00:00.000Z',
+      last_seen_at: '2026-01-01T00:10:00.000Z',
+      version: '0.1.0',
+      plugins: { running: 2, error: 0 },
+    },
+    {
+      node_id: 'node-b',
+      url: null,
+      state: 'lost',
+      started_at: '2026-01-01T00:00:00.000Z',
+      last_seen_at: '2026-01-01T00:01:00.000Z',
+      version: '0.1.0',
+      plugins: { running: 0, error: 1 },
+    },
+  ];
+
+  async nodes(): Promise<ClusterNodeView[]> {
+    return this.items;
   }
 }
 

@@ -155,12 +155,19 @@ describe('http: errors, request ids, logs, probes', () => {
       expect(answer.json.checks.database.ok).to.equal(false);
     });
 
-    it('GET /ready → 200, or 503 during start-up', async () => {
+    it('GET /ready → 200, or 503 during start-up and while stopping', async () => {
       expect((await h.call('GET', '/ready', { as: 'anonymous' })).json).to.deep.equal({ status: 'ready' });
-      h.health.isReady = false;
-      const answer = await h.call('GET', '/ready', { as: 'anonymous' });
-      expect(answer.status).to.equal(503);
-      expect(answer.json).to.deep.equal({ status: 'starting' });
+      for (const state of ['starting', 'stopping'] as const) {
+        h.health.readinessState = state;
+        const answer = await h.call('GET', '/ready', { as: 'anonymous' });
+        expect(answer.status).to.equal(503);
+        expect(answer.json).to.deep.equal({ status: state });
+      }
+    });
+
+    it('GET /health shows the cluster check', async () => {
+      const answer = await h.call('GET', '/health', { as: 'anonymous' });
+      expect(answer.json.checks.cluster).to.deep.equal({ ok: true, nodes_up: 2, nodes_lost: 1 });
     });
   });
 });

@@ -14,6 +14,7 @@ import {
   ArtifactServiceDouble,
   FormatServiceDouble,
   HealthDouble,
+  ClusterDouble,
   MemoryTokenStore,
   NativeProtocolDouble,
   PluginServiceDouble,
@@ -51,6 +52,7 @@ export interface Harness {
   artifacts: ArtifactServiceDouble;
   native: NativeProtocolDouble;
   health: HealthDouble;
+  cluster: ClusterDouble;
   tokens: TokenService;
   tokenStore: MemoryTokenStore;
   readerToken: string;
@@ -88,12 +90,13 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
   const artifacts = new ArtifactServiceDouble();
   const native = new NativeProtocolDouble();
   const health = new HealthDouble();
+  const cluster = new ClusterDouble();
   const logLines: Record<string, any>[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => logLines.push(JSON.parse(line)) });
 
   // One running plugin version, so the metrics have plugin figures to show.
   const metrics = new Metrics({ runningPlugins: () => [{ format: 'demo', version: '1.0.0', processes: 2, restarts: 1 }] });
-  const app = createApp({ plugins, formats, repositories, artifacts, native, health, tokens, config, logger, metrics });
+  const app = createApp({ plugins, formats, repositories, artifacts, native, health, cluster, tokens, config, logger, metrics });
   const server: Server = app.listen(0, '127.0.0.1');
   await new Promise<void>((resolve) => server.once('listening', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -113,6 +116,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     artifacts,
     native,
     health,
+    cluster,
     tokens,
     tokenStore,
     readerToken,
@@ -147,7 +151,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
       artifacts.publicKeys.clear();
       native.reset();
       health.databaseOk = true;
-      health.isReady = true;
+      health.readinessState = 'ready';
       logLines.length = 0;
     },
     async close() {

@@ -37,6 +37,7 @@ const expected = [
   ...['/api/v1/formats', '/api/format-handlers'].flatMap((mount) => FORMAT_ROUTES.map((route) => route.replace(' ', ` ${mount}`))),
   ...REPOSITORY_ROUTES.map((route) => route.replace(' ', ' /api/v1/repositories')),
   ...NATIVE_ROUTES,
+  'get /api/v1/cluster/nodes',
   'get /health',
   'get /ready',
   'get /api/v1/openapi.json',
@@ -103,7 +104,7 @@ describe('http: OpenAPI document', () => {
   it('has unique operation ids, one per canonical operation', () => {
     const ids = Object.values(doc.paths).flatMap((item: any) => Object.values(item).map((op: any) => op.operationId)).filter(Boolean);
     expect(new Set(ids).size).to.equal(ids.length);
-    expect(ids).to.have.length(PLUGIN_ROUTES.length + FORMAT_ROUTES.length + REPOSITORY_ROUTES.length + NATIVE_ROUTES.length + 3);
+    expect(ids).to.have.length(PLUGIN_ROUTES.length + FORMAT_ROUTES.length + REPOSITORY_ROUTES.length + NATIVE_ROUTES.length + 4);
   });
 
   it('describes the schemas and security schemes', () => {

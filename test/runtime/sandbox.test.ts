@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { childReadablePaths } from '../../supervisor/runtime/child.js';
 import { Sandbox } from '../../supervisor/runtime/sandbox.js';
+import { isRunning } from '../support/assertions.js';
 import { repoRoot } from '../support/fixtures.js';
 
 const probe = path.join(path.dirname(fileURLToPath(import.meta.url)), 'sandbox-probe.js');
@@ -89,7 +90,47 @@ describe('plugin sandbox', function () {
   });
 
   it('says which walls are up', () => {
-    expect(Sandbox.detect().describe()).to.contain('no network');
+    expect(Sandbox.detect().describe()).to.contain('no network').and.contain('killed with the supervisor');
     expect(Sandbox.detect({ networkIsolation: false }).describe()).to.contain('network NOT isolated');
+    const bare = new Sandbox({ permissionModel: true, unsharePath: null, setprivPath: null });
+    expect(bare.describe()).to.contain('may outlive a killed supervisor');
+  });
+
+  it('this machine supports the parent-death signal (CI relies on it)', () => {
+    expect(Sandbox.detect().features.setprivPath).to.be.a('string');
+  });
+
+  it('sets the parent-death signal after entering the namespace, or alone without one', () => {
+    const options = { hostEntry: '/host.js', hostArgs: ['x'], readablePaths: ['/r'], maxOldSpaceMb: 64 };
+    const both = new Sandbox({ permissionModel: false, unsharePath: '/u/unshare', setprivPath: '/u/setpriv' }).command(options);
+    expect([both.file, ...both.args]).to.deep.equal([
+      '/u/unshare', '--user', '--map-root-user', '--net',
+      '/u/setpriv', '--pdeathsig', 'KILL', '--',
+      process.execPath, '--max-old-space-size=64', '--no-warnings', '--no-addons', '/host.js', 'x',
+    ]);
+    const alone = new Sandbox({ permissionModel: false, unsharePath: null, setprivPath: '/u/setpriv' }).command(options);
+    expect([alone.file, ...alone.args].slice(0, 5)).to.deep.equal(['/u/setpriv', '--pdeathsig', 'KILL', '--', process.execPath]);
+  });
+
+  it('a child spinning in a loop dies with the process that spawned it, even by SIGKILL', async () => {
+    const loop = path.join(dir, 'loop.js');
+    await fs.writeFile(loop, 'for (;;) {}\n');
+    const command = Sandbox.detect().command({ hostEntry: loop, hostArgs: [], readablePaths: [dir], maxOldSpaceMb: 64 });
+    // The parent: spawns the sandboxed child, says its pid, and waits.
+    const parentScript = `
+      const { spawn } = await import('node:child_process');
+      const [file, args, env] = JSON.parse(process.argv[1]);
+      const child = spawn(file, args, { env, stdio: 'ignore' });
+      child.on('spawn', () => console.log(child.pid));
+      setInterval(() => {}, 1000);`;
+    const parent = execa(process.execPath, ['--input-type=module', '-e', parentScript, JSON.stringify([command.file, command.args, command.env])]);
+    const childPid = await new Promise<number>((resolve) => parent.stdout!.once('data', (chunk: Buffer) => resolve(Number(String(chunk).trim()))));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await isRunning(childPid)).to.equal(true);
+    parent.kill('SIGKILL');
+    await parent.catch(() => undefined);
+    const deadline = Date.now() + 5000;
+    while ((await isRunning(childPid)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await isRunning(childPid), 'the looping child outlived its parent').to.equal(false);
   });
 });

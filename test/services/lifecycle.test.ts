@@ -4,16 +4,17 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { loadConfig, type Config } from '../../supervisor/config.js';
-import { FormatRegistry } from '../../supervisor/formats/registry.js';
-import { WasmFormatHandler } from '../../supervisor/formats/wasm-handler.js';
+import { LocalNotifier } from '../../supervisor/cluster/notify.js';
+import { RoutingTable } from '../../supervisor/formats/routing.js';
 import { FormatUnavailable, PluginCrashed } from '../../supervisor/runtime/errors.js';
 import { PluginRuntime } from '../../supervisor/runtime/runtime.js';
 import { ServiceError } from '../../supervisor/services/errors.js';
 import { PluginLifecycle, type DependentRepositories } from '../../supervisor/services/lifecycle.js';
 import { PluginFiles } from '../../supervisor/services/plugin-files.js';
+import { Reconciler } from '../../supervisor/services/reconcile.js';
 import { openStore } from '../../supervisor/store/open.js';
 import type { Store } from '../../supervisor/store/store.js';
-import { postgresFixture, sqliteFixture, type EngineFixture } from '../support/engines.js';
+import { postgresFixture, registerTestNode, sqliteFixture, type EngineFixture } from '../support/engines.js';
 import { expectRejection, isAlive } from '../support/assertions.js';
 import { fixtureWasm, type FixtureName } from '../support/fixtures.js';
 import { makeZip } from '../support/zips.js';
@@ -41,24 +42,31 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
     let root: string;
     let config: Config;
     let store: Store;
-    let registry: FormatRegistry;
+    let routing: RoutingTable;
     let dependents: TestDependents;
     let lifecycle: PluginLifecycle;
-    const lifecycles: PluginLifecycle[] = [];
+    const nodes: Reconciler[] = [];
 
-    function newLifecycle(): PluginLifecycle {
+    /** A lifecycle over a node that started (its active plugins running), as a supervisor's. */
+    async function newLifecycle(): Promise<PluginLifecycle> {
       const files = new PluginFiles(config.dataDir);
-      const created = new PluginLifecycle({
+      const logger = pino({ level: 'silent' });
+      const node = new Reconciler({
         store,
         runtime: new PluginRuntime({ cacheDir: files.componentCache, ackTimeoutMs: 3000 }),
-        registry,
+        routing,
         files,
-        config,
-        logger: pino({ level: 'silent' }),
-        dependents,
+        notifier: new LocalNotifier(),
+        nodeId: config.cluster.nodeId,
+        reconcileMs: 60_000,
+        heartbeatMs: 60_000,
+        nodeTimeoutMs: 600_000,
+        logger,
       });
-      lifecycles.push(created);
-      return created;
+      nodes.push(node);
+      await registerTestNode(store, config.cluster.nodeId);
+      await node.start();
+      return new PluginLifecycle({ store, node, routing, files, config, logger, dependents });
     }
 
     /** A plugin folder under the local root: plugin.toml and a fixture's component. */
@@ -89,13 +97,13 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       config.databaseUrl = storeConfig.databaseUrl;
       store = await openStore(config);
     });
-    beforeEach(() => {
-      registry = new FormatRegistry();
+    beforeEach(async () => {
+      routing = new RoutingTable();
       dependents = new TestDependents();
-      lifecycle = newLifecycle();
+      lifecycle = await newLifecycle();
     });
     afterEach(async () => {
-      await Promise.all(lifecycles.splice(0).map((l) => l.stopAll()));
+      await Promise.all(nodes.splice(0).map((node) => node.stop()));
       for (const row of await store.allPlugins()) {
         await store.transaction(async (tx) => {
           await tx.deletePlugin(row.id);
@@ -119,7 +127,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       expect(installed.runtime.pids).to.have.length(1);
       expect(installed.message).to.contain('installed');
 
-      const metadata = await registry.require('demo').parseMetadata('a.demo', DEMO);
+      const metadata = await routing.require('demo').parseMetadata('a.demo', DEMO);
       expect(metadata.sizeBytes).to.equal(DEMO.byteLength);
       const format = await store.getFormatHandler('demo');
       expect(format).to.include({ plugin_id: installed.id, handler_type: 'wasm', is_enabled: true });
@@ -192,7 +200,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       expect(await store.allPlugins()).to.deep.equal([]);
       expect(await store.getFormatHandler('bad')).to.equal(undefined);
       expect(await leftovers()).to.deep.equal([]);
-      expect(registry.get('bad')).to.equal(undefined);
+      expect(routing.get('bad')).to.equal(undefined);
     });
 
     it('disables (processes stop, format unavailable) and enables again', async () => {
@@ -202,13 +210,13 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       expect(disabled.status).to.equal('disabled');
       expect(disabled.runtime.pids).to.deep.equal([]);
       expect(isAlive(pid!)).to.equal(false);
-      expect(() => registry.require('demo')).to.throw(FormatUnavailable);
+      expect(() => routing.require('demo')).to.throw(FormatUnavailable);
       expect((await store.getFormatHandler('demo'))!.is_enabled).to.equal(false);
 
       const enabled = await lifecycle.enable(installed.id);
       expect(enabled.status).to.equal('active');
       expect(enabled.runtime.pids).to.have.length(1);
-      expect((await registry.require('demo').parseMetadata('a', DEMO)).sizeBytes).to.equal(DEMO.byteLength);
+      expect((await routing.require('demo').parseMetadata('a', DEMO)).sizeBytes).to.equal(DEMO.byteLength);
       const types = (await lifecycle.events(installed.id, { limit: 10 })).items.map((e) => e.event_type);
       expect(types.slice(0, 4)).to.deep.equal(['format_handler_enabled', 'enabled', 'format_handler_disabled', 'disabled']);
     });
@@ -222,24 +230,24 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       expect(items.map((process) => process.pid)).to.have.length(1);
       // Whichever version lost the race was drained: its process is gone.
       for (const pid of new Set(started)) expect(isAlive(pid), `pid ${pid}`).to.equal(items[0].pid === pid);
-      expect((await registry.require('demo').parseMetadata('a', DEMO)).sizeBytes).to.equal(DEMO.byteLength);
+      expect((await routing.require('demo').parseMetadata('a', DEMO)).sizeBytes).to.equal(DEMO.byteLength);
     });
 
     it('reloads to a new version under calls, and a bad reload leaves the old one serving', async () => {
       const installed = await installDemo('1.0.0');
-      const handler = registry.require('demo');
+      const handler = routing.require('demo');
       let stop = false;
       let failures = 0;
       let calls = 0;
       const caller = (async () => {
         while (!stop) {
-          await registry.require('demo').parseMetadata('a', DEMO).then(() => calls++, () => failures++);
+          await routing.require('demo').parseMetadata('a', DEMO).then(() => calls++, () => failures++);
         }
       })();
       await pluginFolder('demo', manifest('demo-format', '1.1.0', 'demo'), 'good');
       const reloaded = await lifecycle.reload(installed.id, { kind: 'same' });
       expect(reloaded.version).to.equal('1.1.0');
-      expect(registry.require('demo')).to.not.equal(handler);
+      expect(routing.require('demo')).to.not.equal(handler);
 
       await pluginFolder('demo', manifest('demo-format', '1.2.0', 'demo'), 'wrong-key');
       const bad = await expectRejection(lifecycle.reload(installed.id, { kind: 'same' }), ServiceError);
@@ -252,7 +260,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       expect(failures).to.equal(0);
       expect(calls).to.be.greaterThan(10);
       expect((await lifecycle.get(installed.id)).version).to.equal('1.1.0');
-      expect((await registry.require('demo').parseMetadata('a', DEMO)).sizeBytes).to.equal(DEMO.byteLength);
+      expect((await routing.require('demo').parseMetadata('a', DEMO)).sizeBytes).to.equal(DEMO.byteLength);
       const events = (await lifecycle.events(installed.id, { limit: 10 })).items;
       expect(events[0]!.event_type).to.equal('reload_failed');
       const reloadEvent = events.find((e) => e.event_type === 'reloaded')!;
@@ -286,7 +294,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
 
       await lifecycle.uninstall(installed.id, { force: true });
       expect((await expectRejection(lifecycle.get(installed.id), ServiceError)).status).to.equal(404);
-      expect(registry.get('demo')).to.equal(undefined);
+      expect(routing.get('demo')).to.equal(undefined);
       expect(await store.getFormatHandler('demo')).to.equal(undefined);
       expect(await store.getBinary(installed.wasm_sha256)).to.equal(undefined);
       expect(isAlive(installed.runtime.pids[0]!)).to.equal(false);
@@ -300,27 +308,26 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       const demo = await installDemo();
       const trapDir = await pluginFolder('trap', manifest('trap-format', '1.0.0', 'trap'), 'trap');
       const trap = await lifecycle.install({ kind: 'local', path: trapDir });
-      await Promise.all(lifecycles.splice(0).map((l) => l.stopAll()));
+      await Promise.all(nodes.splice(0).map((node) => node.stop()));
       // A memory limit of 0 MB, as if the row were damaged: this plugin cannot start.
       await store.updatePlugin(trap.id, { resource_limits: { ...trap.resource_limits, memory_mb: 0 } });
 
-      registry = new FormatRegistry();
-      const restarted = newLifecycle();
-      await restarted.startActive();
-      expect((await registry.require('demo').parseMetadata('a', DEMO)).sizeBytes).to.equal(DEMO.byteLength);
+      routing = new RoutingTable();
+      const restarted = await newLifecycle();
+      expect((await routing.require('demo').parseMetadata('a', DEMO)).sizeBytes).to.equal(DEMO.byteLength);
       expect((await restarted.get(demo.id)).runtime.pids).to.have.length(1);
       const failed = await restarted.get(trap.id);
       expect(failed.status).to.equal('error');
       expect(failed.error_message).to.contain('failed to start');
     });
 
-    it('quarantines a crash-looping plugin (status error, format unavailable) until it is enabled again', async () => {
+    it('quarantines a crash-looping plugin on its node (status error, format unavailable) until it is enabled again', async () => {
       const dir = await pluginFolder('trap', manifest('trap-format', '1.0.0', 'trap'), 'trap');
       const installed = await lifecycle.install({ kind: 'local', path: dir });
       // Traps inside calls never count toward quarantine (a client's input can cause them)...
       const trapping = new TextEncoder().encode('TRAP');
       for (let i = 0; i < 6; i++) {
-        const handler = registry.require('trap') as WasmFormatHandler;
+        const handler = routing.require('trap');
         const error = await handler.parseMetadata('x', trapping).then(() => undefined, (e: unknown) => e);
         expect(error).to.be.instanceOf(PluginCrashed);
       }
@@ -339,13 +346,17 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       const quarantined = await lifecycle.get(installed.id);
       expect(quarantined.status).to.equal('error');
       expect(quarantined.error_message).to.contain('quarantined');
-      expect(() => registry.require('trap')).to.throw(FormatUnavailable);
-      const types = (await lifecycle.events(installed.id, { limit: 50 })).items.map((e) => e.event_type);
-      expect(types).to.include.members(['crashed', 'quarantined', 'format_handler_disabled']);
+      expect(quarantined.nodes.map((node) => [node.node_id, node.state])).to.deep.equal([[config.cluster.nodeId, 'quarantined']]);
+      await expectRejection(routing.require('trap').parseMetadata('x', DEMO), FormatUnavailable);
+      // The desired state is the admin's: a crash loop does not disable the format.
+      expect((await store.getFormatHandler('trap'))!.is_enabled).to.equal(true);
+      const events = (await lifecycle.events(installed.id, { limit: 50 })).items;
+      expect(events.map((e) => e.event_type)).to.include.members(['crashed', 'quarantined']);
+      expect(events.find((e) => e.event_type === 'quarantined')!.node_id).to.equal(config.cluster.nodeId);
 
       const enabled = await lifecycle.enable(installed.id);
       expect(enabled.status).to.equal('active');
-      expect((await registry.require('trap').parseMetadata('x', DEMO)).version).to.equal('1');
+      expect((await routing.require('trap').parseMetadata('x', DEMO)).version).to.equal('1');
     });
   });
 }

@@ -274,6 +274,101 @@ function storeSuite(fixture: EngineFixture): void {
     });
   });
 
+  describe('cluster nodes, node states and processes', () => {
+    /** A node's row as it last recorded itself: registered, then its heartbeat time and state set as given. */
+    const putNode = async (nodeId: string, lastSeen: string, state: 'up' | 'leaving' = 'up') => {
+      await store.putClusterNode({ node_id: nodeId, incarnation: randomUUID(), url: null, version: '0.1.0' });
+      const driver = fixture.openDriver(config);
+      try {
+        await driver.db.run('UPDATE cluster_nodes SET last_seen_at = ?, state = ? WHERE node_id = ?', [lastSeen, state, nodeId]);
+      } finally {
+        await driver.close();
+      }
+    };
+    const process = (pluginId: string, slot: number, pid: number | null) => ({
+      node_id: 'ignored: the node given is used',
+      plugin_id: pluginId,
+      slot,
+      pid,
+      version: '1.0.0',
+      state: 'ready' as const,
+      started_at: '2025-01-01T00:00:00.000Z',
+      rss_bytes: 50_000_000,
+      cpu_percent: 1.25,
+      wasm_memory_bytes: 1_114_112,
+      in_flight: 0,
+      calls_total: 7,
+      errors_total: 1,
+      restarts: 0,
+      last_exit: pid === null ? { code: null, signal: 'SIGKILL', reason: 'killed' } : null,
+    });
+
+    it('keep one state per plugin and node, only of live nodes when listed, and nothing for a plugin that is gone', async () => {
+      const plugin = await store.insertPlugin(samplePlugin(await putWasm(store), 'nodal'));
+      expect(plugin.generation).to.equal(1);
+      const fresh = new Date().toISOString();
+      await putNode('n-live', fresh);
+      await putNode('n-stale', '2020-01-01T00:00:00.000Z');
+      await putNode('n-leaving', fresh, 'leaving');
+      const state = { plugin_id: plugin.id, version: '1.0.0', generation: 1, state: 'starting' as const, pids: [], error_message: null };
+      for (const nodeId of ['n-live', 'n-stale', 'n-leaving']) await store.putNodeState({ ...state, node_id: nodeId });
+      await store.putNodeState({ ...state, node_id: 'n-live', generation: 2, state: 'error', pids: [12, 13], error_message: 'no' });
+      const since = new Date(Date.now() - 60_000).toISOString();
+      const live = await store.listNodeStates({ pluginId: plugin.id, seenSince: since });
+      expect(live).to.have.length(1);
+      expect(live[0]).to.deep.include({ node_id: 'n-live', generation: 2, state: 'error', pids: [12, 13], error_message: 'no' });
+      expect(live[0]!.updated_at).to.match(RFC3339_UTC);
+      expect((await store.listNodeStates({ seenSince: since })).map((row) => row.plugin_id)).to.deep.equal([plugin.id]);
+      expect((await store.nodeStatesOf('n-stale')).map((row) => row.state)).to.deep.equal(['starting']);
+
+      // A node of a plugin uninstalled meanwhile writes nothing, and fails nothing.
+      await store.putNodeState({ ...state, plugin_id: randomUUID(), node_id: 'n-live' });
+      expect(await store.nodeStatesOf('n-live')).to.have.length(1);
+      await store.deletePlugin(plugin.id);
+      expect(await store.nodeStatesOf('n-live')).to.deep.equal([]);
+    });
+
+    it('replace a node\'s processes as a set, list those of live nodes, and go with their node', async () => {
+      const plugin = await store.insertPlugin(samplePlugin(await putWasm(store), 'proc'));
+      const fresh = new Date().toISOString();
+      await putNode('p-one', fresh);
+      await putNode('p-two', fresh);
+      await store.replaceNodeProcesses('p-one', [process(plugin.id, 0, 101), process(plugin.id, 1, null), process(randomUUID(), 0, 5)]);
+      await store.replaceNodeProcesses('p-two', [process(plugin.id, 0, 201)]);
+      await store.transaction((tx) => tx.replaceNodeProcesses('p-two', [process(plugin.id, 0, 202)]));
+      const since = new Date(Date.now() - 60_000).toISOString();
+      const listed = await store.listProcesses(plugin.id, since);
+      expect(listed.map((row) => [row.node_id, row.slot, row.pid])).to.deep.equal([
+        ['p-one', 0, 101],
+        ['p-one', 1, null],
+        ['p-two', 0, 202],
+      ]);
+      expect(listed[1]).to.deep.include({ ...process(plugin.id, 1, null), node_id: 'p-one' });
+
+      await putNode('p-one', fresh, 'leaving');
+      expect((await store.listProcesses(plugin.id, since)).map((row) => row.node_id)).to.deep.equal(['p-two']);
+      await store.putNodeState({ plugin_id: plugin.id, node_id: 'p-two', version: '1.0.0', generation: 1, state: 'running', pids: [202], error_message: null });
+      await store.deleteNodeRuntime('p-two');
+      expect(await store.listProcesses(plugin.id, since)).to.deep.equal([]);
+      expect(await store.nodeStatesOf('p-two')).to.deep.equal([]);
+    });
+
+    it('cascade to the node\'s rows when a node is pruned', async () => {
+      const plugin = await store.insertPlugin(samplePlugin(await putWasm(store), 'pruned'));
+      await putNode('gone', new Date().toISOString());
+      await store.putNodeState({ plugin_id: plugin.id, node_id: 'gone', version: '1.0.0', generation: 1, state: 'running', pids: [1], error_message: null });
+      await store.replaceNodeProcesses('gone', [process(plugin.id, 0, 1)]);
+      const driver = fixture.openDriver(config);
+      try {
+        await driver.db.run('DELETE FROM cluster_nodes WHERE node_id = ?', ['gone']);
+      } finally {
+        await driver.close();
+      }
+      expect(await store.nodeStatesOf('gone')).to.deep.equal([]);
+      expect(await store.listProcesses(plugin.id, '2000-01-01T00:00:00.000Z')).to.deep.equal([]);
+    });
+  });
+
   describe('tokens', () => {
     it('are found by hash until revoked, and touched', async () => {
       const token = { id: randomUUID(), name: 'ci', role: 'reader' as const, token_hash: sha256Hex(randomBytes(32)) };

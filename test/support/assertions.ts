@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { expect } from 'chai';
 
 /** Awaits a promise that must reject with an instance of `type`, and returns the error. */
@@ -19,4 +20,11 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Whether a process with this pid runs: it exists and is not a zombie (an orphan's reaper may be slow or absent). */
+export async function isRunning(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  // pid (comm) state ...: comm may hold spaces and parentheses, so read after the last ')'.
+  return stat !== null && stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
 }

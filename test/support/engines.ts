@@ -1,7 +1,7 @@
 // The two engines the store suite runs on, each as a factory of fresh, empty databases:
 // a temporary directory for SQLite, a uniquely named schema of the shared `test` database
 // for PostgreSQL (so concurrent test runs never see each other's rows), removed afterwards.
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import type { Config } from '../../supervisor/config.js';
 import type { Driver } from '../../supervisor/store/db.js';
 import { openPostgres } from '../../supervisor/store/postgres.js';
 import { openSqlite } from '../../supervisor/store/sqlite.js';
+import type { StoreOps } from '../../supervisor/store/store.js';
 
 export type StoreConfig = Pick<Config, 'dataDir' | 'databaseUrl'>;
 
@@ -84,4 +85,12 @@ async function admin<T>(use: (client: pg.Client) => Promise<T>): Promise<T> {
 export async function migrationFileNames(): Promise<string[]> {
   const dir = fileURLToPath(new URL('../../../migrations/', import.meta.url));
   return (await readdir(dir)).filter((name) => name.endsWith('.sql')).sort();
+}
+
+/**
+ * Writes (or takes over) the row of `nodeId` in `cluster_nodes`, as a starting node does:
+ * per-node rows reference it. For tests that run a reconciler without a NodeMembership.
+ */
+export async function registerTestNode(store: Pick<StoreOps, 'putClusterNode'>, nodeId: string): Promise<void> {
+  await store.putClusterNode({ node_id: nodeId, incarnation: randomUUID(), url: null, version: 'test' });
 }

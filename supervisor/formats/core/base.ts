@@ -29,5 +29,13 @@ export abstract class CoreFormatHandler implements FormatHandler {
     throw new FormatUnavailable(`the ${this.formatKey} core format has no native protocol`);
   }
 
+  async memoryUsedBytes(): Promise<null> {
+    return null;
+  }
+
+  use<T>(work: () => Promise<T>): Promise<T> {
+    return work();
+  }
+
   async drain(): Promise<void> {}
 }

@@ -1,6 +1,7 @@
 /**
  * Probes, without credentials: `GET /health` (liveness and what is wrong: 503 when the
- * database does not answer) and `GET /ready` (503 until start-up is over, for load balancers).
+ * database does not answer) and `GET /ready` (for load balancers: 503 until start-up is
+ * over, and again from SIGTERM on).
  */
 import Router from '@koa/router';
 import type { HealthService } from '../../services/contracts.js';
@@ -16,9 +17,9 @@ export function healthRoutes(health: HealthService): Router<AppState> {
   });
 
   router.get('/ready', (ctx) => {
-    const ready = health.ready();
-    ctx.status = ready ? 200 : 503;
-    ctx.body = { status: ready ? 'ready' : 'starting' };
+    const status = health.readiness();
+    ctx.status = status === 'ready' ? 200 : 503;
+    ctx.body = { status };
   });
 
   return router;

@@ -15,7 +15,7 @@ import type { Readable } from 'node:stream';
 import type { BlobStore, StagedBlob } from '../../blobs/blob-store.js';
 import { BlobTooLarge, SourceFailed } from '../../blobs/blob-store.js';
 import type { ArtifactMetadata, FormatHandler } from '../../formats/handler.js';
-import type { FormatRegistry } from '../../formats/registry.js';
+import type { RoutingTable } from '../../formats/routing.js';
 import { UniqueViolation, type ArtifactRow, type NewArtifact, type RepositoryRow, type Store } from '../../store/store.js';
 import type { ArtifactService, ArtifactView, Download, IndexFileView, UploadOptions } from '../contracts.js';
 import { conflict, incompleteBody, notFound, payloadTooLarge } from '../errors.js';
@@ -30,7 +30,7 @@ const MAX_VERSION_LENGTH = 255;
 export interface ArtifactCatalogDeps {
   store: Store;
   blobs: BlobStore;
-  registry: FormatRegistry;
+  routing: RoutingTable;
   indexes: IndexBuilder;
   /** The server's own upload limit, bytes. */
   maxUploadBytes: number;
@@ -43,7 +43,7 @@ export class ArtifactCatalog implements ArtifactService {
     const { store, blobs } = this.deps;
     const repository = await this.repository(repositoryKey);
     const path = normalizeArtifactPath(rawPath);
-    const handler = this.deps.registry.require(repository.format);
+    const handler = this.deps.routing.require(repository.format);
     if (!options.overwrite && (await store.getArtifact(repository.id, path))) throw exists(repositoryKey, path);
 
     const limit = this.uploadLimit(handler);
@@ -61,8 +61,11 @@ export class ArtifactCatalog implements ArtifactService {
     let replaced: ArtifactRow | undefined;
     try {
       const data = await readFile(staged.file);
-      await handler.validate(path, data);
-      const metadata = await handler.parseMetadata(path, data);
+      // Looked up again: a reload may have swapped the version while the body streamed in.
+      const metadata = await this.deps.routing.use(repository.format, async (current) => {
+        await current.validate(path, data);
+        return current.parseMetadata(path, data);
+      });
       ({ row, replaced } = await this.record(repository, path, staged, metadata, options.overwrite));
     } catch (error) {
       await blobs.discard(staged);

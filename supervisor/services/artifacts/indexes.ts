@@ -15,7 +15,7 @@ import { lookup } from 'mime-types';
 import type { Logger } from 'pino';
 import type { BlobStore } from '../../blobs/blob-store.js';
 import type { ArtifactMetadata, FormatHandler, IndexFile } from '../../formats/handler.js';
-import type { FormatRegistry } from '../../formats/registry.js';
+import type { RoutingTable } from '../../formats/routing.js';
 import { timestamp } from '../../store/clock.js';
 import type { ArtifactRow, IndexFileRow, RepositoryRow, Store } from '../../store/store.js';
 import { checkRelativePath } from './paths.js';
@@ -27,7 +27,7 @@ export class IndexBuilder {
     private readonly deps: {
       store: Store;
       blobs: BlobStore;
-      registry: FormatRegistry;
+      routing: RoutingTable;
       logger: Logger;
     },
   ) {}
@@ -65,7 +65,7 @@ export class IndexBuilder {
     const { store } = this.deps;
     const repository = await store.getRepositoryById(repositoryId);
     if (!repository) return;
-    const handler = this.deps.registry.get(repository.format);
+    const handler = this.deps.routing.get(repository.format);
     if (!handler) {
       await this.fail(repository, `no enabled handler serves the ${repository.format} format; the index was left as it was`);
       return;

@@ -8,7 +8,7 @@
  * reach the client is decided by the HTTP layer.
  */
 import type { HttpRequest, HttpResponse, RepoContext } from '../../formats/handler.js';
-import type { FormatRegistry } from '../../formats/registry.js';
+import type { RoutingTable } from '../../formats/routing.js';
 import type { Store } from '../../store/store.js';
 import type { NativeProtocolService } from '../contracts.js';
 import { ServiceError, notFound } from '../errors.js';
@@ -16,7 +16,7 @@ import { repositoryNotFound } from '../repositories.js';
 import { toMetadata } from './indexes.js';
 
 export class NativeProtocol implements NativeProtocolService {
-  constructor(private readonly deps: { store: Store; registry: FormatRegistry }) {}
+  constructor(private readonly deps: { store: Store; routing: RoutingTable }) {}
 
   async handle(formatKey: string, repositoryKey: string, request: HttpRequest, origin: string): Promise<HttpResponse> {
     const repository = await this.deps.store.getRepository(repositoryKey);
@@ -24,7 +24,7 @@ export class NativeProtocol implements NativeProtocolService {
     if (repository.format !== formatKey) {
       throw notFound(`repository ${repositoryKey} holds ${repository.format} artifacts: its native protocol is at /ext/${repository.format}/${repositoryKey}/`);
     }
-    const handler = this.deps.registry.require(formatKey);
+    const handler = this.deps.routing.require(formatKey);
     if (!handler.capabilities.handle_request) {
       throw new ServiceError(404, 'no_native_protocol', `the ${formatKey} format handler does not serve a native protocol (its plugin has no handle_request capability)`);
     }

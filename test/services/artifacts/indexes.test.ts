@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { BlobStore } from '../../../supervisor/blobs/blob-store.js';
 import type { ArtifactMetadata, IndexFile } from '../../../supervisor/formats/handler.js';
 import { CoreFormatHandler } from '../../../supervisor/formats/core/base.js';
-import { FormatRegistry } from '../../../supervisor/formats/registry.js';
+import { RoutingTable } from '../../../supervisor/formats/routing.js';
 import { ArtifactInvalid, PluginTimeout } from '../../../supervisor/runtime/errors.js';
 import { IndexBuilder, indexContentType } from '../../../supervisor/services/artifacts/indexes.js';
 import { openStore } from '../../../supervisor/store/open.js';
@@ -69,9 +69,9 @@ describe('index regeneration', () => {
     blobs = new BlobStore(config.dataDir);
     await blobs.prepare();
     handler = new ControlledHandler();
-    const registry = new FormatRegistry();
-    registry.swap(handler);
-    builder = new IndexBuilder({ store, blobs, registry, logger: pino({ level: 'silent' }) });
+    const routing = new RoutingTable();
+    routing.addCore(handler, true);
+    builder = new IndexBuilder({ store, blobs, routing, logger: pino({ level: 'silent' }) });
     repository = await store.insertRepository({ id: randomUUID(), key: 'repo', format: 'controlled', description: null, public: false });
   });
 

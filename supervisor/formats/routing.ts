@@ -1,0 +1,102 @@
+/**
+ * The routing table: the one owner of "what serves format X" on this node.
+ *
+ * Each format key has at most one handler (a core one, or the running version of one
+ * plugin) and an enabled flag; only an enabled key is served. Every operation changes the
+ * table in one synchronous step: a call that looked a handler up finishes on it, every later
+ * lookup sees the change. An operation that takes a handler out returns it, and whoever made
+ * the change drains what it got back (a core handler drains at once).
+ */
+import { FormatUnavailable } from '../runtime/errors.js';
+import type { FormatHandler, PluginHandler } from './handler.js';
+
+interface Route {
+  handler: FormatHandler;
+  enabled: boolean;
+  /** The plugin whose version the handler runs; null for a core handler. */
+  pluginId: string | null;
+}
+
+export class RoutingTable {
+  private readonly routes = new Map<string, Route>();
+  private readonly keyOfPlugin = new Map<string, string>();
+
+  /** The handler serving `formatKey` now, if its key is enabled. */
+  get(formatKey: string): FormatHandler | undefined {
+    const route = this.routes.get(formatKey);
+    return route?.enabled ? route.handler : undefined;
+  }
+
+  /** The handler serving `formatKey`, or `format_unavailable`. */
+  require(formatKey: string): FormatHandler {
+    const handler = this.get(formatKey);
+    if (!handler) throw new FormatUnavailable(`no enabled handler serves the "${formatKey}" format`);
+    return handler;
+  }
+
+  /**
+   * Runs `work` with the handler serving `formatKey` (or `format_unavailable`); a version
+   * swapped out meanwhile finishes the whole of `work` before it drains.
+   */
+  use<T>(formatKey: string, work: (handler: FormatHandler) => Promise<T>): Promise<T> {
+    const handler = this.require(formatKey);
+    return handler.use(() => work(handler));
+  }
+
+  /** Routes a compiled-in format (at start): it serves its key when `enabled`. */
+  addCore(handler: FormatHandler, enabled: boolean): void {
+    this.routes.set(handler.formatKey, { handler, enabled, pluginId: null });
+  }
+
+  /**
+   * Makes `handler` the plugin's running version and routes its key to it when `enabled`.
+   * Returns what it replaced: the plugin's previous version, to drain.
+   */
+  activate(pluginId: string, handler: PluginHandler, enabled: boolean): PluginHandler | undefined {
+    const previous = this.retire(pluginId);
+    this.routes.set(handler.formatKey, { handler, enabled, pluginId });
+    this.keyOfPlugin.set(pluginId, handler.formatKey);
+    return previous;
+  }
+
+  /**
+   * A new version of a running plugin: later calls go to `handler`, the key stays enabled or
+   * disabled as it was. Returns the version it replaced, to drain.
+   */
+  replace(pluginId: string, handler: PluginHandler): PluginHandler | undefined {
+    const key = this.keyOfPlugin.get(pluginId);
+    return this.activate(pluginId, handler, key !== undefined && this.routes.get(key)!.enabled);
+  }
+
+  /** Serves or stops serving a key; its handler (and a plugin's processes) stays. */
+  setEnabled(formatKey: string, enabled: boolean): void {
+    const route = this.routes.get(formatKey);
+    if (route) route.enabled = enabled;
+  }
+
+  /** Takes the plugin's running version out of the table; returns it, to drain. */
+  retire(pluginId: string): PluginHandler | undefined {
+    const key = this.keyOfPlugin.get(pluginId);
+    if (key === undefined) return undefined;
+    const route = this.routes.get(key)!;
+    this.routes.delete(key);
+    this.keyOfPlugin.delete(pluginId);
+    return route.handler as PluginHandler;
+  }
+
+  /** Takes every plugin out (shutdown); returns their handlers, to drain. */
+  retireAll(): PluginHandler[] {
+    return [...this.keyOfPlugin.keys()].map((pluginId) => this.retire(pluginId)!);
+  }
+
+  /** The plugin's running version on this node. */
+  plugin(pluginId: string): PluginHandler | undefined {
+    const key = this.keyOfPlugin.get(pluginId);
+    return key === undefined ? undefined : (this.routes.get(key)!.handler as PluginHandler);
+  }
+
+  /** Every running plugin version, by plugin id. */
+  plugins(): Array<[pluginId: string, handler: PluginHandler]> {
+    return [...this.keyOfPlugin.keys()].map((pluginId) => [pluginId, this.plugin(pluginId)!]);
+  }
+}
