@@ -63,7 +63,11 @@ ${CONNECTION_HELP}`,
     });
     items.forEach(print);
     if (!values.follow) return 0;
-    await follow(client, `${route}/stream`, values.stream, items.at(-1)?.seq, print, output);
+    // The stream route takes no filter: other streams' lines are dropped here.
+    const wanted = (line: LogLine) => values.stream === undefined || line.stream === values.stream;
+    await follow(client, `${route}/stream`, items.at(-1)?.seq, (line) => {
+      if (wanted(line)) print(line);
+    }, output);
     return 0;
   },
 };
@@ -74,22 +78,21 @@ export function formatLine(line: LogLine): string {
 
 /**
  * Follows the stream until the process is stopped; a dropped connection is opened again
- * from the last seq printed (`Last-Event-ID`), so no line is shown twice or skipped. An
- * answer with an error (the plugin uninstalled, the token revoked) ends it as a failure.
+ * from the last seq received (`Last-Event-ID`), so no line is shown twice or skipped. With
+ * no line yet, it starts from the service's newest. An answer with an error (the plugin
+ * uninstalled, the token revoked) ends it as a failure.
  */
 async function follow(
   client: RestClient,
   route: string,
-  stream: string | undefined,
   lastSeq: number | undefined,
-  print: (line: LogLine) => void,
+  onLine: (line: LogLine) => void,
   output: Output,
 ): Promise<never> {
   for (let failures = 0; ; ) {
     try {
       const response = await client.send('GET', route, {
         stream: true,
-        query: { stream },
         headers: { accept: 'text/event-stream', ...(lastSeq !== undefined ? { 'last-event-id': String(lastSeq) } : {}) },
       });
       failures = 0;
@@ -97,7 +100,7 @@ async function follow(
         if (event.data === '') continue;
         const line = JSON.parse(event.data) as LogLine;
         lastSeq = line.seq;
-        print(line);
+        onLine(line);
       }
     } catch (error) {
       if (error instanceof ServiceAnswered) throw error;

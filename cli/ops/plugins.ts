@@ -21,7 +21,7 @@ const USAGE = `usage:
   plugin-keeper plugins disable <plugin> [--json]
   plugin-keeper plugins reload <plugin> [--ref REF | --zip FILE] [--json]
   plugin-keeper plugins limits <plugin> [--memory-mb N] [--timeout-secs N] [--instances N] [--json]
-  plugin-keeper plugins uninstall <plugin> [--force]
+  plugin-keeper plugins uninstall <plugin> [--force] [--json]
 
 <plugin> is the plugin's name or id.
 install: a .zip file is uploaded; an http(s):// or git@ URL is cloned by the service (--ref: a
@@ -30,7 +30,7 @@ install: a .zip file is uploaded; an http(s):// or git@ URL is cloned by the ser
 reload: the same source again, or another git ref (--ref), or a new ZIP (--zip).
 limits: without options, shows the plugin's limits.
 uninstall --force: uninstall even when repositories use the plugin's format.
---json prints the plugin as the service answers it.
+--json prints the plugin as the service answers it (uninstall: {"uninstalled": plugin}).
 
 ${CONNECTION_HELP}`;
 
@@ -156,11 +156,13 @@ const ACTIONS: Record<string, Action> = {
   },
 
   async uninstall(args, output) {
-    const { values, positionals } = parseCommandLine(args, { force: { type: 'boolean' } }, 1);
+    const { values, positionals } = parseCommandLine(args, { force: { type: 'boolean' }, json: { type: 'boolean' } }, 1);
     const name = requirePlugin(positionals, 'uninstall');
     const client = RestClient.fromEnv();
     const plugin = await resolvePlugin(client, name);
     await client.call('DELETE', `/plugins/${plugin.id}`, { query: { force: values.force ? 'true' : undefined } });
+    // The service answers 204: what was removed, as it was.
+    if (values.json) return printJson(output, { uninstalled: plugin });
     output.out(`uninstalled ${plugin.name} ${plugin.version} (id ${plugin.id})`);
     return 0;
   },
