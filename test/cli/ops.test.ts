@@ -1,18 +1,20 @@
 // The operators' commands (ps, top, events, plugins ...) through the real bin against a real
 // supervisor (in this process, SQLite) with real plugin processes and a real Git server on
-// loopback; `top` in a real pseudo-terminal (tmux). `logs` runs against a small fake of its
+// loopback, and against two nodes on one PostgreSQL; `top` in a real pseudo-terminal (tmux). `logs` runs against a small fake of its
 // two routes until the branch that adds them is merged (see "logs" below).
 import { expect } from 'chai';
 import { execa } from 'execa';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { sqliteFixture } from '../support/engines.js';
+import { postgresFixture, sqliteFixture } from '../support/engines.js';
 import { fixtureWasm } from '../support/fixtures.js';
 import { startGitServer, TestRepo, type GitServer } from '../support/git-server.js';
+import { startInProcessCluster, type ClusterNode, type InProcessCluster } from '../e2e/cluster-nodes.js';
 import { eventually, manifest, pluginFolder, pluginZip, startE2E, type E2E } from '../e2e/harness.js';
 import { BIN, type CliResult, pluginKeeper } from './helpers.js';
 import { SHELL_PROMPT, TmuxPane } from './tmux.js';
@@ -470,5 +472,41 @@ describe('plugin-keeper logs (against a fake of the logs routes)', function () {
     const result = await pluginKeeper(['logs', 'quiet'], { env: { PLUGIN_KEEPER_URL: url, PLUGIN_KEEPER_TOKEN: 't' } });
     expect(result.exitCode).to.equal(1);
     expect(result.stderr).to.equal('plugin-keeper: no plugin is named "quiet" (plugin-keeper plugins ls lists them)');
+  });
+});
+
+describe('plugin-keeper ps and plugins across two nodes on one PostgreSQL', function () {
+  this.timeout(120_000);
+  const engine = postgresFixture();
+  const token = randomBytes(24).toString('base64url');
+  let cluster: InProcessCluster;
+  let a: ClusterNode;
+  let b: ClusterNode;
+  const cli = (node: ClusterNode, args: string[]) => pluginKeeper(args, { env: { PLUGIN_KEEPER_URL: node.url, PLUGIN_KEEPER_TOKEN: token } });
+  const psRowsOf = async (node: ClusterNode) => tableRows((await cli(node, ['ps'])).stdout).slice(1);
+
+  before(async () => {
+    cluster = await startInProcessCluster(engine, 2, { ADMIN_TOKEN: token, CLUSTER_HEARTBEAT_MS: '300', CLUSTER_NODE_TIMEOUT_MS: '5000' });
+    [a, b] = cluster.nodes as [ClusterNode, ClusterNode];
+  });
+  after(async () => {
+    await cluster?.close();
+    await engine.dispose();
+  });
+
+  it('ps on either node shows every node\'s process; a disable through one node empties both', async () => {
+    const dir = await pluginFolder(cluster.localRoot, 'shared', manifest('shared', '1.0.0', 'demo'), 'good');
+    const installed = await cli(a, ['plugins', 'install', dir]);
+    expect(installed.exitCode, installed.stderr).to.equal(0);
+    const bothNodes = async (node: ClusterNode) => {
+      const nodes = (await psRowsOf(node)).filter((row) => row[0] === 'shared' && row[4] === 'ready').map((row) => row[2]);
+      return nodes.sort().join(',') === 'node-a,node-b';
+    };
+    expect(await eventually(() => bothNodes(a), 10_000), 'ps on node-a').to.equal(true);
+    expect(await eventually(() => bothNodes(b), 10_000), 'ps on node-b').to.equal(true);
+
+    const disabled = await cli(b, ['plugins', 'disable', 'shared']);
+    expect(disabled.exitCode, disabled.stderr).to.equal(0);
+    expect(await eventually(async () => (await psRowsOf(a)).length === 0, 10_000), 'no process left, seen from node-a').to.equal(true);
   });
 });
