@@ -1,6 +1,6 @@
 /**
- * Command-line parsing shared by the author commands: node:util's parseArgs in strict mode,
- * with its complaints (and surplus arguments) turned into usage errors.
+ * Command-line parsing shared by the author and the operators' commands (ops/): node:util's
+ * parseArgs in strict mode, with its complaints (and surplus arguments) turned into usage errors.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from '../command.js';

@@ -128,7 +128,8 @@ class TopScreen {
     const height = this.terminal.rows || 24;
     const status = `plugin-keeper top  ${this.client.settings.baseUrl}  ${this.rows.length} processes  sorted by ${SORT_NAMES[this.sort]}  ${new Date().toISOString().slice(11, 19)}`;
     const help = this.problem ? `! ${this.problem} (retrying)` : 'c: sort by CPU   m: sort by memory   q: quit';
-    const lines = [status, help, '', ...processTable(sortRows(this.rows, this.sort))].slice(0, height);
+    let lines = [status, help, '', ...processTable(sortRows(this.rows, this.sort))];
+    if (lines.length > height) lines = [...lines.slice(0, height - 1), `… ${lines.length - height + 1} more processes (a taller terminal shows them)`];
     // Home, each line over the old one and cleared to its end, then the rest of the screen.
     this.terminal.write(`${ESC}H${lines.map((line) => `${line.slice(0, width)}${ESC}K`).join('\r\n')}${ESC}J`);
   }
