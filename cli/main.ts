@@ -40,6 +40,12 @@ async function main(command: Command | undefined, args: string[]): Promise<numbe
   return command.run(args, output);
 }
 
+// `plugin-keeper logs x -f | head`: once the reader stops reading, end quietly, as Unix tools do.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(0);
+});
+
 const [name, ...rest] = process.argv.slice(2);
 const command = COMMANDS.find((candidate) => candidate.name === name);
 

@@ -483,6 +483,18 @@ describe('plugin-keeper logs (against a fake of the logs routes)', function () {
     expect(streams.map((request) => request.lastEventId)).to.deep.equal(['2', '3']);
   });
 
+  it('ends quietly, exit 0, when its reader stops reading (logs -f | head -1)', async () => {
+    const result = await execa('bash', ['--norc', '--noprofile', '-o', 'pipefail', '-c', `"${process.execPath}" "${BIN}" logs chatty -f | head -1`], {
+      env: { PATH: process.env.PATH ?? '', PLUGIN_KEEPER_URL: url, PLUGIN_KEEPER_TOKEN: 't' },
+      extendEnv: false,
+      reject: false,
+      timeout: 15_000,
+    });
+    expect(result.exitCode, result.stderr).to.equal(0);
+    expect(result.stdout).to.equal('2026-12-06T05:00:01.000Z node-a 4242 1.0.0 stdout: first');
+    expect(result.stderr).to.equal('');
+  });
+
   it('an unknown plugin: one sentence, exit 1', async () => {
     const result = await pluginKeeper(['logs', 'quiet'], { env: { PLUGIN_KEEPER_URL: url, PLUGIN_KEEPER_TOKEN: 't' } });
     expect(result.exitCode).to.equal(1);
