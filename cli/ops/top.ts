@@ -115,10 +115,11 @@ class TopScreen {
   }
 
   private key(key: string): void {
-    if (key === 'q' || key === 'Q' || key.includes(CTRL_C)) {
+    const pressed = key.toLowerCase();
+    if (pressed === 'q' || key.includes(CTRL_C)) {
       this.quit.abort();
-    } else if (key === 'c' || key === 'm') {
-      this.sort = key === 'c' ? 'cpu' : 'memory';
+    } else if (pressed === 'c' || pressed === 'm') {
+      this.sort = pressed === 'c' ? 'cpu' : 'memory';
       this.draw();
     }
   }

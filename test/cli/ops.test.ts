@@ -358,6 +358,19 @@ describe('plugin-keeper ps, top, events and plugins against a running service', 
       }
     });
 
+    it('the service going away while it runs: the sentence shown in place, the last figures kept; q still restores', async () => {
+      const oldUrl = e2e.url;
+      await pane.type(`PLUGIN_KEEPER_URL=${oldUrl} PLUGIN_KEEPER_TOKEN=${e2e.adminToken} node ${BIN} top --interval 0.5; echo "top exited $?"`);
+      expect(await pane.waitFor((screen) => psRows(screen).length >= 3)).to.equal(true);
+      await e2e.restart(); // a new port: the old URL now refuses connections
+      const gone = `! cannot reach the plugin-keeper service at ${oldUrl}: connection refused; is it running? (PLUGIN_KEEPER_URL says where) (retrying)`;
+      expect(await pane.waitFor((screen) => screen.includes(gone)), 'the sentence').to.equal(true);
+      expect(psRows(await pane.screen()).length).to.be.at.least(3);
+      await pane.press('q');
+      expect(await pane.waitFor((screen) => screen.includes('top exited 0'))).to.equal(true);
+      expect(await pane.screen()).not.to.include('sorted by');
+    });
+
     it('the service down: the sentence on the normal screen, exit 2', async () => {
       const url = `http://127.0.0.1:${await closedPort()}`;
       await pane.type(`PLUGIN_KEEPER_URL=${url} node ${BIN} top; echo "top exited $?"`);
