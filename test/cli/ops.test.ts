@@ -180,7 +180,7 @@ describe('plugin-keeper ps, top, events and plugins against a running service', 
       expect(set.stdout).to.equal('limits of zipped: memory 64 MB, timeout 7 s, instances 2');
       expect((await plugin('zipped')).resource_limits).to.deep.equal({ memory_mb: 64, timeout_secs: 7, instances: 2 });
       const zippedRows = async () => tableRows((await cli(['ps'])).stdout).filter((row) => row[0] === 'zipped' && row[4] === 'ready');
-      expect(await eventually(async () => (await zippedRows()).length === 2)).to.equal(true);
+      expect(await eventually(async () => (await zippedRows()).length === 2, 20_000)).to.equal(true);
     });
 
     it('limits out of the service\'s range: its sentence, exit 1; not a number: usage, exit 2', async () => {
@@ -542,11 +542,11 @@ describe('plugin-keeper ps and plugins across two nodes on one PostgreSQL', func
       const nodes = (await psRowsOf(node)).filter((row) => row[0] === 'shared' && row[4] === 'ready').map((row) => row[2]);
       return nodes.sort().join(',') === 'node-a,node-b';
     };
-    expect(await eventually(() => bothNodes(a), 10_000), 'ps on node-a').to.equal(true);
-    expect(await eventually(() => bothNodes(b), 10_000), 'ps on node-b').to.equal(true);
+    expect(await eventually(() => bothNodes(a), 20_000), 'ps on node-a').to.equal(true);
+    expect(await eventually(() => bothNodes(b), 20_000), 'ps on node-b').to.equal(true);
 
     const disabled = await cli(b, ['plugins', 'disable', 'shared']);
     expect(disabled.exitCode, disabled.stderr).to.equal(0);
-    expect(await eventually(async () => (await psRowsOf(a)).length === 0, 10_000), 'no process left, seen from node-a').to.equal(true);
+    expect(await eventually(async () => (await psRowsOf(a)).length === 0, 20_000), 'no process left, seen from node-a').to.equal(true);
   });
 });
