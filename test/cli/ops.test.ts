@@ -210,6 +210,17 @@ describe('plugin-keeper ps, top, events and plugins against a running service', 
       expect(reloaded.exitCode, reloaded.stderr).to.equal(0);
       expect(reloaded.stdout).to.match(/^reloaded git-demo 2\.0\.0 → git-demo 2\.0\.0 \(id [0-9a-f-]{36}\): active$/);
     });
+    it('reload --zip uploads a new version', async () => {
+      const next = path.join(gitRoot, 'zipped-1.1.0.zip');
+      await writeFile(next, await pluginZip(manifest('zipped', '1.1.0', 'demo'), 'good'));
+      const reloaded = await cli(['plugins', 'reload', 'zipped', '--zip', next]);
+      expect(reloaded.exitCode, reloaded.stderr).to.equal(0);
+      expect(reloaded.stdout).to.match(/^reloaded zipped 1\.0\.0 → zipped 1\.1\.0 \(id [0-9a-f-]{36}\): active$/);
+      expect((await plugin('zipped')).version).to.equal('1.1.0');
+      const both = await cli(['plugins', 'reload', 'zipped', '--zip', next, '--ref', 'main']);
+      expect(both.exitCode).to.equal(2);
+      expect(both.stderr).to.include('reload takes --ref or --zip, not both');
+    });
   });
 
   describe('events', () => {
@@ -411,7 +422,7 @@ describe('plugin-keeper ps, top, events and plugins against a running service', 
       const zipped = await plugin('zipped');
       const forced = await cli(['plugins', 'uninstall', 'zipped', '--force']);
       expect(forced.exitCode, forced.stderr).to.equal(0);
-      expect(forced.stdout).to.equal(`uninstalled zipped 1.0.0 (id ${zipped.id})`);
+      expect(forced.stdout).to.equal(`uninstalled zipped ${zipped.version} (id ${zipped.id})`);
       expect(await plugin('zipped')).to.equal(undefined);
     });
   });
