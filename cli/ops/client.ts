@@ -59,15 +59,27 @@ export class ServiceAnswered extends CommandFailed {
   }
 }
 
+export interface ClientOptions {
+  /** Aborts every call of this client (top's quit while a call is out). */
+  signal?: AbortSignal;
+  /** How long a call may take, streams excepted (default 180 s). */
+  timeoutMs?: number;
+}
+
 export class RestClient {
-  /** `signal` aborts every call of this client (top's quit while a call is out). */
+  private readonly signal: AbortSignal | undefined;
+  private readonly timeoutMs: number;
+
   constructor(
     readonly settings: ClientSettings,
-    private readonly signal?: AbortSignal,
-  ) {}
+    options: ClientOptions = {},
+  ) {
+    this.signal = options.signal;
+    this.timeoutMs = options.timeoutMs ?? CALL_TIMEOUT_MS;
+  }
 
-  static fromEnv(signal?: AbortSignal): RestClient {
-    return new RestClient(settingsFromEnv(), signal);
+  static fromEnv(options: ClientOptions = {}): RestClient {
+    return new RestClient(settingsFromEnv(), options);
   }
 
   /** `GET`, `POST`...: the parsed JSON answer (undefined for 204); a failure as CommandFailed. */
@@ -90,13 +102,14 @@ export class RestClient {
       body = JSON.stringify(options.json);
       headers['content-type'] = 'application/json';
     }
-    const signals = [this.signal, options.stream ? undefined : AbortSignal.timeout(CALL_TIMEOUT_MS)].filter((signal) => signal !== undefined);
+    const signals = [this.signal, options.stream ? undefined : AbortSignal.timeout(this.timeoutMs)].filter((signal) => signal !== undefined);
     let response: Response;
     try {
       response = await fetch(url, { method, headers, body, signal: signals.length > 0 ? AbortSignal.any(signals) : undefined });
     } catch (error) {
       if (this.signal?.aborted) throw error;
-      throw new CommandFailed(`cannot reach the plugin-keeper service at ${this.settings.baseUrl}: ${networkReason(error)}; is it running? (PLUGIN_KEEPER_URL says where)`, [], 2);
+      const reason = (error as Error).name === 'TimeoutError' ? `no answer within ${this.timeoutMs / 1000} s` : networkReason(error);
+      throw new CommandFailed(`cannot reach the plugin-keeper service at ${this.settings.baseUrl}: ${reason}; is it running? (PLUGIN_KEEPER_URL says where)`, [], 2);
     }
     if (response.ok) return response;
     throw await this.failure(response);
@@ -136,7 +149,6 @@ export class RestClient {
 /** fetch's "fetch failed" says nothing; its cause names the system error. */
 function networkReason(error: unknown): string {
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  if ((error as Error).name === 'TimeoutError') return `no answer within ${CALL_TIMEOUT_MS / 1000} s`;
   switch (cause?.code) {
     case 'ECONNREFUSED':
       return 'connection refused';

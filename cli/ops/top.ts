@@ -14,6 +14,7 @@ type SortKey = 'cpu' | 'memory';
 const SORT_KEYS: readonly SortKey[] = ['cpu', 'memory'];
 const SORT_NAMES: Record<SortKey, string> = { cpu: 'CPU', memory: 'memory (RSS)' };
 const DEFAULT_INTERVAL_SECS = 1;
+const REFRESH_TIMEOUT_MS = 10_000;
 
 const ESC = '\x1b[';
 const ENTER_SCREEN = `${ESC}?1049h${ESC}?25l`;
@@ -39,7 +40,8 @@ ${CONNECTION_HELP}`,
     const intervalSecs = values.interval === undefined ? DEFAULT_INTERVAL_SECS : Number(values.interval);
     if (!(intervalSecs >= 0.2 && intervalSecs <= 3600)) throw new UsageError('--interval must be a number of seconds from 0.2 to 3600');
     const quit = new AbortController();
-    const client = RestClient.fromEnv(quit.signal);
+    // A refresh that hangs is said on the screen within a few intervals, not minutes later.
+    const client = RestClient.fromEnv({ signal: quit.signal, timeoutMs: Math.max(REFRESH_TIMEOUT_MS, 3 * intervalSecs * 1000) });
     if (values.json) return jsonLines(client, intervalSecs, output);
     if (!process.stdin.isTTY || !process.stdout.isTTY) throw new UsageError('top needs a terminal (in scripts: ps --json, or top --json)');
     // A first read before the screen is taken: a wrong URL or token fails as a plain sentence.

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { postgresFixture, sqliteFixture } from '../support/engines.js';
@@ -387,6 +387,22 @@ describe('plugin-keeper ps, top, events and plugins against a running service', 
       await pane.type(`PLUGIN_KEEPER_URL=${url} node ${BIN} top; echo "top exited $?"`);
       expect(await pane.waitFor((screen) => screen.includes('top exited 2'))).to.equal(true);
       expect(await pane.screen()).to.include(`cannot reach the plugin-keeper service at ${url}: connection refused`);
+    });
+
+    it('a service that never answers: said within 10 s, exit 2', async () => {
+      // Accepts connections and never says a word.
+      const sockets: Socket[] = [];
+      const silent = createNetServer((socket) => sockets.push(socket)).listen(0, '127.0.0.1');
+      await once(silent, 'listening');
+      const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+      try {
+        await pane.type(`PLUGIN_KEEPER_URL=${url} PLUGIN_KEEPER_TOKEN=t node ${BIN} top; echo "top exited $?"`);
+        expect(await pane.waitFor((screen) => screen.includes('top exited 2'), 20_000)).to.equal(true);
+        expect(await pane.screen()).to.include(`cannot reach the plugin-keeper service at ${url}: no answer within 10 s`);
+      } finally {
+        silent.close();
+        for (const socket of sockets) socket.destroy();
+      }
     });
 
     it('without a terminal: refused with exit 2 (ps or top --json are for scripts)', async () => {
