@@ -72,7 +72,7 @@ ${CONNECTION_HELP}`,
   },
 };
 
-export function formatLine(line: LogLine): string {
+function formatLine(line: LogLine): string {
   return `${line.time} ${line.node_id} ${line.pid ?? '-'} ${line.version} ${line.stream}: ${line.text}`;
 }
 
@@ -96,51 +96,42 @@ async function follow(
         headers: { accept: 'text/event-stream', ...(lastSeq !== undefined ? { 'last-event-id': String(lastSeq) } : {}) },
       });
       failures = 0;
-      for await (const event of serverSentEvents(response)) {
-        if (event.data === '') continue;
-        const line = JSON.parse(event.data) as LogLine;
+      for await (const data of serverSentData(response)) {
+        if (data === '') continue;
+        const line = JSON.parse(data) as LogLine;
         lastSeq = line.seq;
         onLine(line);
       }
     } catch (error) {
       if (error instanceof ServiceAnswered) throw error;
-      if (failures === 0) output.err(`plugin-keeper: ${(error as Error).message}; reconnecting`);
+      // Said once per outage, not at every attempt.
+      if (failures++ === 0) output.err(`plugin-keeper: ${(error as Error).message}; reconnecting`);
     }
-    await sleep(RECONNECT_MS[Math.min(failures++, RECONNECT_MS.length - 1)]!);
+    await sleep(RECONNECT_MS[Math.min(failures, RECONNECT_MS.length - 1)]!);
   }
 }
 
-interface ServerSentEvent {
-  id: string | undefined;
-  event: string;
-  data: string;
-}
-
-/** The events of a text/event-stream body (the WHATWG format: fields, blank line ends one). */
-async function* serverSentEvents(response: Response): AsyncGenerator<ServerSentEvent> {
+/**
+ * The data of each event of a text/event-stream body (the WHATWG format: `data:` lines, a
+ * blank line ends an event; comments and the other fields are not needed: a line's seq is
+ * in its data).
+ */
+async function* serverSentData(response: Response): AsyncGenerator<string> {
   if (!response.body) return;
   const decoder = new TextDecoder();
   let buffered = '';
-  let event: ServerSentEvent = { id: undefined, event: 'message', data: '' };
-  let dataLines: string[] = [];
+  let data: string[] = [];
   for await (const chunk of response.body) {
     buffered += decoder.decode(chunk, { stream: true });
     const lines = buffered.split('\n');
     buffered = lines.pop()!;
     for (const line of lines.map((raw) => raw.replace(/\r$/, ''))) {
       if (line === '') {
-        if (dataLines.length > 0) yield { ...event, data: dataLines.join('\n') };
-        event = { id: undefined, event: 'message', data: '' };
-        dataLines = [];
-        continue;
+        if (data.length > 0) yield data.join('\n');
+        data = [];
+      } else if (line === 'data' || line.startsWith('data:')) {
+        data.push(line.slice(5).replace(/^ /, ''));
       }
-      if (line.startsWith(':')) continue;
-      const colon = line.indexOf(':');
-      const field = colon === -1 ? line : line.slice(0, colon);
-      const value = colon === -1 ? '' : line.slice(colon + 1).replace(/^ /, '');
-      if (field === 'data') dataLines.push(value);
-      else if (field === 'id') event.id = value;
-      else if (field === 'event') event.event = value;
     }
   }
 }

@@ -58,7 +58,7 @@ async function jsonLines(client: RestClient, intervalSecs: number, output: Outpu
   }
 }
 
-export function sortRows(rows: readonly ProcessRow[], key: SortKey): ProcessRow[] {
+function sortRows(rows: readonly ProcessRow[], key: SortKey): ProcessRow[] {
   const figure = (row: ProcessRow) => (key === 'cpu' ? row.cpu_percent : row.rss_bytes) ?? -1;
   return [...rows].sort((a, b) => figure(b) - figure(a) || a.plugin.localeCompare(b.plugin) || (a.pid ?? 0) - (b.pid ?? 0));
 }
