@@ -19,6 +19,7 @@ import type {
   PluginRow,
   PluginStatus,
   IndexFileRow,
+  ProcessExit,
   RepositoryRow,
   ResourceLimits,
   Role,
@@ -63,7 +64,7 @@ export interface ProcessView {
   calls_total: number;
   errors_total: number;
   restarts: number;
-  last_exit: { code: number | null; signal: string | null; reason: string } | null;
+  last_exit: ProcessExit | null;
 }
 
 export type InstallSource =

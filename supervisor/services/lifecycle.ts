@@ -289,6 +289,7 @@ export class PluginLifecycle implements PluginService {
     try {
       return await this.deps.node.startVersion({
         pluginId: id,
+        pluginName: manifest.plugin.name,
         version: manifest.plugin.version,
         formatKey: manifest.format.key,
         capabilities: manifest.capabilities,

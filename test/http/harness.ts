@@ -95,7 +95,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
   const logger = pino({ level: 'info' }, { write: (line: string) => logLines.push(JSON.parse(line)) });
 
   // One running plugin version, so the metrics have plugin figures to show.
-  const metrics = new Metrics({ runningPlugins: () => [{ format: 'demo', version: '1.0.0', processes: 2, restarts: 1 }] });
+  const metrics = new Metrics({ runningPlugins: () => [{ plugin: 'demo-plugin', format: 'demo', version: '1.0.0', processes: 2, restarts: 1, rssBytes: 1000, wasmMemoryBytes: 65536 }] }, 'node-a');
   const app = createApp({ plugins, formats, repositories, artifacts, native, health, cluster, tokens, config, logger, metrics });
   const server: Server = app.listen(0, '127.0.0.1');
   await new Promise<void>((resolve) => server.once('listening', resolve));
