@@ -18,6 +18,7 @@ import { BlobLeases, SWEEP_INTERVAL_MS } from './blobs/leases.js';
 import { openBlobStore } from './blobs/open.js';
 import { createApp } from './http/app.js';
 import { Metrics } from './metrics.js';
+import { PluginLogReader } from './services/logs/reader.js';
 import { PluginLogWriter } from './services/logs/writer.js';
 import { PluginRuntime } from './runtime/runtime.js';
 import { ArtifactCatalog } from './services/artifacts/artifacts.js';
@@ -140,7 +141,7 @@ async function startNode(config: Config, store: Store, lock: DataDirLock, member
   const tokens = new TokenService(store, config);
   const generated = await tokens.bootstrap();
 
-  const app = createApp({ plugins: lifecycle, formats, repositories, artifacts, native, health, cluster: membership, tokens, config, logger, metrics });
+  const app = createApp({ plugins: lifecycle, logs: new PluginLogReader(store), formats, repositories, artifacts, native, health, cluster: membership, tokens, config, logger, metrics });
   const server = app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

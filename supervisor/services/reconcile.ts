@@ -85,6 +85,8 @@ const EVENT_SEVERITY: Record<RuntimeEvent['type'], EventSeverity> = {
   limit_exceeded: 'warning',
 };
 
+const LOG_LEVEL = { error: 'error', warning: 'warn', info: 'info' } as const satisfies Record<EventSeverity, string>;
+
 export class Reconciler implements DesiredStateChanges {
   /** The tail of this node's serialised work (passes and commits). */
   private tail: Promise<unknown> = Promise.resolve();
@@ -300,7 +302,7 @@ export class Reconciler implements DesiredStateChanges {
       handler = await this.startStored(row);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      this.deps.logger.error({ plugin: row.name, node: this.deps.nodeId, err: reason }, 'plugin failed to start');
+      this.deps.logger.error({ plugin: row.name, version: row.version, node: this.deps.nodeId, event: 'start_failed', reason }, 'plugin start_failed');
       await this.record(row, row.version, 'error', running?.pids() ?? [], `failed to start: ${reason}`);
       await this.event(row.id, 'error', 'error', `${row.name} ${row.version} failed to start on node ${this.deps.nodeId}: ${reason}`, {});
       return;
@@ -359,8 +361,8 @@ export class Reconciler implements DesiredStateChanges {
     const { pluginId, pluginName: plugin, version } = spec;
     this.deps.observeRuntimeEvent?.(spec.formatKey, event, { plugin, version });
     // One service log line per crash, restart, limit hit and quarantine; the plugin's own log says it too.
-    const line = { plugin, version, node: nodeId, event: event.type, reason: event.reason ?? null, pid: event.pid ?? null };
-    logger[EVENT_SEVERITY[event.type] === 'error' ? 'error' : EVENT_SEVERITY[event.type] === 'warning' ? 'warn' : 'info'](line, event.message);
+    const line = { plugin, version, node: nodeId, event: event.type, reason: event.reason ?? event.message, pid: event.pid ?? null, message: event.message };
+    logger[LOG_LEVEL[EVENT_SEVERITY[event.type]]](line, `plugin ${event.type}`);
     logs?.note(pluginId, version, event.pid, `${event.type}: ${event.message}`);
     try {
       await this.event(pluginId, event.type, EVENT_SEVERITY[event.type], event.message, {

@@ -272,12 +272,12 @@ export class Repository implements StoreOps {
     if (query.after !== undefined) conditions.push('seq > ?'), params.push(query.after);
     if (query.since !== undefined) conditions.push('time >= ?'), params.push(query.since);
     if (query.stream !== undefined) conditions.push('stream = ?'), params.push(query.stream);
-    const newest = await this.many(
+    const rows = await this.many(
       pluginLogs,
-      `SELECT seq, time, node_id, pid, version, stream, text FROM plugin_logs WHERE ${conditions.join(' AND ')} ORDER BY seq DESC LIMIT ?`,
+      `SELECT seq, time, node_id, pid, version, stream, text FROM plugin_logs WHERE ${conditions.join(' AND ')} ORDER BY seq ${query.oldest ? 'ASC' : 'DESC'} LIMIT ?`,
       [...params, query.limit],
     );
-    return newest.reverse();
+    return query.oldest ? rows : rows.reverse();
   }
 
   async deleteNodeRuntime(nodeId: string): Promise<void> {

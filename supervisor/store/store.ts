@@ -150,6 +150,8 @@ export interface PluginLogQuery {
   since?: string;
   stream?: LogStream;
   limit: number;
+  /** The oldest `limit` matching instead (following a log from a cursor). */
+  oldest?: boolean;
 }
 
 /** How much of a plugin's log is kept: the newest lines within both bounds. */
