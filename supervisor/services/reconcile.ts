@@ -262,6 +262,7 @@ export class Reconciler implements DesiredStateChanges {
     for (const [pluginId] of routing.plugins()) {
       if (wanted.has(pluginId)) continue;
       await routing.retire(pluginId)?.drain();
+      this.names.delete(pluginId);
       await this.deps.files.removePlugin(pluginId);
     }
     // Also catches plugins uninstalled while this node was away.

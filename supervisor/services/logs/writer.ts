@@ -35,9 +35,8 @@ const DROP_NOTICE_MS = 1000;
 interface Bucket {
   tokens: number;
   refilledAt: number;
-  /** Dropped since the last notice, by version (a reload may drop for two at once). */
-  dropped: Map<string, { count: number; pid: number | null }>;
-  droppedUnreported: Map<string, number>;
+  /** Dropped since the last notice, by version (a reload may drop for two at once); `unreported`: not yet told to `onDropped`. */
+  dropped: Map<string, { count: number; unreported: number; pid: number | null }>;
   noticeAt: number;
 }
 
@@ -69,10 +68,10 @@ export class PluginLogWriter {
     bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.refilledAt) / 1000) * ratePerSecond);
     bucket.refilledAt = now;
     if (bucket.tokens < 1 || this.buffer.length >= this.maxBuffered) {
-      const dropped = bucket.dropped.get(version) ?? { count: 0, pid: pid ?? null };
+      const dropped = bucket.dropped.get(version) ?? { count: 0, unreported: 0, pid: pid ?? null };
       dropped.count++;
+      dropped.unreported++;
       bucket.dropped.set(version, dropped);
-      bucket.droppedUnreported.set(version, (bucket.droppedUnreported.get(version) ?? 0) + 1);
       return;
     }
     bucket.tokens -= 1;
@@ -104,7 +103,7 @@ export class PluginLogWriter {
   private bucket(pluginId: string): Bucket {
     let bucket = this.buckets.get(pluginId);
     if (!bucket) {
-      bucket = { tokens: this.deps.settings.burst, refilledAt: Date.now(), dropped: new Map(), droppedUnreported: new Map(), noticeAt: 0 };
+      bucket = { tokens: this.deps.settings.burst, refilledAt: Date.now(), dropped: new Map(), noticeAt: 0 };
       this.buckets.set(pluginId, bucket);
     }
     return bucket;
@@ -118,8 +117,10 @@ export class PluginLogWriter {
     const now = Date.now();
     const { ratePerSecond, burst } = this.deps.settings;
     for (const [pluginId, bucket] of this.buckets) {
-      for (const [version, count] of bucket.droppedUnreported) this.deps.onDropped?.(pluginId, version, count);
-      bucket.droppedUnreported.clear();
+      for (const [version, dropped] of bucket.dropped) {
+        if (dropped.unreported > 0) this.deps.onDropped?.(pluginId, version, dropped.unreported);
+        dropped.unreported = 0;
+      }
       if (bucket.dropped.size === 0 || now - bucket.noticeAt < DROP_NOTICE_MS) continue;
       bucket.noticeAt = now;
       for (const [version, { count, pid }] of bucket.dropped) {
