@@ -53,7 +53,8 @@ export function pluginLogRoutes(logs: PluginLogService): Router<AppState> {
     const batches = await logs.follow(ctx.params.id, after, abort.signal);
     const body = new PassThrough();
     const stop = () => abort.abort();
-    ctx.req.on('close', stop);
+    // The response closing (the client went away, or the stream ended) stops the polling.
+    ctx.res.on('close', stop);
     body.on('close', stop);
     ctx.set('Content-Type', 'text/event-stream; charset=utf-8');
     ctx.set('Cache-Control', 'no-cache');
