@@ -410,12 +410,20 @@ export class PluginLogDouble extends Recorder implements PluginLogService {
     });
   }
 
-  follow(pluginId: string, after: number | undefined): Promise<AsyncGenerator<PluginLogRow[]>> {
+  /** Set: follow keeps the stream open (yielding nothing more) until its signal aborts, then sets `aborted`. */
+  endless = false;
+  aborted = false;
+
+  follow(pluginId: string, after: number | undefined, signal: AbortSignal): Promise<AsyncGenerator<PluginLogRow[]>> {
     return this.record('follow', [pluginId, after], () => {
       if (pluginId !== PLUGIN_ID) throw notFound(`no plugin with id ${pluginId}`);
       const lines = this.lines.filter((line) => line.seq > (after ?? 0));
+      const double = this;
       return (async function* () {
         yield lines;
+        if (!double.endless) return;
+        await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+        double.aborted = true;
       })();
     });
   }

@@ -53,6 +53,25 @@ describe('http: plugin log routes and /me', () => {
     expect((await h.call('GET', `/api/v1/plugins/${PLUGIN_ID}/logs/stream`, { as: 'anonymous' })).status).to.equal(401);
   });
 
+  it('GET /:id/logs/stream stops following once the client goes away', async () => {
+    h.logs.endless = true;
+    try {
+      const abort = new AbortController();
+      const answer = await fetch(`${h.base}/api/v1/plugins/${PLUGIN_ID}/logs/stream`, { headers: { authorization: `Bearer ${h.readerToken}` }, signal: abort.signal });
+      const reader = answer.body!.getReader();
+      let text = '';
+      while (!text.includes('id: 2')) text += new TextDecoder().decode((await reader.read()).value);
+      expect(h.logs.aborted).to.equal(false);
+      abort.abort();
+      const deadline = Date.now() + 5000;
+      while (!h.logs.aborted && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(h.logs.aborted, 'the follow was aborted').to.equal(true);
+    } finally {
+      h.logs.endless = false;
+      h.logs.aborted = false;
+    }
+  });
+
   it('GET /api/v1/me names the role, and the token for API tokens; 401 without credentials', async () => {
     expect((await h.call('GET', '/api/v1/me')).json).to.deep.equal({ role: 'admin' });
     expect((await h.call('GET', '/api/v1/me', { as: 'reader' })).json).to.deep.equal({ role: 'reader', token_name: 'reader' });
