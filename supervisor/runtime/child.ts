@@ -247,10 +247,10 @@ export class PluginChild extends EventEmitter<ChildEvents> {
         ? this.connection.sendRequest(type as RequestType0<unknown, unknown>)
         : this.connection.sendRequest(type as RequestType<unknown, unknown, unknown>, params);
       sent.then(
-        (result) => this.settle(pending, 'ok', () => resolve(result)),
+        (result) => this.settle(pending, undefined, () => resolve(result)),
         (error) => {
           const failure = this.toFailure(error, pending);
-          this.settle(pending, failure instanceof PluginFailure ? failure.code : 'lost', () => reject(failure));
+          this.settle(pending, failure, () => reject(failure));
         },
       );
     });
@@ -298,15 +298,13 @@ export class PluginChild extends EventEmitter<ChildEvents> {
     }, head.timeoutMs);
   }
 
-  private settle(pending: PendingCall, outcome: string, complete: () => void): void {
+  private settle(pending: PendingCall, failure: Error | undefined, complete: () => void): void {
     const index = this.calls.indexOf(pending);
     if (index === -1) return; // already failed by the child's exit
     this.lastHeardAt = Date.now();
     this.calls.splice(index, 1);
-    if (isClientCall(pending)) {
-      this.callsTotal++;
-      this.options.onCall?.(pending.method, outcome, (performance.now() - pending.sentAt) / 1000);
-    }
+    if (isClientCall(pending)) this.callsTotal++;
+    this.reportCall(pending, failure);
     if (index === 0) {
       clearTimeout(this.deadlineTimer);
       this.deadlineTimer = undefined;
@@ -371,17 +369,24 @@ export class PluginChild extends EventEmitter<ChildEvents> {
       reason: 'crashed' as const,
       message: `the plugin process exited unexpectedly (code ${code}, signal ${signal})`,
     };
-    const clientCall = [head, ...queued].some((call) => call !== undefined && isClientCall(call) );
+    const clientCall = [head, ...queued].some((call) => call !== undefined && isClientCall(call));
     const duringCall = clientCall && killed.reason !== 'unresponsive' && killed.reason !== 'start_failed';
     const exit: ChildExit = { code, signal, ...killed, duringCall, at: new Date().toISOString(), stderrTail: [...this.tail] };
     if (head) {
       const failure = this.headFailure(exit, head);
-      if (isClientCall(head)) this.options.onCall?.(head.method, failure instanceof PluginFailure ? failure.code : 'lost', (performance.now() - head.sentAt) / 1000);
+      this.reportCall(head, failure);
       head.reject(failure);
     }
     for (const call of queued) call.reject(new ChildLost(exit.message));
     this.emit('exit', exit);
     return exit;
+  }
+
+  /** Tells `onCall` how a client's call ended: `ok`, its failure code, or `lost` (to be retried elsewhere). */
+  private reportCall(call: PendingCall, failure: Error | undefined): void {
+    if (!isClientCall(call)) return;
+    const outcome = failure === undefined ? 'ok' : failure instanceof PluginFailure ? failure.code : 'lost';
+    this.options.onCall?.(call.method, outcome, (performance.now() - call.sentAt) / 1000);
   }
 
   /** The error for the call that was executing when the child ended. */

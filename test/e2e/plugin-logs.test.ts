@@ -181,6 +181,16 @@ for (const engine of [sqliteFixture(), postgresFixture()]) {
       const metrics = (await e2e.call('GET', '/metrics', { anonymous: true })).text;
       expect(metrics).to.match(/plugin_keeper_plugin_rss_bytes\{plugin="quiet-logger",version="1.0.0",node="[^"]+",format="logger"\} \d+/);
       expect(metrics).to.not.match(/plugin_keeper_plugin_calls_total\{plugin="quiet-logger"/);
+      // A format test: validate answers, parse-metadata traps (this fixture's is `unreachable`).
+      const tested = await e2e.call('POST', '/api/v1/formats/logger/test', { body: { path: 'a.logger', content: 'x' } });
+      expect(tested.status, tested.text).to.equal(502);
+      const [after] = (await e2e.call('GET', `${PLUGINS}/${id}/processes`)).json.items;
+      expect(after.calls_total).to.equal(2);
+      expect(after.errors_total).to.equal(1);
+      const counted = (await e2e.call('GET', '/metrics', { anonymous: true })).text;
+      expect(counted).to.match(/plugin_keeper_plugin_calls_total\{plugin="quiet-logger",version="1.0.0",node="[^"]+",method="handler\/validate",outcome="ok"\} 1/);
+      expect(counted).to.match(/plugin_keeper_plugin_calls_total\{plugin="quiet-logger",version="1.0.0",node="[^"]+",method="handler\/parseMetadata",outcome="plugin_crashed"\} 1/);
+      expect(counted).to.match(/plugin_keeper_plugin_call_duration_seconds_count\{plugin="quiet-logger",version="1.0.0",node="[^"]+",method="handler\/validate"\} 1/);
     });
   });
 }
