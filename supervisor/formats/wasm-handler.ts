@@ -7,6 +7,7 @@
  * (./plugin-results.ts).
  */
 import {
+  type ArtifactParams,
   GenerateIndex,
   HandleRequest,
   ParseMetadata,
@@ -16,9 +17,12 @@ import { FormatUnavailable } from '../runtime/errors.js';
 import { Stats } from '../../protocol/methods.js';
 import type { PoolLimits, PoolState, ProcessInfo, VersionPool } from '../runtime/pool.js';
 import { checkHttpResponse, checkIndexResult, checkMetadata } from './plugin-results.js';
+import { readAll } from './artifact-source.js';
 import type {
   ArtifactMetadata,
+  ArtifactSource,
   Capabilities,
+  InterfaceVersion,
   HttpRequest,
   HttpResponse,
   IndexFile,
@@ -27,16 +31,17 @@ import type {
 } from './handler.js';
 
 /**
- * The share of a plugin's memory limit an artifact may take: its bytes are copied into
+ * The share of a 1.0.0 plugin's memory limit an artifact may take: its bytes are copied into
  * linear memory once by the call, and a handler (a JavaScript one above all, whose heap lives
  * in the same memory) makes copies and structures of its own. Past it, the upload is refused
- * up front with a 413 naming the limit, instead of failing inside the plugin.
+ * up front with a 413 naming the limit, instead of failing inside the plugin. A 1.1.0 plugin
+ * reads the ranges it needs: only the server's upload limit applies.
  */
 export const ARTIFACT_SHARE_OF_MEMORY = 0.5;
 
 export class WasmFormatHandler implements PluginHandler {
   readonly handlerType = 'wasm';
-  readonly maxArtifactBytes: number;
+  readonly maxArtifactBytes: number | null;
   /** Uses begun (`use`) and not over, and the drain waiting for them. */
   private uses = 0;
   private readonly released: Array<() => void> = [];
@@ -47,11 +52,20 @@ export class WasmFormatHandler implements PluginHandler {
     readonly wasmSha256: string,
     private readonly pool: VersionPool,
   ) {
-    this.maxArtifactBytes = Math.floor(pool.limits.memoryMb * 1024 * 1024 * ARTIFACT_SHARE_OF_MEMORY);
+    this.maxArtifactBytes =
+      pool.interfaceVersion === '1.1.0' ? null : Math.floor(pool.limits.memoryMb * 1024 * 1024 * ARTIFACT_SHARE_OF_MEMORY);
   }
 
   get version(): string {
     return this.pool.version;
+  }
+
+  get parserId(): string {
+    return `wasm:${this.wasmSha256}`;
+  }
+
+  get interfaceVersion(): InterfaceVersion {
+    return this.pool.interfaceVersion;
   }
 
   get limits(): PoolLimits {
@@ -82,26 +96,26 @@ export class WasmFormatHandler implements PluginHandler {
     return (await this.pool.call(Stats).catch(() => undefined))?.wasmMemoryBytes ?? null;
   }
 
-  async validate(path: string, data: Uint8Array): Promise<void> {
-    if (this.capabilities.validate_artifact) await this.pool.call(Validate, { path, data });
+  async validate(path: string, artifact: ArtifactSource): Promise<void> {
+    if (this.capabilities.validate_artifact) await this.pool.call(Validate, await artifactParams(path, artifact));
   }
 
-  async parseMetadata(path: string, data: Uint8Array): Promise<ArtifactMetadata> {
+  async parseMetadata(path: string, artifact: ArtifactSource): Promise<ArtifactMetadata> {
     if (!this.capabilities.parse_metadata) {
       return {
         path,
         version: null,
         contentType: 'application/octet-stream',
-        sizeBytes: data.byteLength,
+        sizeBytes: artifact.size,
         checksumSha256: null,
       };
     }
-    return checkMetadata(this.formatKey, await this.pool.call(ParseMetadata, { path, data }));
+    return checkMetadata(this.formatKey, await this.pool.call(ParseMetadata, await artifactParams(path, artifact)));
   }
 
-  async generateIndex(artifacts: ArtifactMetadata[]): Promise<IndexFile[] | null> {
+  async generateIndex(artifacts: ArtifactMetadata[], context: RepoContext): Promise<IndexFile[] | null> {
     if (!this.capabilities.generate_index) return null;
-    return checkIndexResult(this.formatKey, await this.pool.call(GenerateIndex, { artifacts }));
+    return checkIndexResult(this.formatKey, await this.pool.call(GenerateIndex, { artifacts, context }));
   }
 
   async handleRequest(request: HttpRequest, context: RepoContext, artifacts: ArtifactMetadata[]): Promise<HttpResponse> {
@@ -130,4 +144,9 @@ export class WasmFormatHandler implements PluginHandler {
     }
     await this.pool.drain();
   }
+}
+
+/** A staged file is named, never sent: the plugin host reads it itself. Bytes in memory travel as bytes. */
+async function artifactParams(path: string, artifact: ArtifactSource): Promise<ArtifactParams> {
+  return artifact.file !== undefined ? { path, file: artifact.file } : { path, data: await readAll(artifact) };
 }

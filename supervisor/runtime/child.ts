@@ -57,6 +57,8 @@ export interface ChildOptions {
   ackTimeoutMs: number;
   /** How long spawn-to-ready may take. */
   startTimeoutMs: number;
+  /** The staging folder whose files calls name (read-only, and nothing else of the data directory). */
+  artifactDir: string | null;
   /** Lines the child (host or guest) wrote to stderr. */
   log: (line: string) => void;
 }
@@ -119,7 +121,7 @@ export class PluginChild extends EventEmitter<ChildEvents> {
     const command = options.sandbox.command({
       hostEntry,
       hostArgs: ['--entry', options.entry, '--memory-bytes', String(memoryLimitBytes)],
-      readablePaths: [packageRoot, path.dirname(options.entry)],
+      readablePaths: [packageRoot, path.dirname(options.entry), ...(options.artifactDir ? [options.artifactDir] : [])],
       maxOldSpaceMb: 64 + options.limits.memoryMb,
     });
     this.process = execa(command.file, command.args, {

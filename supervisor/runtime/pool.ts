@@ -13,7 +13,7 @@
  *   that is how a reload retires the old version without dropping a call.
  */
 import type { RequestType, RequestType0 } from 'vscode-jsonrpc/node';
-import { Stats, type StatsResult } from '../../protocol/methods.js';
+import { Stats, type InterfaceVersion, type StatsResult } from '../../protocol/methods.js';
 import { ChildLost, PluginChild, type ChildExit, type ChildOptions, type ChildState, type ExitReason } from './child.js';
 import { FormatUnavailable } from './errors.js';
 import type { ResourceMonitor } from './monitor.js';
@@ -34,6 +34,8 @@ export interface RuntimeSettings {
   startTimeoutMs: number;
   backoff: { initialMs: number; maxMs: number };
   quarantine: { maxCrashes: number; windowMs: number };
+  /** The folder of staged artifacts children may read (calls name files in it); null: none. */
+  artifactDir: string | null;
 }
 
 export type RuntimeEventType = 'crashed' | 'restarted' | 'quarantined' | 'limit_exceeded';
@@ -98,6 +100,7 @@ export class VersionPool {
   private consecutiveCrashes = 0;
   private inFlight = 0;
   private readonly idleWaiters: Array<() => void> = [];
+  private reportedInterface: InterfaceVersion | undefined;
 
   private constructor(private readonly options: PoolOptions) {
     this.slots = Array.from({ length: options.limits.instances }, () => ({
@@ -115,6 +118,11 @@ export class VersionPool {
 
   get version(): string {
     return this.options.version;
+  }
+
+  /** The format-plugin interface the component targets, as its first child reported it (all run the same component). */
+  get interfaceVersion(): InterfaceVersion {
+    return this.reportedInterface ?? '1.0.0';
   }
 
   /** Starts every instance and resolves once all answer; on any failure none is left running. */
@@ -232,6 +240,7 @@ export class VersionPool {
       await child.stop(0);
       return;
     }
+    this.reportedInterface ??= child.ready?.interfaceVersion;
     slot.child = child;
     child.on('exit', (exit) => this.onChildExit(slot, child, exit));
     child.on('trap', (message) => {
@@ -252,6 +261,7 @@ export class VersionPool {
       hostAllowanceMb: settings.hostAllowanceMb,
       ackTimeoutMs: settings.ackTimeoutMs,
       startTimeoutMs: settings.startTimeoutMs,
+      artifactDir: settings.artifactDir,
       log: this.options.log ?? (() => undefined),
     };
   }

@@ -22,6 +22,11 @@ export interface RuntimeConfig {
   /** Cut children off the network with a namespace when the machine allows. Default true. */
   networkIsolation?: boolean;
   monitorIntervalMs?: number;
+  /**
+   * The blob store's staging folder: a call names an uploaded artifact's staged file there and
+   * the child opens it read-only (the sandbox grants this folder and no other part of DATA_DIR).
+   */
+  artifactDir?: string;
 }
 
 export interface PreparedComponent {
@@ -53,6 +58,7 @@ export class PluginRuntime {
       startTimeoutMs: config.startTimeoutMs ?? 15_000,
       backoff: config.backoff ?? { initialMs: 100, maxMs: 15_000 },
       quarantine: config.quarantine ?? { maxCrashes: 5, windowMs: 5 * 60_000 },
+      artifactDir: config.artifactDir ?? null,
     };
   }
 

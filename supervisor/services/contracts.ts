@@ -172,7 +172,7 @@ export interface RepositoryService {
 }
 
 /** The artifact object of the contract: its row without the store's ids. */
-export type ArtifactView = Omit<ArtifactRow, 'id' | 'repository_id'>;
+export type ArtifactView = Omit<ArtifactRow, 'id' | 'repository_id' | 'parsed_by'>;
 
 /** An index file as listed. */
 export type IndexFileView = Omit<IndexFileRow, 'repository_id'>;

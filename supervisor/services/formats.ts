@@ -7,6 +7,7 @@
  * applies it at once, the others when they reconcile.
  */
 import { performance } from 'node:perf_hooks';
+import { bytesSource } from '../formats/artifact-source.js';
 import type { FormatHandler } from '../formats/handler.js';
 import type { RoutingTable } from '../formats/routing.js';
 import { ArtifactInvalid, FormatUnavailable } from '../runtime/errors.js';
@@ -119,9 +120,9 @@ export class FormatCatalog implements FormatService {
     };
     const started = performance.now();
     try {
-      await handler.validate(input.path, input.content);
+      await handler.validate(input.path, bytesSource(input.content));
       result.validation_result.valid = true;
-      const metadata = await handler.parseMetadata(input.path, input.content);
+      const metadata = await handler.parseMetadata(input.path, bytesSource(input.content));
       result.metadata = {
         path: metadata.path,
         version: metadata.version,

@@ -1,5 +1,6 @@
 // The checks of what a plugin returns (supervisor/formats/plugin-results.ts), on their own
 // and at the WasmFormatHandler boundary, over a pool that answers what the test says.
+import { bytesSource } from '../../supervisor/formats/artifact-source.js';
 import { expect } from 'chai';
 import type { ArtifactMetadata } from '../../supervisor/formats/handler.js';
 import {
@@ -156,11 +157,11 @@ describe('plugin results', () => {
         expect(error).to.be.instanceOf(PluginInvalidResponse);
         return (error as Error).message;
       };
-      expect(await rejection(handlerAnswering({ ...GOOD, version: 'x'.repeat(6_000_000) }).handler.parseMetadata('a', new Uint8Array(1)))).to.match(/version is 6000000 characters long/);
-      expect(await rejection(handlerAnswering([{ path: '../x', content: new Uint8Array(1) }]).handler.generateIndex([]))).to.match(/index file 0 path/);
+      expect(await rejection(handlerAnswering({ ...GOOD, version: 'x'.repeat(6_000_000) }).handler.parseMetadata('a', bytesSource(new Uint8Array(1))))).to.match(/version is 6000000 characters long/);
+      expect(await rejection(handlerAnswering([{ path: '../x', content: new Uint8Array(1) }]).handler.generateIndex([], { repoKey: 'r', baseUrl: 'http://x/ext/demo/r', downloadBaseUrl: 'http://x/api/v1/repositories/r/artifacts' }))).to.match(/index file 0 path/);
       expect(await rejection(handlerAnswering({ status: 101, headers: [], body: new Uint8Array() }).handler.handleRequest(request, context, []))).to.match(/status 101/);
       const { handler, calls } = handlerAnswering(GOOD);
-      expect(await handler.parseMetadata('a', new Uint8Array(1))).to.deep.equal({ ...GOOD, checksumSha256: 'ab'.repeat(32) });
+      expect(await handler.parseMetadata('a', bytesSource(new Uint8Array(1)))).to.deep.equal({ ...GOOD, checksumSha256: 'ab'.repeat(32) });
       expect(calls).to.deep.equal(['handler/parseMetadata']);
     });
   });

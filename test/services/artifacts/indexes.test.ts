@@ -31,9 +31,9 @@ class ControlledHandler extends CoreFormatHandler {
     super({ generatesIndex: true });
   }
 
-  async validate(): Promise<void> {}
+  protected async validateBytes(): Promise<void> {}
 
-  async parseMetadata(path: string, data: Uint8Array): Promise<ArtifactMetadata> {
+  protected async parseBytes(path: string, data: Uint8Array): Promise<ArtifactMetadata> {
     return { path, version: null, contentType: 'application/octet-stream', sizeBytes: data.byteLength, checksumSha256: null };
   }
 
@@ -76,7 +76,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) describe(`index regen
     handler = new ControlledHandler();
     routing = new RoutingTable();
     routing.addCore(handler, true);
-    builder = new IndexBuilder({ store, blobs, leases: new BlobLeases({ store, blobs, nodeId: 'node-a' }), routing, logger: pino({ level: 'silent' }) });
+    builder = new IndexBuilder({ store, blobs, leases: new BlobLeases({ store, blobs, nodeId: 'node-a' }), routing, logger: pino({ level: 'silent' }), baseUrl: () => 'http://localhost:8080' });
     repository = await store.insertRepository({ id: randomUUID(), key: 'repo', format: 'controlled', description: null, public: false });
   });
 
@@ -118,7 +118,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) describe(`index regen
     try {
       const otherBlobs = new FileBlobStore(path.join(config.dataDir, 'blobs'), 'node-b');
       await otherBlobs.prepare();
-      const other = new IndexBuilder({ store: otherStore, blobs: otherBlobs, leases: new BlobLeases({ store: otherStore, blobs: otherBlobs, nodeId: 'node-b' }), routing, logger: pino({ level: 'silent' }) });
+      const other = new IndexBuilder({ store: otherStore, blobs: otherBlobs, leases: new BlobLeases({ store: otherStore, blobs: otherBlobs, nodeId: 'node-b' }), routing, logger: pino({ level: 'silent' }), baseUrl: () => 'http://localhost:8080' });
       let release!: () => void;
       handler.gate = new Promise((resolve) => (release = resolve));
       await addArtifact('a');
