@@ -19,7 +19,7 @@ import type { ArtifactMetadata, FormatHandler } from '../../formats/handler.js';
 import { MEDIA_TYPE, PLUGIN_RESULT_LIMITS } from '../../formats/plugin-results.js';
 import type { RoutingTable } from '../../formats/routing.js';
 import { UniqueViolation, type ArtifactRow, type NewArtifact, type RepositoryRow, type Store } from '../../store/store.js';
-import type { ArtifactService, ArtifactView, BodyLimit, Download, IndexFileView, UploadOptions } from '../contracts.js';
+import type { ArtifactService, ArtifactView, BodyLimit, Download, IndexFileView, ReparseResult, UploadOptions } from '../contracts.js';
 import { conflict, incompleteBody, notFound, payloadTooLarge } from '../errors.js';
 import { repositoryNotFound } from '../repositories.js';
 import type { IndexBuilder } from './indexes.js';
@@ -120,6 +120,16 @@ export class ArtifactCatalog implements ArtifactService {
       (await store.getArtifact(repository.id, path));
     if (!file) throw notFound(`repository ${repositoryKey} has no index file or artifact at ${path} (GET .../index lists the index files)`);
     return this.downloadOf(file);
+  }
+
+  async reparse(repositoryKey: string): Promise<ReparseResult> {
+    const repository = await this.repository(repositoryKey);
+    this.deps.routing.require(repository.format);
+    const artifacts = await this.deps.store.forgetArtifactParses(repository.id);
+    // The run re-parses what no handler is known to have parsed, then generates the index.
+    await this.deps.indexes.refresh(repository.id);
+    const after = await this.repository(repositoryKey);
+    return { repository: repositoryKey, artifacts, index_generated_at: after.index_generated_at, index_error: after.index_error };
   }
 
   async isPublic(repositoryKey: string): Promise<boolean> {
