@@ -57,6 +57,8 @@ export interface FormatHandler {
    * 1.1.0 plugin reads ranges and a core handler runs in the server: null.
    */
   readonly maxArtifactBytes: number | null;
+  /** Why `maxArtifactBytes` is what it is, in words for a 413 (null with it). */
+  readonly maxArtifactReason: string | null;
   /**
    * Names what parses this format's artifacts now: `core:<format>@<server version>` or
    * `wasm:<component SHA-256>`. Stored with each artifact's metadata (`parsed_by`): an artifact

@@ -13,6 +13,7 @@ import {
   ParseMetadata,
   Validate,
 } from '../../protocol/methods.js';
+import type { Toolchain } from '../runtime/component.js';
 import { FormatUnavailable } from '../runtime/errors.js';
 import { Stats } from '../../protocol/methods.js';
 import type { PoolLimits, PoolState, ProcessInfo, VersionPool } from '../runtime/pool.js';
@@ -31,17 +32,31 @@ import type {
 } from './handler.js';
 
 /**
- * The share of a 1.0.0 plugin's memory limit an artifact may take: its bytes are copied into
- * linear memory once by the call, and a handler (a JavaScript one above all, whose heap lives
- * in the same memory) makes copies and structures of its own. Past it, the upload is refused
- * up front with a 413 naming the limit, instead of failing inside the plugin. A 1.1.0 plugin
- * reads the ranges it needs: only the server's upload limit applies.
+ * What a 1.0.0 plugin's linear memory must hold for an artifact, by toolchain: the bytes are
+ * copied into linear memory by each call, and the handler makes copies of its own. Measured
+ * (docs/plugin-guide.md, "Limits"): a WAT handler peaks at the artifact's size plus 64 KiB;
+ * a componentize-js (TypeScript) one at 9 MiB plus 5 to 7 times the artifact across validate
+ * and parse-metadata (its heap lives in the same memory and keeps the copies). Past the
+ * largest artifact that fits, the upload is refused up front with a 413 that says what the
+ * plugin would need, instead of failing inside it. A 1.1.0 plugin reads the ranges it needs:
+ * only the server's upload limit (ARTIFACTS_MAX_MB) applies.
  */
-export const ARTIFACT_SHARE_OF_MEMORY = 0.5;
+export const ARTIFACT_MEMORY_NEEDS: Record<Toolchain, { fixedBytes: number; perArtifactByte: number }> = {
+  'componentize-js': { fixedBytes: 10 * 1024 * 1024, perArtifactByte: 7 },
+  // Room for one working copy beside the handed-over bytes: C, Rust, WAT handlers.
+  other: { fixedBytes: 0, perArtifactByte: 2 },
+};
+
+/** The largest artifact a 1.0.0 plugin of `toolchain` with `memoryMb` can be given. */
+export function maxArtifactBytesFor(toolchain: Toolchain, memoryMb: number): number {
+  const needs = ARTIFACT_MEMORY_NEEDS[toolchain];
+  return Math.max(0, Math.floor((memoryMb * 1024 * 1024 - needs.fixedBytes) / needs.perArtifactByte));
+}
 
 export class WasmFormatHandler implements PluginHandler {
   readonly handlerType = 'wasm';
   readonly maxArtifactBytes: number | null;
+  readonly maxArtifactReason: string | null;
   /** Uses begun (`use`) and not over, and the drain waiting for them. */
   private uses = 0;
   private readonly released: Array<() => void> = [];
@@ -52,8 +67,21 @@ export class WasmFormatHandler implements PluginHandler {
     readonly wasmSha256: string,
     private readonly pool: VersionPool,
   ) {
-    this.maxArtifactBytes =
-      pool.interfaceVersion === '1.1.0' ? null : Math.floor(pool.limits.memoryMb * 1024 * 1024 * ARTIFACT_SHARE_OF_MEMORY);
+    const { memoryMb } = pool.limits;
+    if (pool.interfaceVersion === '1.1.0') {
+      this.maxArtifactBytes = null;
+      this.maxArtifactReason = null;
+    } else {
+      this.maxArtifactBytes = maxArtifactBytesFor(pool.toolchain, memoryMb);
+      const needs = ARTIFACT_MEMORY_NEEDS[pool.toolchain];
+      const rule =
+        pool.toolchain === 'componentize-js'
+          ? `a componentize-js plugin of interface 1.0.0 needs about ${needs.fixedBytes / 1048576} MiB plus ${needs.perArtifactByte} times the artifact's size (measured)`
+          : `a plugin of interface 1.0.0 is handed the artifact whole and needs room for a working copy: ${needs.perArtifactByte} times its size`;
+      this.maxArtifactReason =
+        `the ${formatKey} plugin's memory limit of ${memoryMb} MB allows artifacts up to ${this.maxArtifactBytes} bytes: ${rule}; ` +
+        `raise its max_memory_mb, or build it for the 1.1.0 interface (format-plugin-v3), which reads ranges and takes artifacts up to ARTIFACTS_MAX_MB`;
+    }
   }
 
   get version(): string {
@@ -62,6 +90,10 @@ export class WasmFormatHandler implements PluginHandler {
 
   get parserId(): string {
     return `wasm:${this.wasmSha256}`;
+  }
+
+  get toolchain(): Toolchain {
+    return this.pool.toolchain;
   }
 
   get interfaceVersion(): InterfaceVersion {

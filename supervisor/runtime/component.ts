@@ -268,6 +268,34 @@ function memoryProblems(module: CoreModuleInfo, memoryLimitBytes: number): strin
 }
 
 /**
+ * What built the component, as far as the plugin's memory needs go: `componentize-js` (its
+ * root `producers` section names ComponentizeJS: a JavaScript engine whose heap lives in
+ * linear memory and keeps several copies of what it is handed), else `other` (WAT, C, Rust...).
+ */
+export type Toolchain = 'componentize-js' | 'other';
+
+export function componentToolchain(component: Uint8Array): Toolchain {
+  try {
+    for (const section of readSections(component)) {
+      if (section.id !== CORE_SECTION_CUSTOM) continue;
+      const reader = new WasmReader(component, section.contentStart);
+      if (reader.name() !== 'producers') continue;
+      // producers: fields (name, values (name, version)*)*
+      for (let fields = reader.unsigned(); fields > 0; fields--) {
+        reader.name();
+        for (let values = reader.unsigned(); values > 0; values--) {
+          if (reader.name() === 'ComponentizeJS') return 'componentize-js';
+          reader.name();
+        }
+      }
+    }
+  } catch {
+    // An unreadable producers section says nothing about the toolchain.
+  }
+  return 'other';
+}
+
+/**
  * The core modules embedded in a component, nested components included, each with its
  * memories read straight from its memory and import sections.
  */

@@ -20,6 +20,7 @@ import type { RequestType, RequestType0 } from 'vscode-jsonrpc/node';
 import { Stats, type InterfaceVersion, type StatsResult } from '../../protocol/methods.js';
 import { ChildLost, PluginChild, type ChildExit, type ChildOptions, type ChildState, type ExitReason } from './child.js';
 import { FormatUnavailable } from './errors.js';
+import type { Toolchain } from './component.js';
 import type { ResourceMonitor } from './monitor.js';
 import type { Sandbox } from './sandbox.js';
 
@@ -62,6 +63,8 @@ export interface PoolOptions {
   /** When set, a child whose `format-key()` differs is refused. */
   expectedFormatKey?: string;
   settings: RuntimeSettings;
+  /** What built the component (what its memory needs per artifact byte depend on); default `other`. */
+  toolchain?: Toolchain;
   onEvent?: (event: RuntimeEvent) => void;
   log?: (line: string) => void;
 }
@@ -125,6 +128,10 @@ export class VersionPool {
 
   get version(): string {
     return this.options.version;
+  }
+
+  get toolchain(): Toolchain {
+    return this.options.toolchain ?? 'other';
   }
 
   /** The format-plugin interface the component targets, as its first child reported it (all run the same component). */

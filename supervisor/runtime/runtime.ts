@@ -3,7 +3,7 @@
  * timings) and the two steps every plugin version goes through: `prepare` (check and
  * transpile the component once, cached by SHA-256) and `startVersion` (its children).
  */
-import { removeFromCache, transpileToCache } from './component.js';
+import { componentToolchain, removeFromCache, transpileToCache, type Toolchain } from './component.js';
 import { ResourceMonitor } from './monitor.js';
 import { VersionPool, type PoolLimits, type RuntimeEvent, type RuntimeSettings } from './pool.js';
 import { Sandbox } from './sandbox.js';
@@ -35,6 +35,7 @@ export interface PreparedComponent {
   entry: string;
   /** This preparation wrote the cache entry (nothing was running from it before). */
   transpiled: boolean;
+  toolchain: Toolchain;
 }
 
 export interface VersionSpec {
@@ -67,7 +68,7 @@ export class PluginRuntime {
   /** Refuses (ComponentRefused) a component over the limits of component.ts; caches nothing then. */
   async prepare(wasm: Uint8Array): Promise<PreparedComponent> {
     const { sha256, entry, transpiled } = await transpileToCache(wasm, this.config.cacheDir);
-    return { sha256, entry, transpiled };
+    return { sha256, entry, transpiled, toolchain: componentToolchain(wasm) };
   }
 
   /**
@@ -87,6 +88,7 @@ export class PluginRuntime {
     return VersionPool.start({
       version: spec.version,
       entry: spec.component.entry,
+      toolchain: spec.component.toolchain,
       cwd: spec.cwd,
       limits: spec.limits,
       expectedFormatKey: spec.expectedFormatKey,

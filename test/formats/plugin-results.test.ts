@@ -140,6 +140,8 @@ describe('plugin results', () => {
       const calls: string[] = [];
       const pool = {
         limits: { memoryMb: 64 },
+        toolchain: 'other',
+        interfaceVersion: '1.0.0',
         call: async (type: { method: string }) => {
           calls.push(type.method);
           return result;
@@ -148,6 +150,22 @@ describe('plugin results', () => {
       const capabilities = { parse_metadata: true, validate_artifact: true, generate_index: true, handle_request: true };
       return { handler: new WasmFormatHandler('demo', capabilities, '0'.repeat(64), pool), calls };
     }
+
+    it('keeps properties in order and refuses them out of bounds (count, size, duplicate or empty keys, non-strings)', async () => {
+      const properties: Array<[string, string]> = [['z', '1'], ['a', '{"dep":"^1"}']];
+      expect((await handlerAnswering({ ...GOOD, properties }).handler.parseMetadata('a', bytesSource(new Uint8Array(1)))).properties).to.deep.equal(properties);
+      const refused = (value: unknown) =>
+        handlerAnswering({ ...GOOD, properties: value }).handler.parseMetadata('a', bytesSource(new Uint8Array(1))).then(
+          () => expect.fail('expected a rejection'),
+          (failure: Error) => failure.message,
+        );
+      expect(await refused(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v']))).to.match(/properties has 65 entries; at most 64/);
+      expect(await refused([['k', 'x'.repeat(65 * 1024)]])).to.match(/properties hold more than 65536 bytes in all/);
+      expect(await refused([['k', '1'], ['k', '2']])).to.match(/property 1 key "k" is listed twice/);
+      expect(await refused([['', '1']])).to.match(/property 0 key is 0 characters long/);
+      expect(await refused([['k', 3]])).to.match(/property 0 value is 3, not a string/);
+      expect(await refused('k=v')).to.match(/properties is "k=v", not a list/);
+    });
 
     it("refuses a plugin's metadata, index and answer out of bounds", async () => {
       const context = { repoKey: 'r', baseUrl: 'http://h/ext/demo/r', downloadBaseUrl: 'http://h/api/v1/repositories/r/artifacts' };

@@ -13,6 +13,7 @@ export abstract class CoreFormatHandler implements FormatHandler {
   readonly handlerType = 'core';
   readonly capabilities: Capabilities;
   readonly maxArtifactBytes = null;
+  readonly maxArtifactReason = null;
 
   get parserId(): string {
     return `core:${this.formatKey}@${SERVER_VERSION}`;

@@ -241,16 +241,11 @@ function isContentType(text: string): boolean {
 
 /**
  * What a handler can be given, uploads and /ext request bodies alike: the server's own limit,
- * or a 1.0.0 plugin's (half its memory: the bytes are copied into it) when that is lower.
+ * or a 1.0.0 plugin's (what its memory can hold: formats/wasm-handler.ts) when that is lower.
  */
 export function handlerLimit(handler: FormatHandler, server: BodyLimit): BodyLimit {
   if (handler.maxArtifactBytes === null || handler.maxArtifactBytes >= server.bytes) return server;
-  return {
-    bytes: handler.maxArtifactBytes,
-    reason:
-      `the ${handler.formatKey} plugin's memory limit allows artifacts up to ${handler.maxArtifactBytes} bytes ` +
-      `(half its memory: a 1.0.0 plugin is handed the artifact whole; a 1.1.0 plugin reads ranges and takes up to ARTIFACTS_MAX_MB)`,
-  };
+  return { bytes: handler.maxArtifactBytes, reason: handler.maxArtifactReason ?? `the ${handler.formatKey} handler takes artifacts up to ${handler.maxArtifactBytes} bytes` };
 }
 
 function view(row: ArtifactRow): ArtifactView {
