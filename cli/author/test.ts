@@ -139,7 +139,7 @@ async function runPlugin(
   const handler = new WasmFormatHandler(manifest.format.key, manifest.capabilities, component.sha256, pool);
   const sizeWarnings =
     handler.maxArtifactBytes !== null && artifact.data.byteLength > handler.maxArtifactBytes
-      ? [`the server refuses uploads this large for this plugin (413): its memory limit allows artifacts up to ${handler.maxArtifactBytes} bytes`]
+      ? [`the server refuses uploads this large for this plugin (413): ${handler.maxArtifactReason}`]
       : [];
   const calls: CallReport[] = [];
   const call = async <T>(name: CallName, run: () => Promise<T>, show: (value: T) => CallReport['result']) => {

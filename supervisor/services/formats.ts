@@ -129,6 +129,8 @@ export class FormatCatalog implements FormatService {
         content_type: metadata.contentType,
         size_bytes: metadata.sizeBytes,
         checksum_sha256: metadata.checksumSha256,
+        // A 1.1.0 handler's properties, as the artifact API shows them.
+        ...(metadata.properties !== undefined && { properties: Object.fromEntries(metadata.properties) }),
       };
       result.success = true;
     } catch (error) {
