@@ -132,6 +132,20 @@ describe('plugin host: the 1.1.0 artifact resource', () => {
     expect((await plugin.parseMetadata('a.demo', { file: await artifactFile('after-stale.demo', 10) })).sizeBytes).to.equal(10);
   });
 
+  it('serves handle-request (world format-plugin-v3-http) with the context and the properties', async () => {
+    const { entry } = await transpileToCache(await fixtureWasm('stream-http'), join(dir, 'cache'));
+    const http = await loadPlugin({ entry, memoryLimitBytes: 16 * MiB, log: () => undefined });
+    expect(http.interfaceVersion).to.equal('1.1.0');
+    expect(http.handlesRequests).to.equal(true);
+    const answer = await http.handleRequest(
+      { method: 'GET', path: '/x', query: '', headers: [], body: new Uint8Array(0) },
+      CONTEXT,
+      [{ path: 'a.sum', version: null, contentType: 'application/x-demo', sizeBytes: 9, checksumSha256: null, properties: [['deps', '{"x":"^1"}']] }],
+    );
+    expect(answer.status).to.equal(200);
+    expect(Buffer.from(answer.body).toString()).to.equal(`${CONTEXT.baseUrl} ${CONTEXT.downloadBaseUrl} {"x":"^1"}`);
+  });
+
   it('refuses a single read larger than the memory limit before allocating it', async () => {
     const small = await load(512 * 1024);
     const error = await rejection(small.parseMetadata('a.sum', { file: await artifactFile('two.sum', 2 * MiB) }));

@@ -28,7 +28,8 @@ export type FixtureName =
   | 'pypi-simple'
   | 'wasm-module'
   | 'puppet'
-  | 'stream';
+  | 'stream'
+  | 'stream-http';
 
 /** Absolute path of the repository root (this file runs as dist/test/support/fixtures.js). */
 export const repoRoot: string = path.resolve(fileURLToPath(new URL('../../..', import.meta.url)));
@@ -88,6 +89,7 @@ const RECIPES: Record<FixtureName, Recipe> = {
   puppet: { kind: 'plugin', dir: 'test/fixtures/puppet', wit: PLUGIN_WIT },
   // 1.1.0: reads its artifact through the host's resource; misbehaves on request (stream.wat).
   stream: { kind: 'wat-component', wat: 'test/fixtures/stream.wat', wit: PLUGIN_WIT_1_1, world: 'format-plugin-v3' },
+  'stream-http': { kind: 'wat-component', wat: 'test/fixtures/stream.wat', wit: PLUGIN_WIT_1_1, world: 'format-plugin-v3-http' },
 };
 
 const builds = new Map<FixtureName, Promise<string>>();
