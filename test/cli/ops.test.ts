@@ -1,7 +1,8 @@
 // The operators' commands (ps, top, events, plugins ...) through the real bin against a real
 // supervisor (in this process, SQLite) with real plugin processes and a real Git server on
-// loopback, and against two nodes on one PostgreSQL; `top` in a real pseudo-terminal (tmux). `logs` runs against a small fake of its
-// two routes until the branch that adds them is merged (see "logs" below).
+// loopback, and against two nodes on one PostgreSQL; `top` in a real pseudo-terminal (tmux).
+// `logs` runs against a small fake of its two routes until the branch that adds them is
+// merged (see "logs" below).
 import { expect } from 'chai';
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
