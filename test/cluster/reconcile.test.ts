@@ -10,11 +10,11 @@ import { access } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { eventually, manifest, pluginFolder } from '../e2e/harness.js';
+import { fixedRateClient } from '../support/fixed-rate.js';
 import { startCluster, TEST_NODE_TIMEOUT_MS, type Cluster, type NodeProcess } from './harness.js';
 import {
   desiredStateScenarios,
   everyNode,
-  fixedRateClient,
   install,
   noneRunning,
   nodeStates,

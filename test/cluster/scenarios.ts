@@ -6,9 +6,9 @@
 import { expect } from 'chai';
 import { access } from 'node:fs/promises';
 import path from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { eventually, manifest, pluginFolder } from '../e2e/harness.js';
 import { isRunning } from '../support/assertions.js';
+import { fixedRateClient } from '../support/fixed-rate.js';
 import type { Answer, CallOptions } from '../support/http.js';
 
 export interface ScenarioNode {
@@ -69,47 +69,6 @@ export async function everyNode(nodes: ScenarioNode[], probe: (node: ScenarioNod
 export const isRunningVersion = (state: any, version: string) => state?.version === version && state.state === 'running';
 
 export const noneRunning = async (pids: number[]) => (await Promise.all(pids.map(isRunning))).every((running) => !running);
-
-/**
- * A client calling `call` every `intervalMs` whatever the answers take (an open loop, as
- * many users would), spreading the calls over `nodes` in turn; `stop()` waits for the calls
- * in flight and gives every answer that was not 200 (or the error when there was none).
- */
-export function fixedRateClient(nodes: ScenarioNode[], intervalMs: number, call: (node: ScenarioNode) => Promise<Answer>) {
-  const inFlight = new Set<Promise<void>>();
-  const failures: string[] = [];
-  let sent = 0;
-  let stopped = false;
-  const loop = (async () => {
-    const started = Date.now();
-    while (!stopped) {
-      const node = nodes[sent % nodes.length]!;
-      sent++;
-      const done: Promise<void> = call(node).then(
-        (answer) => {
-          if (answer.status !== 200) failures.push(`${node.nodeId}: ${answer.status} ${answer.text}`);
-        },
-        (error: Error) => {
-          failures.push(`${node.nodeId}: ${error.message}`);
-        },
-      ).finally(() => inFlight.delete(done));
-      inFlight.add(done);
-      // The next call is due at a fixed time, not a fixed pause after this one.
-      await delay(Math.max(0, started + sent * intervalMs - Date.now()));
-    }
-  })();
-  return {
-    get sent() {
-      return sent;
-    },
-    async stop(): Promise<{ sent: number; failures: string[] }> {
-      stopped = true;
-      await loop;
-      await Promise.all([...inFlight]);
-      return { sent, failures };
-    },
-  };
-}
 
 /** Registers the scenarios; `cluster()` gives the running cluster of the current test. */
 export function desiredStateScenarios(cluster: () => ScenarioCluster): void {
