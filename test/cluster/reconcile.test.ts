@@ -4,12 +4,15 @@
 // and a node's own start can carry a change: install, disable, reloads through every node
 // under a fixed-rate client, limits, uninstall, quarantine and formats (./scenarios.ts); a
 // notification connection terminated by the database; a node stopping cleanly; a node
-// killed with SIGKILL while the others serve on, catching up when it comes back.
+// killed with SIGKILL while the others serve on, catching up when it comes back; every node
+// restarted in turn behind a balancer that probes /ready (an upgrade), no call failing.
 import { expect } from 'chai';
 import { access } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import { eventually, manifest, pluginFolder } from '../e2e/harness.js';
+import { ProbingBalancer } from '../support/balancer.js';
 import { fixedRateClient } from '../support/fixed-rate.js';
 import { startCluster, TEST_NODE_TIMEOUT_MS, type Cluster, type NodeProcess } from './harness.js';
 import {
@@ -159,5 +162,50 @@ describe('cluster: a node killed with SIGKILL (processes)', function () {
       ['a', 'up'],
       ['b', 'up'],
     ]);
+  });
+});
+
+describe('cluster: nodes restarted one at a time behind a balancer probing /ready (an upgrade)', function () {
+  this.timeout(120_000);
+  let cluster: Cluster;
+
+  before(async () => {
+    // Longer than the balancer's probe interval: it stops sending before the node stops listening.
+    cluster = await startCluster({ ...NOTIFY_ONLY, SHUTDOWN_GRACE_MS: '600' });
+  });
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed') await cluster.failed();
+  });
+  after(async () => {
+    await cluster?.close();
+  });
+
+  it('every node stopped (SIGTERM) and started again in turn while a client calls through the balancer: no call fails, each comes back serving', async () => {
+    const nodes = [await cluster.start('a'), await cluster.start('b'), await cluster.start('c')];
+    const installed = await install({ nodes, localRoot: cluster.localRoot }, nodes[0]!, 'demo', manifest('demo-format', '1.0.0', 'demo'), 'good');
+    await everyNode(nodes, async (node) => (await testFormat(node, 'demo')).status === 200, 'served');
+    const startedBefore = (await nodes[0]!.call('GET', '/api/v1/cluster/nodes')).json.items.map((node: any) => node.started_at);
+
+    const balancer = new ProbingBalancer(nodes, 100);
+    await balancer.probe();
+    const client = fixedRateClient([balancer], 20, (target) => testFormat(target, 'demo'));
+    try {
+      for (const node of nodes) {
+        await node.restart();
+        const back = await eventually(async () => (await node.call('GET', '/ready', { anonymous: true })).status === 200, 20_000);
+        expect(back, `${node.nodeId} ready again`).to.equal(true);
+        // The balancer has seen it ready before the next one stops.
+        await delay(300);
+      }
+    } finally {
+      const { sent, failures } = await client.stop();
+      balancer.close();
+      expect(failures).to.deep.equal([]);
+      expect(sent).to.be.greaterThan(50);
+    }
+    const listed = (await nodes[0]!.call('GET', '/api/v1/cluster/nodes')).json.items;
+    expect(listed.map((node: any) => node.state)).to.deep.equal(['up', 'up', 'up']);
+    listed.forEach((node: any, i: number) => expect(node.started_at > startedBefore[i], `${node.node_id} started again`).to.equal(true));
+    expect(Object.values(await nodeStates(nodes[1]!, installed.id)).map((state) => state.state)).to.deep.equal(['running', 'running', 'running']);
   });
 });

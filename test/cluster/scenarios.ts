@@ -32,7 +32,7 @@ export const FORMATS = '/api/v1/formats';
 export const PROPAGATION_BOUND_MS = 10_000;
 
 /** `POST /formats/:key/test` on `node` with a small artifact the demo fixtures accept. */
-export const testFormat = (node: ScenarioNode, key: string, content = 'DEMO artifact') =>
+export const testFormat = (node: Pick<ScenarioNode, 'call'>, key: string, content = 'DEMO artifact') =>
   node.call('POST', `${FORMATS}/${key}/test`, { body: { path: 'dir/a.demo', content } });
 
 /** Installs the plugin folder `folder` (written from `toml` and a fixture) through `node`; the 201 answer. */
