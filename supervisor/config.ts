@@ -41,6 +41,18 @@ export interface Config {
   };
   /** Trust X-Forwarded-Proto/Host when building external URLs. */
   trustProxy: boolean;
+  /**
+   * The service's external base URL (`https://repo.example.com` or with a path prefix), the
+   * same on every node, without a trailing slash: the URLs handed to plugins. Null: the
+   * request's own scheme and (allowed) Host.
+   */
+  publicUrl: string | null;
+  /**
+   * Host names requests may name (Host, or X-Forwarded-Host behind a trusted proxy), with any
+   * port, lowercase, IPv6 without brackets; `.example.com` also matches its subdomains, `*`
+   * matches anything. Any other host is refused with 400 `invalid_host`.
+   */
+  allowedHosts: string[];
   logLevel: string;
   /** This node among the supervisors sharing one database (docs/cluster.md). */
   cluster: {
@@ -104,6 +116,8 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push('DATABASE_URL must be a postgres:// URL (leave it unset for SQLite in DATA_DIR)');
   }
 
+  const publicUrl = readPublicUrl(env, problems);
+  const nodeUrl = env.NODE_URL || null;
   const nodeTimeoutMs = read.integer('CLUSTER_NODE_TIMEOUT_MS', 10_000, 500, 600_000);
   const config: Config = {
     port: read.integer('PORT', 8080, 0, 65535),
@@ -125,10 +139,12 @@ export function loadConfig(env: Env = process.env): Config {
       maxUploadBytes: read.integer('ARTIFACTS_MAX_MB', 256, 1, 4096) * 1024 * 1024,
     },
     trustProxy: read.boolean('TRUST_PROXY', false),
+    publicUrl,
+    allowedHosts: readAllowedHosts(env, [publicUrl, nodeUrl], problems),
     logLevel: env.LOG_LEVEL || 'info',
     cluster: {
       nodeId: readNodeId(env, problems),
-      nodeUrl: env.NODE_URL || null,
+      nodeUrl,
       heartbeatMs: read.integer('CLUSTER_HEARTBEAT_MS', 2000, 100, 60_000),
       nodeTimeoutMs,
       pruneAfterMs: read.integer('CLUSTER_NODE_PRUNE_MS', nodeTimeoutMs * 10, 1000, 30 * 24 * 3600_000),
@@ -156,6 +172,48 @@ function readNodeId(env: Env, problems: string[]): string {
     problems.push(`NODE_ID must match ${NODE_ID_PATTERN.source}, got "${nodeId}"${env.NODE_ID ? '' : ' (the host name)'}`);
   }
   return nodeId;
+}
+
+/** An absolute http(s) URL without query, fragment or credentials; returned without its trailing slash. */
+function readPublicUrl(env: Env, problems: string[]): string | null {
+  const raw = env.PUBLIC_URL;
+  if (!raw) return null;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    problems.push(`PUBLIC_URL must be an absolute http or https URL, got "${raw}"`);
+    return null;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') problems.push(`PUBLIC_URL must be an http or https URL, got "${raw}"`);
+  else if (url.search || url.hash || raw.includes('?') || raw.includes('#')) problems.push(`PUBLIC_URL must have no query or fragment, got "${raw}"`);
+  else if (url.username || url.password) problems.push(`PUBLIC_URL must carry no credentials`);
+  else return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+  return null;
+}
+
+/**
+ * ALLOWED_HOSTS (comma- or space-separated) or, unset, this machine's names: localhost,
+ * 127.0.0.1, ::1, the host name, and the hosts of PUBLIC_URL and NODE_URL.
+ */
+function readAllowedHosts(env: Env, urls: Array<string | null>, problems: string[]): string[] {
+  const raw = env.ALLOWED_HOSTS;
+  if (raw) {
+    const hosts = raw.split(/[\s,]+/).filter(Boolean).map((host) => host.toLowerCase().replace(/^\[(.*)\]$/, '$1'));
+    for (const host of hosts) {
+      if (host !== '*' && !/^\.?[a-z0-9_.-]+$|^[0-9a-f:.]+$/.test(host)) problems.push(`ALLOWED_HOSTS: "${host}" is not a host name, an IP address, ".domain" or "*"`);
+    }
+    return hosts;
+  }
+  const hosts = new Set(['localhost', '127.0.0.1', '::1', os.hostname().toLowerCase()]);
+  for (const url of urls) {
+    try {
+      if (url) hosts.add(new URL(url).hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1'));
+    } catch {
+      // NODE_URL is not checked here; a bad one adds nothing.
+    }
+  }
+  return [...hosts];
 }
 
 /** `file:<absolute path>` (default `file:<DATA_DIR>/blobs`) or `s3://<bucket>[/<prefix>]`. */

@@ -1,6 +1,6 @@
 /**
  * The supervisor put together: the data directory locked → store → this node joins the
- * cluster → runtime and registry → services → HTTP server; then the active plugins are
+ * cluster → runtime and routing table → services → HTTP server; then the active plugins are
  * started again and `/ready` says so. `leave()` makes `/ready` answer 503 and tells the
  * other nodes this one is leaving; `close()` (which leaves first) stops the server, drains
  * every plugin (calls in flight finish), closes the store and releases the data directory.
@@ -14,7 +14,8 @@ import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { coreFormatHandlers } from './formats/core/index.js';
 import { LocalNotifier, PostgresNotifier } from './cluster/notify.js';
 import { RoutingTable } from './formats/routing.js';
-import { BlobStore } from './blobs/blob-store.js';
+import { BlobLeases, SWEEP_INTERVAL_MS } from './blobs/leases.js';
+import { openBlobStore } from './blobs/open.js';
 import { createApp } from './http/app.js';
 import { Metrics } from './metrics.js';
 import { PluginRuntime } from './runtime/runtime.js';
@@ -96,11 +97,13 @@ async function startNode(config: Config, store: Store, lock: DataDirLock, member
   const routing = new RoutingTable();
   const coreHandlers = coreFormatHandlers();
 
-  const blobs = new BlobStore(config.dataDir);
-  await blobs.prepare();
-  const repositories = new RepositoryCatalog(store, blobs);
-  const indexes = new IndexBuilder({ store, blobs, routing, logger });
-  const artifacts = new ArtifactCatalog({ store, blobs, routing, indexes, maxUploadBytes: config.artifacts.maxUploadBytes });
+  const blobs = await openBlobStore(config);
+  logger.info({ blobs: blobs.location }, 'blob store');
+  const leases = new BlobLeases({ store, blobs, nodeId: config.cluster.nodeId });
+  const stopSweeping = leases.sweepEvery(SWEEP_INTERVAL_MS, (error) => logger.warn({ err: error }, 'blob sweep failed'));
+  const repositories = new RepositoryCatalog(store, leases);
+  const indexes = new IndexBuilder({ store, blobs, leases, routing, logger });
+  const artifacts = new ArtifactCatalog({ store, blobs, leases, routing, indexes, maxUploadBytes: config.artifacts.maxUploadBytes });
   const native = new NativeProtocol({ store, routing });
   // Each reads the other only later (on a scrape, on a runtime event).
   const metrics = new Metrics({ runningPlugins: () => node.runningPlugins() });
@@ -154,6 +157,8 @@ async function startNode(config: Config, store: Store, lock: DataDirLock, member
         await leave();
         await new Promise<void>((resolve) => server.close(() => resolve()));
         await node.stop();
+        stopSweeping();
+        await blobs.close();
         await store.close();
         lock.release();
       })();

@@ -1,32 +1,64 @@
 /**
- * Content-addressed files: each blob is named by the SHA-256 of its bytes,
+ * Content-addressed bytes: each blob is named by the SHA-256 of its bytes (lowercase hex)
+ * and comes into being whole or not at all. One interface, two backends: ./file.ts (a local
+ * or shared file system) and ./s3.ts (any S3-compatible service); ./open.ts picks one from
+ * the configuration.
  *
- *   <dataDir>/blobs/sha256/<first 2 hex digits>/<64 hex digits>
+ * A blob is made in two steps: the bytes are received (hashed while they arrive, since the
+ * name is only known at the end) into a staging file, then `put` under their name. The same
+ * bytes put twice are one blob.
  *
- * and comes into being whole or not at all: bytes are written (and hashed while they
- * arrive) to a staging file under `<dataDir>/tmp/blobs`, flushed to disk, then renamed into
- * place, an atomic step on one file system. A crash leaves at most a staging file, never a
- * half blob under its name.
- *
- * The same bytes uploaded twice are one blob. Who uses a blob is the store's business: a
- * blob is removed only through `removeIfUnused`, which asks the caller's check while holding
- * the blob's lock, and skips blobs pinned by a `commit` whose rows are not written yet, so a
- * blob cannot vanish between being committed and being recorded. (The locks and pins live
- * in this process: one supervisor per data directory.)
+ * Who uses a blob is not this module's business: a backend puts, reads and removes what it
+ * is told. That no blob is removed while any supervisor may still commit a row naming it is
+ * ./leases.ts's job, through the database.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
-import { mkdir, mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { Mutex } from '../store/mutex.js';
 import { sha256Hex } from '../sha256.js';
 
-/** Bytes received and hashed, not yet a blob; `discard` it when not committed. */
+/** Bytes received and hashed, not yet a blob; `discard` it when not put. */
 export interface StagedBlob {
   readonly file: string;
   readonly sha256: string;
   readonly size: number;
+}
+
+/** Bytes `start` to `end`, both inclusive (as in an HTTP Range header), within the blob. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+export interface BlobStore {
+  /** Where the blobs are, for logs and messages: `file:/srv/blobs`, `s3://bucket/prefix`. */
+  readonly location: string;
+  /** Creates what the backend needs and empties this node's staging folder (a crash's leftovers). */
+  prepare(): Promise<void>;
+  /**
+   * Streams `source` to a staging file, hashing as it goes. Past `maxBytes` it stops
+   * writing, drains the rest of `source` (so an HTTP client reads the answer rather than a
+   * reset) and throws `BlobTooLarge`; a source that fails or ends early throws
+   * `SourceFailed`. On any failure the staging file is gone.
+   */
+  receive(source: Readable, maxBytes: number): Promise<StagedBlob>;
+  /** Bytes already in memory (generated index files), staged the same way. */
+  stage(data: Uint8Array): Promise<StagedBlob>;
+  discard(staged: StagedBlob): Promise<void>;
+  /**
+   * Makes the staged bytes the blob named by their SHA-256 (nothing to copy when it exists
+   * already: same name, same bytes), atomically, then discards the staging file. Call it
+   * through `BlobLeases.commit`, which pins the blob first.
+   */
+  put(staged: StagedBlob): Promise<void>;
+  /** The blob's bytes (or a range of them) as a stream; `BlobNotFound` when there is no such blob. */
+  read(sha256: string, range?: ByteRange): Promise<Readable>;
+  has(sha256: string): Promise<boolean>;
+  /** Removes the blob; nothing when it is not there. Call it through `BlobLeases.removeIfUnused`. */
+  remove(sha256: string): Promise<void>;
+  close(): Promise<void>;
 }
 
 /** The source had more bytes than the limit; the rest of it was drained, not stored. */
@@ -45,35 +77,43 @@ export class SourceFailed extends Error {
   }
 }
 
+/** No blob has that name (removed meanwhile, or never put). */
+export class BlobNotFound extends Error {
+  constructor(readonly sha256: string) {
+    super(`no blob ${sha256}`);
+    this.name = 'BlobNotFound';
+  }
+}
+
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
-export class BlobStore {
-  private readonly locks = new Map<string, { mutex: Mutex; users: number }>();
-  /** Blobs committed whose rows are still being written: how many commits hold each. */
-  private readonly pins = new Map<string, number>();
+/** A backend's guard on names it builds paths and keys from. */
+export function checkBlobName(sha256: string): string {
+  if (!SHA256_HEX.test(sha256)) throw new TypeError(`not a lowercase SHA-256: ${JSON.stringify(sha256)}`);
+  return sha256;
+}
 
-  constructor(private readonly dataDir: string) {}
-
-  private get root(): string {
-    return path.join(this.dataDir, 'blobs', 'sha256');
+/** Refuses a range that is not inside a blob of `size` bytes. */
+export function checkRange(range: ByteRange, size: number): void {
+  if (!Number.isSafeInteger(range.start) || !Number.isSafeInteger(range.end) || range.start < 0 || range.end < range.start || range.end >= size) {
+    throw new RangeError(`the range ${range.start}-${range.end} is not inside a blob of ${size} bytes`);
   }
+}
 
-  private get stagingDir(): string {
-    return path.join(this.dataDir, 'tmp', 'blobs');
-  }
+/**
+ * A folder of staging files, one node's own: what `receive`, `stage` and `discard` of both
+ * backends do. Each staging file is in a folder of its own, so that its name can never be
+ * guessed or reused.
+ */
+export class Staging {
+  constructor(readonly dir: string) {}
 
   async prepare(): Promise<void> {
-    await mkdir(this.root, { recursive: true });
-    // Staging files a crash left behind are never committed: start from an empty folder.
-    await rm(this.stagingDir, { recursive: true, force: true });
-    await mkdir(this.stagingDir, { recursive: true, mode: 0o700 });
+    // Staging files a crash left behind are never put: start from an empty folder.
+    await rm(this.dir, { recursive: true, force: true });
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
   }
 
-  /**
-   * Streams `source` to a staging file, hashing as it goes. Past `maxBytes` it stops
-   * writing, drains the rest of `source` (so an HTTP client reads the answer rather than a
-   * reset) and throws `BlobTooLarge`; on any failure the staging file is gone.
-   */
   async receive(source: Readable, maxBytes: number): Promise<StagedBlob> {
     // Listen from the first moment: an 'error' with no listener would bring the process down.
     let early: Error | undefined;
@@ -81,7 +121,7 @@ export class BlobStore {
     source.on('error', onEarlyError);
     let file: string;
     try {
-      file = await this.stagingFile();
+      file = await this.newFile();
     } finally {
       source.off('error', onEarlyError);
     }
@@ -133,109 +173,39 @@ export class BlobStore {
     return { file, sha256: hash.digest('hex'), size };
   }
 
-  /** Bytes already in memory (generated index files), staged the same way. */
   async stage(data: Uint8Array): Promise<StagedBlob> {
-    const file = await this.stagingFile();
-    const handle = await open(file, 'w', 0o600);
+    const file = await this.newFile();
     try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
+      const handle = await open(file, 'w', 0o600);
+      try {
+        await handle.writeFile(data);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    } catch (error) {
+      await rm(path.dirname(file), { recursive: true, force: true });
+      throw error;
     }
     return { file, sha256: sha256Hex(data), size: data.byteLength };
-  }
-
-  /**
-   * Renames the staged bytes into place (or drops them when the blob exists: same name, same
-   * bytes) and pins the blob: until the returned `release` is called, `removeIfUnused` leaves
-   * it alone, so the caller can write the rows naming it without racing a removal. After a
-   * failed write, release and `removeIfUnused`.
-   */
-  async commit(staged: StagedBlob): Promise<() => void> {
-    return this.withLock(staged.sha256, async () => {
-      const target = this.pathOf(staged.sha256);
-      if (!(await exists(target))) {
-        await mkdir(path.dirname(target), { recursive: true });
-        await rename(staged.file, target);
-      }
-      await this.discard(staged);
-      this.pins.set(staged.sha256, (this.pins.get(staged.sha256) ?? 0) + 1);
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        const count = (this.pins.get(staged.sha256) ?? 1) - 1;
-        if (count === 0) this.pins.delete(staged.sha256);
-        else this.pins.set(staged.sha256, count);
-      };
-    });
   }
 
   async discard(staged: StagedBlob): Promise<void> {
     await rm(path.dirname(staged.file), { recursive: true, force: true });
   }
 
-  /** Removes the blob unless it is pinned or `inUse` (asked under the blob's lock) says something still names it. */
-  async removeIfUnused(sha256: string, inUse: (sha256: string) => Promise<boolean>): Promise<void> {
-    await this.withLock(sha256, async () => {
-      if (this.pins.has(sha256) || (await inUse(sha256))) return;
-      await rm(this.pathOf(sha256), { force: true });
-    });
-  }
-
-  /** The blob's bytes as a stream; ENOENT (from the stream) when there is no such blob. */
-  read(sha256: string): ReadStream {
-    return createReadStream(this.pathOf(sha256));
-  }
-
-  async has(sha256: string): Promise<boolean> {
-    return exists(this.pathOf(sha256));
-  }
-
-  pathOf(sha256: string): string {
-    if (!SHA256_HEX.test(sha256)) throw new TypeError(`not a lowercase SHA-256: ${JSON.stringify(sha256)}`);
-    return path.join(this.root, sha256.slice(0, 2), sha256);
-  }
-
-  /** Each staging file in a folder of its own, so that its name can never be guessed or reused. */
-  private async stagingFile(): Promise<string> {
-    await mkdir(this.stagingDir, { recursive: true, mode: 0o700 });
-    return path.join(await mkdtemp(path.join(this.stagingDir, 'blob-')), 'data');
-  }
-
-  private async withLock<T>(sha256: string, work: () => Promise<T>): Promise<T> {
-    let entry = this.locks.get(sha256);
-    if (!entry) {
-      entry = { mutex: new Mutex(), users: 0 };
-      this.locks.set(sha256, entry);
-    }
-    entry.users += 1;
-    try {
-      return await entry.mutex.run(work);
-    } finally {
-      entry.users -= 1;
-      if (entry.users === 0) this.locks.delete(sha256);
-    }
+  private async newFile(): Promise<string> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    return path.join(await mkdtemp(path.join(this.dir, 'blob-')), 'data');
   }
 }
 
-/** fsync, so that what is renamed into place is on disk, not only in the page cache. */
-async function flush(file: string): Promise<void> {
+/** fsync, so that what is put is on disk, not only in the page cache. */
+export async function flush(file: string): Promise<void> {
   const handle = await open(file, 'r');
   try {
     await handle.sync();
   } finally {
     await handle.close();
   }
-}
-
-async function exists(file: string): Promise<boolean> {
-  return stat(file).then(
-    () => true,
-    (error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return false;
-      throw error;
-    },
-  );
 }

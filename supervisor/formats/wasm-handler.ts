@@ -3,7 +3,8 @@
  *
  * A capability the manifest does not declare is never called in the plugin: validation
  * passes, metadata is the generic one, there is no index, and native requests are refused
- * as `format_unavailable`.
+ * as `format_unavailable`. What the plugin returns is checked before anyone sees it
+ * (./plugin-results.ts).
  */
 import {
   GenerateIndex,
@@ -14,6 +15,7 @@ import {
 import { FormatUnavailable } from '../runtime/errors.js';
 import { Stats } from '../../protocol/methods.js';
 import type { PoolLimits, PoolState, ProcessInfo, VersionPool } from '../runtime/pool.js';
+import { checkHttpResponse, checkIndexResult, checkMetadata } from './plugin-results.js';
 import type {
   ArtifactMetadata,
   Capabilities,
@@ -84,29 +86,29 @@ export class WasmFormatHandler implements PluginHandler {
     if (this.capabilities.validate_artifact) await this.pool.call(Validate, { path, data });
   }
 
-  parseMetadata(path: string, data: Uint8Array): Promise<ArtifactMetadata> {
+  async parseMetadata(path: string, data: Uint8Array): Promise<ArtifactMetadata> {
     if (!this.capabilities.parse_metadata) {
-      return Promise.resolve({
+      return {
         path,
         version: null,
         contentType: 'application/octet-stream',
         sizeBytes: data.byteLength,
         checksumSha256: null,
-      });
+      };
     }
-    return this.pool.call(ParseMetadata, { path, data });
+    return checkMetadata(this.formatKey, await this.pool.call(ParseMetadata, { path, data }));
   }
 
   async generateIndex(artifacts: ArtifactMetadata[]): Promise<IndexFile[] | null> {
     if (!this.capabilities.generate_index) return null;
-    return this.pool.call(GenerateIndex, { artifacts });
+    return checkIndexResult(this.formatKey, await this.pool.call(GenerateIndex, { artifacts }));
   }
 
   async handleRequest(request: HttpRequest, context: RepoContext, artifacts: ArtifactMetadata[]): Promise<HttpResponse> {
     if (!this.capabilities.handle_request) {
       throw new FormatUnavailable(`the ${this.formatKey} plugin does not serve a native protocol`);
     }
-    return this.pool.call(HandleRequest, { request, context, artifacts });
+    return checkHttpResponse(this.formatKey, await this.pool.call(HandleRequest, { request, context, artifacts }));
   }
 
   async use<T>(work: () => Promise<T>): Promise<T> {

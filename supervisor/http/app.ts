@@ -1,6 +1,6 @@
 /**
  * The HTTP server's composition, outermost first: request id → access log → request metrics →
- * errors → auth → routes. Auth sits before the router so that it answers for every path, routed or not; the
+ * errors → host check → auth → routes. Auth sits before the router so that it answers for every path, routed or not; the
  * error middleware sits outside both so that their failures, and unmatched routes, get the
  * contract's error body; the access log sits outside everything so it logs the final status.
  */
@@ -23,6 +23,7 @@ import type { TokenService } from '../services/tokens.js';
 import { accessLog } from './access-log.js';
 import { authenticate } from './auth.js';
 import { errorHandler } from './errors.js';
+import { checkHost } from './host.js';
 import { openApiDocument } from './openapi.js';
 import { CLUSTER_MOUNTS, FORMAT_MOUNTS, OPENAPI_PATH, PLUGIN_MOUNTS, REPOSITORY_MOUNTS } from './paths.js';
 import { requestId } from './request-id.js';
@@ -76,6 +77,7 @@ export function createApp(deps: AppDeps): Koa<AppState> {
   app.use(accessLog(deps.logger));
   app.use(requestMetrics(deps.metrics));
   app.use(errorHandler(deps.logger));
+  app.use(checkHost(deps.config));
   app.use(authenticate({ verifier: deps.tokens, allowAnonymous: publicRepositoryAccess((key) => deps.artifacts.isPublic(key)) }));
   app.use(router.routes());
   // Sets 405 with `Allow` (and answers OPTIONS); the error middleware adds the body.

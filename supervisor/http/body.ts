@@ -55,9 +55,9 @@ export async function readJson(ctx: AppContext, limitBytes = JSON_LIMIT_BYTES): 
   }
 }
 
-/** The whole body in memory, up to `limitBytes` (413 `payload_too_large` naming `what` past it). */
-export function readBody(ctx: AppContext, limitBytes: number, what: string): Promise<Buffer> {
-  const tooLarge = () => payloadTooLarge(`${what} is larger than the limit of ${limitBytes} bytes`);
+/** The whole body in memory, up to `limitBytes` (413 `payload_too_large` naming `what`, and `why` the limit is what it is, past it). */
+export function readBody(ctx: AppContext, limitBytes: number, what: string, why?: string): Promise<Buffer> {
+  const tooLarge = () => payloadTooLarge(`${what} is larger than the limit of ${limitBytes} bytes${why ? `: ${why}` : ''}`);
   const declared = ctx.request.length;
   // Node discards the unread body after the answer, so the caller reads a 413, not a reset.
   if (declared !== undefined && declared > limitBytes) return Promise.reject(tooLarge());

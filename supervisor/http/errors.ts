@@ -26,6 +26,7 @@ export const PLUGIN_FAILURE_STATUS: Record<PluginFailureCode, number> = {
   plugin_timeout: 504,
   plugin_memory_exceeded: 507,
   plugin_crashed: 502,
+  plugin_invalid_response: 502,
   format_unavailable: 503,
 };
 

@@ -10,11 +10,14 @@ import { PLUGIN_FAILURE_STATUS } from './errors.js';
 import type { IntegerRange } from './input.js';
 import { CLUSTER_MOUNTS, EXT_PREFIX, FORMAT_MOUNTS, OPENAPI_PATH, PLUGIN_MOUNTS, REPOSITORY_MOUNTS } from './paths.js';
 import { NODE_STATES } from '../cluster/nodes.js';
-import { MAX_PATH_LENGTH } from '../services/artifacts/paths.js';
+import { MAX_PATH_LENGTH } from '../relative-path.js';
 import { ARTIFACT_SHARE_OF_MEMORY } from '../formats/wasm-handler.js';
 import { REPOSITORY_KEY } from '../services/repositories.js';
 import { REQUEST_ID_HEADER } from './request-id.js';
-import { FORWARDED_REQUEST_HEADERS, NATIVE_BODY_LIMIT_BYTES } from './routes/ext.js';
+import { FORWARDED_REQUEST_HEADERS } from './routes/ext.js';
+import { NATIVE_BODY_LIMIT_BYTES } from '../services/artifacts/native.js';
+import { PLUGIN_RESULT_LIMITS, PLUGIN_STATUS_RANGE } from '../formats/plugin-results.js';
+import { EXT_RESPONSE_HEADERS } from './ext-response.js';
 import { HANDLER_TYPES, MAX_TEST_ARTIFACT_BYTES, TEST_FILE_FIELDS } from './routes/formats.js';
 import {
   DEFAULT_EVENT_LIMIT,
@@ -76,10 +79,11 @@ const DECISIONS = `
   over ${ARTIFACT_SHARE_OF_MEMORY * 100} % of a plugin's memory limit (the artifact is copied into it), is a
   413 naming the limit; a path in use is a 409 \`artifact_exists\` unless \`?overwrite=true\` (which
   answers 201 too, keeping \`created_at\`). The upload answers once the repository's index has been
-  regenerated (runs are serialised per repository and coalesce); a failed index run never fails the
+  regenerated (runs are serialised per repository, across every node, and coalesce); a failed index run never fails the
   upload: the repository's \`index_error\` says why, and the previous index stays. Downloads carry
   \`ETag\` (the SHA-256), \`Content-Type\` as the handler gave it, \`Content-Disposition: attachment\`,
-  \`X-Content-Type-Options: nosniff\` and a sandboxing \`Content-Security-Policy\`; \`If-None-Match\` → 304.
+  \`X-Content-Type-Options: nosniff\` and a sandboxing \`Content-Security-Policy\`; \`If-None-Match\` → 304;
+  one byte range (\`Range: bytes=a-b\`, \`a-\`, \`-n\`, honouring \`If-Range\`) → 206, or 416 when it starts past the end.
   An index path naming a folder serves its \`index.html\` when there is one, and a path that is no
   index file serves the artifact there: the index tree lies over the artifacts, so relative links in
   generated indexes resolve (pip reads a core pypi repository's \`/index/simple/\`).
@@ -91,10 +95,24 @@ const DECISIONS = `
   missing or holds another format (the message names its own \`${EXT_PREFIX}\` path), 404 \`no_native_protocol\`
   when the format's handler has no \`handle_request\`, 503 \`format_unavailable\` when no handler serves it.
   Forwarded request headers: ${[...FORWARDED_REQUEST_HEADERS].map((name) => `\`${name}\``).join(', ')} (never
-  credentials or cookies); bodies up to ${NATIVE_BODY_LIMIT_BYTES} bytes. The plugin's status and headers are
-  returned except hop-by-hop ones, \`Content-Length\` and \`Set-Cookie\`; a status outside 100..599 is a 502
-  \`plugin_invalid_response\`. The repository context's URLs use the request's scheme and Host, or
-  \`X-Forwarded-Proto\`/\`X-Forwarded-Host\` only when TRUST_PROXY=true.
+  credentials or cookies); bodies up to ${NATIVE_BODY_LIMIT_BYTES} bytes, or ${ARTIFACT_SHARE_OF_MEMORY * 100} % of the plugin's memory
+  limit when lower (413 naming the limit). The plugin's status (${PLUGIN_STATUS_RANGE.min}..${PLUGIN_STATUS_RANGE.max}) and body are returned
+  with only these of its headers, each with a value of its own syntax: ${EXT_RESPONSE_HEADERS.map((name) => `\`${name}\``).join(', ')};
+  any other is dropped, and the server's \`X-Content-Type-Options\` and sandboxing \`Content-Security-Policy\`
+  always apply. A private repository's answers always carry \`Cache-Control: private\` (never \`public\` or
+  \`s-maxage\`). \`Location\` must lie within the repository (its \`${EXT_PREFIX}\` or \`/api/v1/repositories/{repo_key}/\`
+  routes on this service's external URL) and is sent absolute; \`Link\` targets likewise, else the header is dropped.
+- **Plugin results.** What a plugin returns is checked before anything of it is stored or sent: metadata
+  (path as an artifact path; version at most ${PLUGIN_RESULT_LIMITS.versionLength} printable characters; checksum 64 hex digits or none;
+  content type a media type of at most ${PLUGIN_RESULT_LIMITS.contentTypeLength} characters; size a whole number), index files (at most
+  ${PLUGIN_RESULT_LIMITS.indexFiles}, each at most ${PLUGIN_RESULT_LIMITS.indexFileBytes} bytes, ${PLUGIN_RESULT_LIMITS.indexTotalBytes} in all), native answers (a status outside
+  ${PLUGIN_STATUS_RANGE.min}..${PLUGIN_STATUS_RANGE.max}, more than ${PLUGIN_RESULT_LIMITS.responseHeaders} headers or ${PLUGIN_RESULT_LIMITS.responseHeaderLength} characters of them, a body over
+  ${PLUGIN_RESULT_LIMITS.responseBodyBytes} bytes, a \`Location\` outside the repository). Out of bounds: 502 \`plugin_invalid_response\`
+  naming the field, nothing stored (a failed index run keeps the previous index and says why in \`index_error\`).
+- **Hosts.** A request whose \`Host\` (or, with TRUST_PROXY=true, \`X-Forwarded-Host\`) is not one of ALLOWED_HOSTS
+  (any port), or whose \`X-Forwarded-Proto\` is not http or https, is a 400 \`invalid_host\` on every route, before
+  authentication. The repository context's URLs handed to plugins are built on PUBLIC_URL when it is set, else
+  on the request's scheme and host (\`X-Forwarded-Proto\`/\`X-Forwarded-Host\` only when TRUST_PROXY=true).
 - **Format test.** 200 with the result when \`success\`, else 422 with the same body.
 - **Auth.** Every path but \`/health\`, \`/ready\` and \`/metrics\` needs credentials; without valid
   ones: 401 \`unauthorized\` (none sent) or \`invalid_credentials\`, with
@@ -520,7 +538,7 @@ const PARAMETERS: Record<string, Schema> = {
 };
 
 const ERROR_RESPONSES: Record<string, [number, string]> = {
-  BadRequest: [400, 'Invalid input: the message and `validation_errors` name each parameter or field.'],
+  BadRequest: [400, 'Invalid input: the message and `validation_errors` name each parameter or field; `invalid_host` for a Host that is not served.'],
   Unauthorized: [401, `No valid credentials (\`WWW-Authenticate: ${WWW_AUTHENTICATE}\`).`],
   Forbidden: [403, 'The caller is a reader and this call needs the admin role.'],
   NotFound: [404, 'No such plugin, format handler, repository or route.'],
@@ -528,7 +546,10 @@ const ERROR_RESPONSES: Record<string, [number, string]> = {
   PayloadTooLarge: [413, 'The body or upload is over its limit.'],
   UnsupportedMediaType: [415, 'The route does not take this Content-Type.'],
   Unprocessable: [422, 'The plugin or its start failed validation; `validation_errors` lists every problem.'],
-  PluginCrashed: [PLUGIN_FAILURE_STATUS.plugin_crashed, '`plugin_crashed`: the plugin process died or trapped mid-call.'],
+  PluginCrashed: [
+    PLUGIN_FAILURE_STATUS.plugin_crashed,
+    '`plugin_crashed`: the plugin process died or trapped mid-call; or `plugin_invalid_response`: the plugin returned something out of bounds (the message names the field).',
+  ],
   Unavailable: [503, '`format_unavailable` (plugin disabled, quarantined or uninstalled) or `database_unavailable`.'],
   Timeout: [504, '`plugin_timeout` (names the limit in ms), or a git clone over 60 s.'],
   MemoryExceeded: [PLUGIN_FAILURE_STATUS.plugin_memory_exceeded, '`plugin_memory_exceeded` (names the limit in MB).'],
@@ -821,7 +842,7 @@ const REPOSITORY_PATHS: Record<string, PathItem> = {
       summary: 'Download an artifact (anonymous on a public repository)',
       tag: 'repositories',
       parameters: ['RepositoryKey', 'ArtifactPath'],
-      success: [200, 'The bytes, streamed, with ETag and Content-Type; 304 for a matching If-None-Match.', null],
+      success: [200, 'The bytes, streamed, with ETag and Content-Type; 304 for a matching If-None-Match; 206 for one byte range, 416 for a range past the end.', null],
       errors: ['BadRequest', 'NotFound'],
     }),
     delete: operation({

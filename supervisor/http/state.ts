@@ -10,6 +10,11 @@ export interface AppState {
   requestId: string;
   /** Who is calling; absent for anonymous requests to public paths (./auth.ts). */
   principal?: Principal;
+  /**
+   * The service's external base URL for this request (./host.ts): PUBLIC_URL, or the
+   * request's scheme and allowed host. Set before auth, on every request that gets further.
+   */
+  externalBase: string;
 }
 
 export type AppContext = ParameterizedContext<AppState>;

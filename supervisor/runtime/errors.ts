@@ -9,6 +9,7 @@ export type PluginFailureCode =
   | 'plugin_timeout'
   | 'plugin_memory_exceeded'
   | 'plugin_crashed'
+  | 'plugin_invalid_response'
   | 'format_unavailable';
 
 export abstract class PluginFailure extends Error {
@@ -37,6 +38,15 @@ export class PluginMemoryExceeded extends PluginFailure {
 /** The plugin process died, or the guest trapped, in the middle of the call. */
 export class PluginCrashed extends PluginFailure {
   readonly code = 'plugin_crashed';
+}
+
+/**
+ * The call succeeded but what the plugin returned is out of bounds (../formats/plugin-results.ts):
+ * the message names the field. The plugin is not at fault as a process, so this never counts
+ * toward quarantine; nothing of the result is stored.
+ */
+export class PluginInvalidResponse extends PluginFailure {
+  readonly code = 'plugin_invalid_response';
 }
 
 /** Disabled, quarantined, stopped or uninstalled: nothing can serve the call. */

@@ -183,7 +183,8 @@ export interface Download {
   size_bytes: number;
   checksum_sha256: string;
   content_type: string;
-  open(): Readable;
+  /** The bytes (`range`: from `start` to `end`, inclusive, inside the file); a 404 `ServiceError` when they went away since the row was read. */
+  open(range?: { start: number; end: number }): Promise<Readable>;
 }
 
 export interface UploadOptions {
@@ -205,11 +206,28 @@ export interface ArtifactService {
   isPublic(repositoryKey: string): Promise<boolean>;
 }
 
+/** A native request as the HTTP layer hands it over: the body is read once the service knows its limit. */
+export interface NativeRequest extends Omit<HttpRequest, 'body'> {
+  /** The whole body, refused (413 naming `limit.reason`) past `limit.bytes`. */
+  readBody(limit: BodyLimit): Promise<Uint8Array>;
+}
+
+export interface BodyLimit {
+  bytes: number;
+  /** Why the limit is what it is, for the 413's message. */
+  reason: string;
+}
+
+/** The plugin's answer, and whether the repository it speaks for is public (for caching). */
+export interface NativeAnswer extends HttpResponse {
+  repositoryPublic: boolean;
+}
+
 export interface NativeProtocolService {
   /**
    * `request.path` is below the repository, starting with `/`; `request.headers` were already
-   * filtered by the HTTP layer. `origin`: the server's external origin (`https://host:port`),
-   * for the repository context's URLs.
+   * filtered by the HTTP layer. `externalBase`: the service's external base URL
+   * (`https://host:port`, or PUBLIC_URL), for the repository context's URLs.
    */
-  handle(formatKey: string, repositoryKey: string, request: HttpRequest, origin: string): Promise<HttpResponse>;
+  handle(formatKey: string, repositoryKey: string, request: NativeRequest, externalBase: string): Promise<NativeAnswer>;
 }

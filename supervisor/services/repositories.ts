@@ -8,7 +8,7 @@
  * `repository_count`.
  */
 import { randomUUID } from 'node:crypto';
-import type { BlobStore } from '../blobs/blob-store.js';
+import type { BlobLeases } from '../blobs/leases.js';
 import { UniqueViolation, type Store } from '../store/store.js';
 import type { NewRepositoryInput, RepositoryService, RepositoryView } from './contracts.js';
 import { badRequest, conflict, notFound } from './errors.js';
@@ -20,7 +20,7 @@ export const REPOSITORY_KEY = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 export class RepositoryCatalog implements RepositoryService, DependentRepositories {
   constructor(
     private readonly store: Store,
-    private readonly blobs: BlobStore,
+    private readonly leases: BlobLeases,
   ) {}
 
   forFormat(formatKey: string): Promise<Array<{ id: string; key: string }>> {
@@ -78,8 +78,7 @@ export class RepositoryCatalog implements RepositoryService, DependentRepositori
     if (!repository) throw repositoryNotFound(key);
     const blobs = await this.store.repositoryBlobs(repository.id);
     if (!(await this.store.deleteRepository(key))) throw repositoryNotFound(key);
-    const inUse = (sha256: string) => this.store.blobInUse(sha256);
-    for (const sha256 of blobs) await this.blobs.removeIfUnused(sha256, inUse);
+    for (const sha256 of blobs) await this.leases.removeIfUnused(sha256);
   }
 }
 

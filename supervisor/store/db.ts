@@ -4,6 +4,8 @@
  * postgres.ts implement it; everything above is written once for both.
  */
 
+import type { Exclusive } from './store.js';
+
 /** A value bound to a `?` placeholder. Booleans and JSON are encoded before they get here. */
 export type SqlValue = string | number | Uint8Array | null;
 
@@ -32,6 +34,8 @@ export interface Driver {
   readonly db: Db;
   /** See `Store.transaction`. */
   transaction<T>(work: (db: Db) => Promise<T>): Promise<T>;
+  /** See `Store.tryExclusive`. */
+  tryExclusive<T>(name: string, work: () => Promise<T>): Promise<Exclusive<T>>;
   /** Runs `work` while no other process migrates the same database. */
   withMigrationLock<T>(work: () => Promise<T>): Promise<T>;
   close(): Promise<void>;

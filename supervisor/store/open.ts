@@ -7,7 +7,7 @@ import { migrate } from './migrate.js';
 import { openPostgres } from './postgres.js';
 import { Repository } from './repository.js';
 import { openSqlite } from './sqlite.js';
-import type { Store, StoreOps } from './store.js';
+import type { Exclusive, Store, StoreOps } from './store.js';
 
 /**
  * Creates the data directory, opens PostgreSQL when `databaseUrl` is set and SQLite in
@@ -37,6 +37,10 @@ class SqlStore extends Repository implements Store {
 
   transaction<T>(work: (tx: StoreOps) => Promise<T>): Promise<T> {
     return this.driver.transaction((db) => work(new Repository(db)));
+  }
+
+  tryExclusive<T>(name: string, work: () => Promise<T>): Promise<Exclusive<T>> {
+    return this.driver.tryExclusive(name, work);
   }
 
   async ping(): Promise<void> {

@@ -5,10 +5,13 @@
  */
 import pg from 'pg';
 import { runTransaction, type Db, type Driver, type Row, type SqlValue } from './db.js';
+import type { Exclusive } from './store.js';
 import { DatabaseUnavailable, UniqueViolation, describeError } from './errors.js';
 
 /** A server that does not answer (a dropped SYN) fails the call after this, rather than never. */
 const CONNECT_TIMEOUT_MS = 10_000;
+/** Locks held at once by this process (index runs of different repositories); more wait for a connection. */
+const LOCK_CONNECTIONS = 4;
 
 export function openPostgres(url: string): Driver {
   return new PostgresDriver(url);
@@ -19,6 +22,12 @@ class PostgresDriver implements Driver {
   readonly db: Db;
   readonly location: string;
   private readonly pool: pg.Pool;
+  /**
+   * Connections that hold `tryExclusive` locks, apart from the queries' pool: work done under
+   * a lock queries through `pool`, so holders can never take every connection their own
+   * work waits for.
+   */
+  private readonly lockPool: pg.Pool;
   private readonly utcSessions = new WeakSet<pg.PoolClient>();
 
   constructor(url: string) {
@@ -29,8 +38,11 @@ class PostgresDriver implements Driver {
     // A connection that breaks (a server restart) makes the pool, when it is idle, or its
     // client, when it is in use, emit 'error'; unheard, that event would end the process.
     // The pool drops the connection, and the call in flight on it fails with the same error.
-    this.pool.on('error', () => undefined);
-    this.pool.on('connect', (client) => client.on('error', () => undefined));
+    this.lockPool = new pg.Pool({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, max: LOCK_CONNECTIONS });
+    for (const pool of [this.pool, this.lockPool]) {
+      pool.on('error', () => undefined);
+      pool.on('connect', (client) => client.on('error', () => undefined));
+    }
     this.db = queryDb((sql, params) => this.withClient((client) => client.query<Row>(sql, params)));
   }
 
@@ -42,6 +54,31 @@ class PostgresDriver implements Driver {
         work,
       ),
     );
+  }
+
+  /**
+   * A session-level advisory lock on a connection of the lock pool, held while `work` runs,
+   * keyed by the schema (tests run several schemas side by side in one database) and a
+   * 32-bit hash of the name: two names with one hash only take turns.
+   */
+  async tryExclusive<T>(name: string, work: () => Promise<T>): Promise<Exclusive<T>> {
+    const key = `hashtext('plugin-keeper lock in ' || current_schema() || ': ' || $1)`;
+    const client = await this.connect(this.lockPool);
+    let locked = false;
+    try {
+      locked = (await client.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock(${key}) AS locked`, [name])).rows[0]?.locked === true;
+      if (!locked) return { ran: false };
+      return { ran: true, value: await work() };
+    } finally {
+      if (!locked) client.release();
+      else {
+        await client.query(`SELECT pg_advisory_unlock(${key})`, [name]).then(
+          () => client.release(),
+          // The session cannot say: end it, which releases the lock.
+          () => client.release(true),
+        );
+      }
+    }
   }
 
   /**
@@ -61,7 +98,7 @@ class PostgresDriver implements Driver {
   }
 
   async close(): Promise<void> {
-    await this.pool.end();
+    await Promise.all([this.pool.end(), this.lockPool.end()]);
   }
 
   private async withClient<T>(use: (client: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -73,10 +110,10 @@ class PostgresDriver implements Driver {
     }
   }
 
-  private async connect(): Promise<pg.PoolClient> {
+  private async connect(pool = this.pool): Promise<pg.PoolClient> {
     let client: pg.PoolClient;
     try {
-      client = await this.pool.connect();
+      client = await pool.connect();
     } catch (error) {
       throw new DatabaseUnavailable(`cannot connect to ${this.location}: ${describeError(error)}`, { cause: error });
     }

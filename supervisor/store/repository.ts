@@ -25,12 +25,14 @@ import {
 import type {
   ApiTokenRow,
   ArtifactRow,
+  BlobPin,
   ClusterNodeRow,
   EventSeverity,
   FormatHandlerPatch,
   FormatHandlerRow,
   FormatListQuery,
   IndexFileRow,
+  IndexGenerations,
   NewArtifact,
   NewClusterNode,
   NewEvent,
@@ -262,6 +264,20 @@ export class Repository implements StoreOps {
     await this.db.run('UPDATE repositories SET index_generated_at = ?, index_error = ? WHERE id = ?', [state.index_generated_at, state.index_error, id]);
   }
 
+  async requestIndexRun(id: string): Promise<number | undefined> {
+    const row = await this.db.get('UPDATE repositories SET index_requested = index_requested + 1 WHERE id = ? RETURNING index_requested', [id]);
+    return row && toNumber(row.index_requested, 'repositories.index_requested');
+  }
+
+  async getIndexGenerations(id: string): Promise<IndexGenerations | undefined> {
+    const row = await this.db.get('SELECT index_requested, index_built FROM repositories WHERE id = ?', [id]);
+    return row && { requested: toNumber(row.index_requested, 'repositories.index_requested'), built: toNumber(row.index_built, 'repositories.index_built') };
+  }
+
+  async setIndexBuilt(id: string, generation: number): Promise<void> {
+    await this.db.run('UPDATE repositories SET index_built = ? WHERE id = ? AND index_built < ?', [generation, id, generation]);
+  }
+
   getArtifact(repositoryId: string, path: string): Promise<ArtifactRow | undefined> {
     return this.one(artifacts, 'SELECT * FROM artifacts WHERE repository_id = ? AND path = ?', [repositoryId, path]);
   }
@@ -294,12 +310,47 @@ export class Repository implements StoreOps {
     return deleted && decode(artifacts, deleted);
   }
 
+  async lockBlob(sha256: string): Promise<void> {
+    // An upsert locks the row whether it inserts or updates (PostgreSQL waits for another
+    // transaction's lock on it, or for its insert of it); SQLite's writer lock covers it.
+    await this.db.run('INSERT INTO blobs (sha256, locked_at) VALUES (?, ?) ON CONFLICT (sha256) DO UPDATE SET locked_at = excluded.locked_at', [
+      sha256,
+      timestamp(),
+    ]);
+  }
+
+  async pinBlob(pin: BlobPin): Promise<void> {
+    await this.db.run('INSERT INTO blob_pins (id, sha256, node_id, expires_at) VALUES (?, ?, ?, ?)', [pin.id, pin.sha256, pin.node_id, pin.expires_at]);
+  }
+
+  async unpinBlob(id: string): Promise<void> {
+    await this.db.run('DELETE FROM blob_pins WHERE id = ?', [id]);
+  }
+
   async blobInUse(sha256: string): Promise<boolean> {
     const row = await this.db.get(
-      'SELECT 1 AS used FROM artifacts WHERE checksum_sha256 = ? UNION ALL SELECT 1 AS used FROM index_files WHERE checksum_sha256 = ? LIMIT 1',
-      [sha256, sha256],
+      `SELECT 1 AS used FROM blob_pins WHERE sha256 = ? AND expires_at > ${this.db.clock}
+       UNION ALL SELECT 1 AS used FROM artifacts WHERE checksum_sha256 = ?
+       UNION ALL SELECT 1 AS used FROM index_files WHERE checksum_sha256 = ? LIMIT 1`,
+      [sha256, sha256, sha256],
     );
     return row !== undefined;
+  }
+
+  async forgetBlob(sha256: string): Promise<void> {
+    await this.db.run('DELETE FROM blobs WHERE sha256 = ?', [sha256]);
+  }
+
+  async unusedBlobs(limit: number): Promise<string[]> {
+    const rows = await this.db.all(
+      `SELECT sha256 FROM blobs b
+       WHERE NOT EXISTS (SELECT 1 FROM blob_pins p WHERE p.sha256 = b.sha256 AND p.expires_at > ${this.db.clock})
+         AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.checksum_sha256 = b.sha256)
+         AND NOT EXISTS (SELECT 1 FROM index_files i WHERE i.checksum_sha256 = b.sha256)
+       LIMIT ?`,
+      [limit],
+    );
+    return rows.map((row) => String(row.sha256));
   }
 
   async repositoryBlobs(repositoryId: string): Promise<string[]> {

@@ -12,6 +12,7 @@ import Database from 'better-sqlite3';
 import { runTransaction, type Db, type Driver, type Row } from './db.js';
 import { DatabaseUnavailable, UniqueViolation, describeError } from './errors.js';
 import { Mutex } from './mutex.js';
+import type { Exclusive } from './store.js';
 
 export const SQLITE_FILE = 'plugin-keeper.db';
 
@@ -37,6 +38,8 @@ class SqliteDriver implements Driver {
   /** The connection itself, for code that already holds the mutex. */
   private readonly connection: Db;
   private readonly mutex = new Mutex();
+  /** The names `tryExclusive` holds. */
+  private readonly heldLocks = new Set<string>();
   /** Marks the async context of a transaction's work, to catch calls that would wait on themselves. */
   private readonly transactionScope = new AsyncLocalStorage<{ open: boolean }>();
 
@@ -68,6 +71,17 @@ class SqliteDriver implements Driver {
         scope.open = false;
       }
     });
+  }
+
+  /** One supervisor per SQLite database: the locks of this process are all there are. */
+  async tryExclusive<T>(name: string, work: () => Promise<T>): Promise<Exclusive<T>> {
+    if (this.heldLocks.has(name)) return { ran: false };
+    this.heldLocks.add(name);
+    try {
+      return { ran: true, value: await work() };
+    } finally {
+      this.heldLocks.delete(name);
+    }
   }
 
   /**

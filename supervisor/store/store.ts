@@ -239,6 +239,24 @@ export type RepositoryIndexState = Pick<RepositoryRow, 'index_generated_at' | 'i
 export type NewToken = Omit<ApiTokenRow, 'created_at' | 'last_used_at' | 'revoked_at'>;
 export type NewClusterNode = Pick<ClusterNodeRow, 'node_id' | 'incarnation' | 'url' | 'version'>;
 
+/** A node's promise to commit rows naming a blob soon: the blob is not removed meanwhile. */
+export interface BlobPin {
+  id: string;
+  sha256: string;
+  node_id: string;
+  /** RFC 3339 UTC, on the database's clock; a pin its node never released (it died) lapses then. */
+  expires_at: string;
+}
+
+/** A repository's index run counters (migration 006): requests taken, and the request the last finished run covered. */
+export interface IndexGenerations {
+  requested: number;
+  built: number;
+}
+
+/** What `Store.tryExclusive` did: ran the work (holding the lock) and what it returned, or not (another holds the lock). */
+export type Exclusive<T> = { ran: true; value: T } | { ran: false };
+
 /** Operations available both on the store and inside a transaction. */
 export interface StoreOps {
   getPlugin(id: string): Promise<PluginRow | undefined>;
@@ -321,6 +339,11 @@ export interface StoreOps {
   getRepositoryById(id: string): Promise<RepositoryRow | undefined>;
   /** Records an index run's outcome; leaves `updated_at` alone (the repository itself did not change). */
   setRepositoryIndexState(id: string, state: RepositoryIndexState): Promise<void>;
+  /** Takes the next index run request of the repository: its number; undefined when there is no such repository. */
+  requestIndexRun(id: string): Promise<number | undefined>;
+  getIndexGenerations(id: string): Promise<IndexGenerations | undefined>;
+  /** Records that a run covering requests up to `generation` is over (never lowers it). */
+  setIndexBuilt(id: string, generation: number): Promise<void>;
 
   getArtifact(repositoryId: string, path: string): Promise<ArtifactRow | undefined>;
   /** Ordered by path (JavaScript string order, the same on both engines); `prefix` keeps the paths starting with it. */
@@ -331,8 +354,24 @@ export interface StoreOps {
   replaceArtifact(artifact: NewArtifact): Promise<ArtifactRow | undefined>;
   /** Returns the deleted row, or undefined when there was none. */
   deleteArtifact(repositoryId: string, path: string): Promise<ArtifactRow | undefined>;
-  /** Whether any artifact or index file of any repository names the blob. */
+  /**
+   * Locks the blob's row (creating it) until the transaction ends, so that pins and removals
+   * of one blob, from any node, take turns. Only inside a transaction.
+   */
+  lockBlob(sha256: string): Promise<void>;
+  /** Inside the transaction that locked the blob. */
+  pinBlob(pin: BlobPin): Promise<void>;
+  unpinBlob(id: string): Promise<void>;
+  /**
+   * Whether a pin not lapsed (by the database's clock), an artifact or an index file of any
+   * repository names the blob. One statement, so one snapshot: a pin released after its
+   * rows were committed is either still seen, or its rows are.
+   */
   blobInUse(sha256: string): Promise<boolean>;
+  /** Drops the blob's row and its lapsed pins, once the blob is removed (inside the transaction that locked it). */
+  forgetBlob(sha256: string): Promise<void>;
+  /** Up to `limit` blobs with a row in `blobs` that no live pin, artifact or index file names: what a crash left behind. */
+  unusedBlobs(limit: number): Promise<string[]>;
   /** Every blob a repository's artifacts and index files name, distinct: what its deletion may free. */
   repositoryBlobs(repositoryId: string): Promise<string[]>;
 
@@ -369,6 +408,13 @@ export interface Store extends StoreOps {
    * on the store itself would wait for `work` forever, so it throws instead.
    */
   transaction<T>(work: (tx: StoreOps) => Promise<T>): Promise<T>;
+  /**
+   * Runs `work` holding the lock `name` across every supervisor sharing the database
+   * (PostgreSQL: a session advisory lock, keyed by the schema and the name, on a connection
+   * of its own; SQLite: one supervisor per database, so a lock of this process), or, when
+   * another holds it, does not run it and returns at once. A holder that dies releases it.
+   */
+  tryExclusive<T>(name: string, work: () => Promise<T>): Promise<Exclusive<T>>;
   /** A cheap round trip, for `GET /health`; throws `DatabaseUnavailable`. */
   ping(): Promise<void>;
   close(): Promise<void>;

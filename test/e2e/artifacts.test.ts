@@ -3,11 +3,12 @@
 // paths that try to escape, limits, failures that must leave nothing behind, visibility,
 // disabled formats, and the native protocol (`/ext`) of a v2 plugin.
 import { createHash } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
 import http from 'node:http';
-import path from 'node:path';
 import { expect } from 'chai';
+import { loadConfig } from '../../supervisor/config.js';
+import { inspectBlobs, type BlobInspector } from '../support/blob-inspect.js';
 import { postgresFixture, sqliteFixture, type EngineFixture } from '../support/engines.js';
+import { startS3, type S3Server } from '../support/s3.js';
 import { tarGz } from '../formats/core/artifacts.js';
 import { manifest, pluginFolder, resetService, startE2E, type Answer, type CallOptions, type E2E } from './harness.js';
 
@@ -52,12 +53,21 @@ function demoArtifact(tail: string): { data: Buffer; version: string } {
   return { data, version: String(data.reduce((sum, byte) => sum + byte, 0)) };
 }
 
-for (const makeEngine of [sqliteFixture, postgresFixture]) {
-  describe(`artifacts end to end (${makeEngine().engine})`, function () {
+/** Each engine with the default blob store (a folder), and PostgreSQL with blobs in an S3 bucket (a real s3rver). */
+const SETUPS = [
+  { makeEngine: sqliteFixture, s3: false },
+  { makeEngine: postgresFixture, s3: false },
+  { makeEngine: postgresFixture, s3: true },
+];
+
+for (const { makeEngine, s3 } of SETUPS) {
+  describe(`artifacts end to end (${makeEngine().engine}, ${s3 ? 's3://' : 'file:'})`, function () {
     this.timeout(90_000);
     let engine: EngineFixture;
     let e2e: E2E;
     let readerToken: string;
+    let s3Server: S3Server | undefined;
+    let blobs: BlobInspector;
 
     const call = (method: string, target: string, options?: CallOptions) => e2e.call(method, target, options);
     const get = (target: string, options?: CallOptions) => call('GET', target, options);
@@ -72,13 +82,16 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       expect(installed.status, installed.text).to.equal(201);
       return installed.json;
     };
-    /** Every blob file on disk, and every staging file left behind. */
-    const blobFiles = async () => (await readdir(path.join(e2e.dataDir, 'blobs'), { recursive: true })).filter((entry) => /[0-9a-f]{64}$/.test(entry)).map((entry) => path.basename(entry)).sort();
-    const stagingLeft = async () => readdir(path.join(e2e.dataDir, 'tmp', 'blobs'));
+    /** Every blob stored (files, or objects), and every staging file left behind. */
+    const blobFiles = () => blobs.stored();
+    const stagingLeft = () => blobs.staging();
 
     before(async function () {
       engine = makeEngine();
-      e2e = await startE2E(engine, { ARTIFACTS_MAX_MB: String(MAX_MB) });
+      if (s3) s3Server = await startS3();
+      const env = { ARTIFACTS_MAX_MB: String(MAX_MB), ...s3Server?.env('e2e') };
+      e2e = await startE2E(engine, env);
+      blobs = inspectBlobs(loadConfig({ DATA_DIR: e2e.dataDir, ...env }));
       readerToken = await e2e.createToken('reader');
       asReader.headers.authorization = `Bearer ${readerToken}`;
     });
@@ -91,8 +104,10 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
     });
 
     after(async function () {
+      blobs?.close();
       await e2e?.close();
       await engine?.dispose();
+      await s3Server?.close();
     });
 
     describe('through a core format (npm)', function () {
@@ -159,6 +174,41 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
         expectError(await call('DELETE', url), 404, 'not_found');
         expect((await get(`${REPOS}/npm-local/index`)).json.items).to.deep.equal([]);
         expect(await blobFiles()).to.deep.equal([]);
+      });
+
+      it('serves one byte range of a download (206), 416 past the end, and the whole file otherwise', async function () {
+        await createRepository('npm-local', 'npm');
+        const tarball = await npmTarball('left-pad', '1.0.0', { 'package/README.md': 'x'.repeat(5000) });
+        expect((await put(url, tarball)).status).to.equal(201);
+        const size = tarball.length;
+        const ranged = async (range: string, headers: Record<string, string> = {}) => {
+          const response = await fetch(e2e.url + url, { headers: { authorization: `Bearer ${readerToken}`, range, ...headers } });
+          return { status: response.status, headers: response.headers, bytes: Buffer.from(await response.arrayBuffer()) };
+        };
+        const expectPart = async (range: string, start: number, end: number, headers: Record<string, string> = {}) => {
+          const answer = await ranged(range, headers);
+          expect(answer.status, range).to.equal(206);
+          expect(answer.headers.get('content-range'), range).to.equal(`bytes ${start}-${end}/${size}`);
+          expect(answer.headers.get('content-length'), range).to.equal(String(end - start + 1));
+          expect(answer.bytes.equals(tarball.subarray(start, end + 1)), range).to.equal(true);
+        };
+        await expectPart('bytes=10-19', 10, 19);
+        await expectPart('bytes=-5', size - 5, size - 1);
+        await expectPart(`bytes=${size - 3}-`, size - 3, size - 1);
+        await expectPart(`bytes=5-${size + 100}`, 5, size - 1);
+        await expectPart('bytes=0-1', 0, 1, { 'if-range': `"${sha256(tarball)}"` });
+
+        const past = await ranged(`bytes=${size}-`);
+        expect(past.status).to.equal(416);
+        expect(past.headers.get('content-range')).to.equal(`bytes */${size}`);
+        expect(JSON.parse(past.bytes.toString()).error).to.equal('range_not_satisfiable');
+        // Several ranges, a stale If-Range, or no Range at all: the whole file.
+        for (const [range, headers] of [['bytes=0-1,5-6', {}], ['bytes=0-1', { 'if-range': '"another-version"' }], ['', {}]] as const) {
+          const whole = await ranged(range, headers);
+          expect(whole.status, range).to.equal(200);
+          expect(whole.headers.get('accept-ranges')).to.equal('bytes');
+          expect(whole.bytes.equals(tarball), range).to.equal(true);
+        }
       });
 
       it("resolves a scoped packument's tarball link from where the packument is served", async function () {
@@ -416,7 +466,7 @@ describe('native protocol behind a trusted proxy (sqlite)', function () {
 
   before(async function () {
     engine = sqliteFixture();
-    e2e = await startE2E(engine, { TRUST_PROXY: 'true' });
+    e2e = await startE2E(engine, { TRUST_PROXY: 'true', ALLOWED_HOSTS: '127.0.0.1, repo.example.com' });
   });
 
   after(async function () {

@@ -291,6 +291,8 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
           format_key: 'demo',
           error_message: null,
           wasm_sha256: sha256(await fixtureWasm('good')),
+          // No [plugin] display_name: the format's.
+          display_name: 'Demo',
         });
         expect(plugin.capabilities).to.deep.equal({ parse_metadata: true, validate_artifact: true, generate_index: false, handle_request: false });
         expect(plugin.resource_limits).to.deep.equal({ memory_mb: 64, timeout_secs: 5, instances: 1 });

@@ -3,7 +3,7 @@
 // layer; the services themselves are tested on their own.
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import type { HttpRequest, HttpResponse } from '../../supervisor/formats/handler.js';
+import type { HttpResponse } from '../../supervisor/formats/handler.js';
 import type {
   ArtifactService,
   ArtifactView,
@@ -20,6 +20,7 @@ import type {
   InstallSource,
   InstalledPluginView,
   NativeProtocolService,
+  NativeRequest,
   PluginService,
   PluginView,
   ProcessView,
@@ -281,7 +282,7 @@ export function sampleArtifact(path = 'pkg/1.0.0/pkg-1.0.0.unitypackage'): Artif
 }
 
 function sampleDownload(path: string): Download {
-  return { path, size_bytes: SAMPLE_ARTIFACT_BYTES.length, checksum_sha256: 'a'.repeat(64), content_type: 'application/gzip', open: () => Readable.from([SAMPLE_ARTIFACT_BYTES]) };
+  return { path, size_bytes: SAMPLE_ARTIFACT_BYTES.length, checksum_sha256: 'a'.repeat(64), content_type: 'application/gzip', open: async () => Readable.from([SAMPLE_ARTIFACT_BYTES]) };
 }
 
 export class ArtifactServiceDouble extends Recorder implements ArtifactService {
@@ -326,14 +327,20 @@ const NATIVE_ANSWER: HttpResponse = { status: 200, headers: [['content-type', 't
 export class NativeProtocolDouble extends Recorder implements NativeProtocolService {
   /** What the "plugin" answers. */
   response: HttpResponse = NATIVE_ANSWER;
+  repositoryPublic = false;
+  /** The body limit the "service" reads with. */
+  bodyLimit = { bytes: 16 * 1024 * 1024, reason: 'the double says so' };
 
   override reset(): void {
     super.reset();
     this.response = NATIVE_ANSWER;
+    this.repositoryPublic = false;
   }
 
-  handle(formatKey: string, repositoryKey: string, request: HttpRequest, origin: string) {
-    return this.record('handle', [formatKey, repositoryKey, { ...request, body: Buffer.from(request.body).toString() }, origin], () => this.response);
+  async handle(formatKey: string, repositoryKey: string, request: NativeRequest, externalBase: string) {
+    const { readBody, ...rest } = request;
+    const body = Buffer.from(await readBody(this.bodyLimit)).toString();
+    return this.record('handle', [formatKey, repositoryKey, { ...rest, body }, externalBase], () => ({ ...this.response, repositoryPublic: this.repositoryPublic }));
   }
 }
 

@@ -69,7 +69,8 @@ export interface Harness {
 
 export const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
-export async function startHarness(): Promise<Harness> {
+/** `env`: more settings, over the harness's own (e.g. `{ PUBLIC_URL: ... }`). */
+export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'pk-http-'));
   const config = loadConfig({
     DATA_DIR: dataDir,
@@ -77,6 +78,7 @@ export async function startHarness(): Promise<Harness> {
     ADMIN_PASSWORD,
     PLUGINS_MAX_ZIP_MB: String(MAX_ZIP_BYTES / (1024 * 1024)),
     LOG_LEVEL: 'info',
+    ...env,
   });
   const tokenStore = new MemoryTokenStore();
   const tokens = new TokenService(tokenStore, config);

@@ -511,6 +511,102 @@ function storeSuite(fixture: EngineFixture): void {
       expect(await store.listIndexFiles(repository.id)).to.deep.equal([]);
       expect(await store.blobInUse(sha('a'))).to.equal(false);
     });
+
+    it('pin blobs until released or lapsed, and take turns on a blob across connections', async () => {
+      const repository = await newRepository();
+      const digest = sha(`pinned ${randomUUID()}`);
+      // Expiry is on the database's clock, whatever this process's says.
+      const databaseNow = Date.parse(await store.databaseTime());
+      const at = (offsetMs: number) => new Date(databaseNow + offsetMs).toISOString();
+      const pin = { id: randomUUID(), sha256: digest, node_id: 'node-a', expires_at: at(3_600_000) };
+      await store.transaction(async (tx) => {
+        await tx.lockBlob(digest);
+        await tx.pinBlob(pin);
+      });
+      expect(await store.blobInUse(digest)).to.equal(true);
+      expect(await store.unusedBlobs(1000)).to.not.include(digest);
+      await store.unpinBlob(pin.id);
+      expect(await store.blobInUse(digest)).to.equal(false);
+      expect(await store.unusedBlobs(1000)).to.include(digest);
+      // Lapsed: the node that pinned it is presumed dead.
+      const lapsed = { ...pin, id: randomUUID(), expires_at: at(-1) };
+      await store.transaction(async (tx) => {
+        await tx.lockBlob(digest);
+        await tx.pinBlob(lapsed);
+      });
+      expect(await store.blobInUse(digest)).to.equal(false);
+      // Named by an artifact: in use, not a sweep's.
+      await store.insertArtifact(artifact(repository.id, 'pinned.bin', digest));
+      expect(await store.blobInUse(digest)).to.equal(true);
+      expect(await store.unusedBlobs(1000)).to.not.include(digest);
+      await store.deleteArtifact(repository.id, 'pinned.bin');
+      // The row goes, its lapsed pin with it.
+      await store.transaction((tx) => tx.forgetBlob(digest));
+      expect(await store.unusedBlobs(1000)).to.not.include(digest);
+      await store.transaction(async (tx) => {
+        await tx.lockBlob(digest);
+        expect(await tx.blobInUse(digest)).to.equal(false);
+      });
+
+      // A second store on the same database (another node): its lock waits for the first one's
+      // transaction. (SQLite has one supervisor per database; its transactions take turns in
+      // one process, and a second connection there would block the event loop.)
+      if (fixture.engine !== 'postgres') return store.deleteRepository(repository.key).then(() => undefined);
+      const other = await openStore(config);
+      try {
+        let releaseFirst!: () => void;
+        const held = new Promise<void>((resolve) => (releaseFirst = resolve));
+        const order: string[] = [];
+        const first = store.transaction(async (tx) => {
+          await tx.lockBlob(digest);
+          order.push('first locked');
+          await held;
+          order.push('first done');
+        });
+        await delay(50);
+        const second = other.transaction(async (tx) => {
+          await tx.lockBlob(digest);
+          order.push('second locked');
+        });
+        await delay(100);
+        releaseFirst();
+        await Promise.all([first, second]);
+        expect(order).to.deep.equal(['first locked', 'first done', 'second locked']);
+      } finally {
+        await other.close();
+      }
+      await store.deleteRepository(repository.key);
+    });
+
+    it('count index run requests and runs, and lock a name across connections', async () => {
+      const repository = await newRepository();
+      expect(await store.getIndexGenerations(repository.id)).to.deep.equal({ requested: 0, built: 0 });
+      expect(await store.requestIndexRun(repository.id)).to.equal(1);
+      expect(await store.requestIndexRun(repository.id)).to.equal(2);
+      await store.setIndexBuilt(repository.id, 2);
+      await store.setIndexBuilt(repository.id, 1);
+      expect(await store.getIndexGenerations(repository.id)).to.deep.equal({ requested: 2, built: 2 });
+      expect(await store.requestIndexRun(randomUUID())).to.equal(undefined);
+      expect(await store.getIndexGenerations(randomUUID())).to.equal(undefined);
+
+      const name = `lock ${randomUUID()}`;
+      // SQLite has one supervisor per database: the second "node" is the same store there.
+      const other = fixture.engine === 'postgres' ? await openStore(config) : store;
+      try {
+        const outcome = await store.tryExclusive(name, async () => {
+          expect(await other.tryExclusive(name, async () => 'inner')).to.deep.equal({ ran: false });
+          expect(await other.tryExclusive(`${name} too`, async () => 'other name')).to.deep.equal({ ran: true, value: 'other name' });
+          return 'outer';
+        });
+        expect(outcome).to.deep.equal({ ran: true, value: 'outer' });
+        // Released after the work, and after a failing work too.
+        await expectRejection(store.tryExclusive(name, async () => Promise.reject(new Error('work failed'))), Error);
+        expect(await other.tryExclusive(name, async () => 'free')).to.deep.equal({ ran: true, value: 'free' });
+      } finally {
+        if (other !== store) await other.close();
+      }
+      await store.deleteRepository(repository.key);
+    });
   });
 
   describe('transactions', () => {

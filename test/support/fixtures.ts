@@ -24,7 +24,8 @@ export type FixtureName =
   | 'js-handler'
   | 'unity-format'
   | 'pypi-simple'
-  | 'wasm-module';
+  | 'wasm-module'
+  | 'puppet';
 
 /** Absolute path of the repository root (this file runs as dist/test/support/fixtures.js). */
 export const repoRoot: string = path.resolve(fileURLToPath(new URL('../../..', import.meta.url)));
@@ -77,6 +78,8 @@ const RECIPES: Record<FixtureName, Recipe> = {
   'unity-format': examplePlugin('unity-format'),
   'pypi-simple': examplePlugin('pypi-simple'),
   'wasm-module': examplePlugin('wasm-module'),
+  // Returns whatever the test tells it to: results out of bounds (test/fixtures/puppet).
+  puppet: { kind: 'plugin', dir: 'test/fixtures/puppet', wit: PLUGIN_WIT },
 };
 
 const builds = new Map<FixtureName, Promise<string>>();

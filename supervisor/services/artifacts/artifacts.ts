@@ -13,23 +13,22 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { BlobStore, StagedBlob } from '../../blobs/blob-store.js';
-import { BlobTooLarge, SourceFailed } from '../../blobs/blob-store.js';
+import { BlobNotFound, BlobTooLarge, SourceFailed } from '../../blobs/blob-store.js';
+import type { BlobLeases } from '../../blobs/leases.js';
 import type { ArtifactMetadata, FormatHandler } from '../../formats/handler.js';
+import { MEDIA_TYPE, PLUGIN_RESULT_LIMITS } from '../../formats/plugin-results.js';
 import type { RoutingTable } from '../../formats/routing.js';
 import { UniqueViolation, type ArtifactRow, type NewArtifact, type RepositoryRow, type Store } from '../../store/store.js';
-import type { ArtifactService, ArtifactView, Download, IndexFileView, UploadOptions } from '../contracts.js';
+import type { ArtifactService, ArtifactView, BodyLimit, Download, IndexFileView, UploadOptions } from '../contracts.js';
 import { conflict, incompleteBody, notFound, payloadTooLarge } from '../errors.js';
 import { repositoryNotFound } from '../repositories.js';
 import type { IndexBuilder } from './indexes.js';
 import { normalizeArtifactPath } from './paths.js';
 
-/** A content type as `type/subtype` with optional parameters; anything else from a handler becomes bytes. */
-const CONTENT_TYPE = /^[A-Za-z0-9][\w!#$&^.+-]*\/[A-Za-z0-9][\w!#$&^.+-]*(\s*;\s*[\w!#$&^.+-]+=("[^"\r\n]*"|[\w!#$&^.+-]+))*$/;
-const MAX_VERSION_LENGTH = 255;
-
 export interface ArtifactCatalogDeps {
   store: Store;
   blobs: BlobStore;
+  leases: BlobLeases;
   routing: RoutingTable;
   indexes: IndexBuilder;
   /** The server's own upload limit, bytes. */
@@ -126,7 +125,7 @@ export class ArtifactCatalog implements ArtifactService {
     return (await this.deps.store.getRepository(repositoryKey))?.public ?? false;
   }
 
-  /** Writes the row, inserting or (with overwrite) replacing, while the blob is pinned; a failed write frees the blob. */
+  /** Puts the blob and writes the row, inserting or (with overwrite) replacing, while the blob is pinned; a failed write frees the blob. */
   private async record(
     repository: RepositoryRow,
     path: string,
@@ -134,9 +133,9 @@ export class ArtifactCatalog implements ArtifactService {
     metadata: ArtifactMetadata,
     overwrite: boolean,
   ): Promise<{ row: ArtifactRow; replaced: ArtifactRow | undefined }> {
-    const { store, blobs } = this.deps;
+    const { store, leases } = this.deps;
     const artifact: NewArtifact = { id: randomUUID(), repository_id: repository.id, ...storedArtifact(path, staged, metadata) };
-    const release = await blobs.commit(staged);
+    const release = await leases.commit(staged);
     try {
       return await store
         .transaction(async (tx) => {
@@ -154,8 +153,8 @@ export class ArtifactCatalog implements ArtifactService {
     }
   }
 
-  private freeBlob(sha256: string): Promise<void> {
-    return this.deps.blobs.removeIfUnused(sha256, (digest) => this.deps.store.blobInUse(digest));
+  private async freeBlob(sha256: string): Promise<void> {
+    await this.deps.leases.removeIfUnused(sha256);
   }
 
   private downloadOf(row: { path: string; size_bytes: number; checksum_sha256: string; content_type: string }): Download {
@@ -164,19 +163,17 @@ export class ArtifactCatalog implements ArtifactService {
       size_bytes: row.size_bytes,
       checksum_sha256: row.checksum_sha256,
       content_type: row.content_type,
-      open: () => this.deps.blobs.read(row.checksum_sha256),
+      open: (range) =>
+        this.deps.blobs.read(row.checksum_sha256, range).catch((error: unknown) => {
+          // The row was read, then deleted (and its blob freed) by another request before the bytes were opened.
+          if (error instanceof BlobNotFound) throw notFound(`${row.path} was deleted while being opened`);
+          throw error;
+        }),
     };
   }
 
-  private uploadLimit(handler: FormatHandler): { bytes: number; reason: string } {
-    const server = this.deps.maxUploadBytes;
-    if (handler.maxArtifactBytes !== null && handler.maxArtifactBytes < server) {
-      return {
-        bytes: handler.maxArtifactBytes,
-        reason: `the ${handler.formatKey} plugin's memory limit allows artifacts up to ${handler.maxArtifactBytes} bytes (half its memory: the artifact is copied into it)`,
-      };
-    }
-    return { bytes: server, reason: `the server's upload limit is ${server} bytes (ARTIFACTS_MAX_MB)` };
+  private uploadLimit(handler: FormatHandler): BodyLimit {
+    return handlerLimit(handler, { bytes: this.deps.maxUploadBytes, reason: `the server's upload limit is ${this.deps.maxUploadBytes} bytes (ARTIFACTS_MAX_MB)` });
   }
 
   private async repository(key: string): Promise<RepositoryRow> {
@@ -200,8 +197,8 @@ export function storedArtifact(
     path,
     size_bytes: stored.size,
     checksum_sha256: stored.sha256,
-    version: metadata.version ? metadata.version.slice(0, MAX_VERSION_LENGTH) : null,
-    content_type: CONTENT_TYPE.test(metadata.contentType) ? metadata.contentType : 'application/octet-stream',
+    version: metadata.version ? metadata.version.slice(0, PLUGIN_RESULT_LIMITS.versionLength) : null,
+    content_type: isContentType(metadata.contentType) ? metadata.contentType : 'application/octet-stream',
     metadata: {
       path: metadata.path,
       version: metadata.version,
@@ -209,6 +206,23 @@ export function storedArtifact(
       size_bytes: metadata.sizeBytes,
       checksum_sha256: metadata.checksumSha256,
     },
+  };
+}
+
+/** A plugin's content type was checked as it came in (formats/plugin-results.ts); a core handler's is read from the upload. */
+function isContentType(text: string): boolean {
+  return text.length <= PLUGIN_RESULT_LIMITS.contentTypeLength && MEDIA_TYPE.test(text);
+}
+
+/**
+ * What a handler can be given, uploads and /ext request bodies alike: the server's own limit,
+ * or a plugin's (half its memory: the bytes are copied into it) when that is lower.
+ */
+export function handlerLimit(handler: FormatHandler, server: BodyLimit): BodyLimit {
+  if (handler.maxArtifactBytes === null || handler.maxArtifactBytes >= server.bytes) return server;
+  return {
+    bytes: handler.maxArtifactBytes,
+    reason: `the ${handler.formatKey} plugin's memory limit allows artifacts up to ${handler.maxArtifactBytes} bytes (half its memory: the artifact is copied into it)`,
   };
 }
 
@@ -222,4 +236,4 @@ const noArtifact = (repositoryKey: string, path: string) => notFound(`repository
 const exists = (repositoryKey: string, path: string) =>
   conflict('artifact_exists', `repository ${repositoryKey} already has an artifact at ${path}; artifacts are immutable unless uploaded with ?overwrite=true`);
 
-const tooLarge = (limit: { bytes: number; reason: string }) => payloadTooLarge(`the artifact is larger than ${limit.bytes} bytes: ${limit.reason}`);
+const tooLarge = (limit: BodyLimit) => payloadTooLarge(`the artifact is larger than ${limit.bytes} bytes: ${limit.reason}`);

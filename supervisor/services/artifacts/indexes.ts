@@ -2,63 +2,118 @@
  * A repository's index: the files its format handler makes with `generate-index` from the
  * metadata of every artifact, stored as blobs and served under `/index/`.
  *
- * Runs are serialised per repository and bursts coalesce: a request arriving while a run is
- * in progress waits for one more run after it, shared with every other request that arrived
- * meanwhile. So 32 uploads at once cost two runs, not 32, and each upload's caller, when its
- * request resolves, can read an index that includes its artifact.
+ * Runs are serialised per repository across every supervisor sharing the database, and
+ * bursts coalesce. Each request (made after its artifact row is committed) takes the
+ * repository's next request number (`index_requested`); a run, holding the repository's
+ * lock (`Store.tryExclusive`: a PostgreSQL advisory lock), reads the latest number when it
+ * starts and records it as `index_built` when it is over. A request is served once
+ * `index_built` reaches its number, whichever node ran the run: so the run it waited for
+ * started after its row was written. On each node one loop per repository drives the
+ * requests made there: it runs when the lock is free, else polls until another node's run
+ * covers them. So 32 uploads at once cost two runs, not 32, however they are spread.
  *
  * A failed run (the plugin timed out, returned an error, named a bad path) keeps the previous
  * index and records why in the repository's `index_error`; it never fails the upload or the
- * delete that asked for it.
+ * delete that asked for it, and it is over like any other.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { lookup } from 'mime-types';
 import type { Logger } from 'pino';
 import type { BlobStore } from '../../blobs/blob-store.js';
+import type { BlobLeases, ReleasePin } from '../../blobs/leases.js';
 import type { ArtifactMetadata, FormatHandler, IndexFile } from '../../formats/handler.js';
+import { indexFilesProblem } from '../../formats/plugin-results.js';
 import type { RoutingTable } from '../../formats/routing.js';
 import { timestamp } from '../../store/clock.js';
 import type { ArtifactRow, IndexFileRow, RepositoryRow, Store } from '../../store/store.js';
-import { checkRelativePath } from './paths.js';
+import { checkRelativePath } from '../../relative-path.js';
+
+/** How soon a node whose requests wait on another node's run looks again: first, and at most (doubling in between). */
+const FIRST_POLL_MS = 25;
+const MAX_POLL_MS = 200;
+
+interface Waiter {
+  wanted: number;
+  done: () => void;
+}
 
 export class IndexBuilder {
-  private readonly runs = new Map<string, { running: Promise<void>; queued: Promise<void> | undefined }>();
+  /** Per repository, the requests of this node not served yet; a loop (`drive`) runs while there are any. */
+  private readonly waiting = new Map<string, Waiter[]>();
 
   constructor(
     private readonly deps: {
       store: Store;
       blobs: BlobStore;
+      leases: BlobLeases;
       routing: RoutingTable;
       logger: Logger;
     },
   ) {}
 
-  /** Resolves once a run that started after this call has finished, whatever its outcome. */
-  refresh(repositoryId: string): Promise<void> {
-    const entry = this.runs.get(repositoryId);
-    if (!entry) {
-      const created = { running: Promise.resolve(), queued: undefined as Promise<void> | undefined };
-      this.runs.set(repositoryId, created);
-      created.running = this.run(repositoryId, created);
-      return created.running;
+  /** Resolves once a run that started after this call has finished, on any node, whatever its outcome. Never rejects. */
+  async refresh(repositoryId: string): Promise<void> {
+    let wanted: number | undefined;
+    try {
+      wanted = await this.deps.store.requestIndexRun(repositoryId);
+    } catch (error) {
+      this.deps.logger.error({ err: error, repository_id: repositoryId }, 'index run not requested');
+      return;
     }
-    entry.queued ??= entry.running.then(() => {
-      entry.queued = undefined;
-      entry.running = this.run(repositoryId, entry);
-      return entry.running;
+    // A repository deleted meanwhile has no index to make.
+    if (wanted === undefined) return;
+    const requested = wanted;
+    await new Promise<void>((done) => {
+      const waiters = this.waiting.get(repositoryId);
+      if (waiters) waiters.push({ wanted: requested, done });
+      else {
+        this.waiting.set(repositoryId, [{ wanted: requested, done }]);
+        void this.drive(repositoryId);
+      }
     });
-    return entry.queued;
   }
 
-  /** Never rejects: a queued run chains on it. */
-  private async run(repositoryId: string, entry: { queued: Promise<void> | undefined }): Promise<void> {
+  /** Serves this node's requests of the repository, running when the lock is free; settles every waiter, whatever fails. */
+  private async drive(repositoryId: string): Promise<void> {
+    const waiters = this.waiting.get(repositoryId)!;
+    let pollMs = FIRST_POLL_MS;
     try {
-      await this.build(repositoryId);
+      while (waiters.length > 0) {
+        const attempt = await this.deps.store.tryExclusive(`index of repository ${repositoryId}`, () => this.runCovering(repositoryId));
+        const built = attempt.ran ? attempt.value : await this.builtGeneration(repositoryId);
+        for (const waiter of waiters.filter((w) => w.wanted <= built)) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.done();
+        }
+        if (attempt.ran) pollMs = FIRST_POLL_MS;
+        else if (waiters.length > 0) {
+          await sleep(pollMs);
+          pollMs = Math.min(pollMs * 2, MAX_POLL_MS);
+        }
+      }
     } catch (error) {
-      // The store failed (recording the outcome included): the next upload tries again.
+      // The store failed: these requests are given up (the next upload tries again).
       this.deps.logger.error({ err: error, repository_id: repositoryId }, 'index run failed');
+      for (const waiter of waiters.splice(0)) waiter.done();
     } finally {
-      if (!entry.queued) this.runs.delete(repositoryId);
+      // No await between the loop's last check and here: a request arriving later starts a new loop.
+      this.waiting.delete(repositoryId);
     }
+  }
+
+  /** Holding the lock: one run covering every request taken so far, unless one already did. Returns the generation built. */
+  private async runCovering(repositoryId: string): Promise<number> {
+    const { store } = this.deps;
+    const generations = await store.getIndexGenerations(repositoryId);
+    if (!generations) return Number.POSITIVE_INFINITY;
+    if (generations.built >= generations.requested) return generations.built;
+    await this.build(repositoryId);
+    await store.setIndexBuilt(repositoryId, generations.requested);
+    return generations.requested;
+  }
+
+  private async builtGeneration(repositoryId: string): Promise<number> {
+    return (await this.deps.store.getIndexGenerations(repositoryId))?.built ?? Number.POSITIVE_INFINITY;
   }
 
   private async build(repositoryId: string): Promise<void> {
@@ -82,23 +137,27 @@ export class IndexBuilder {
       await this.fail(repository, `generate-index failed: ${error instanceof Error ? error.message : String(error)}`);
       return;
     }
-    const problem = checkIndexFiles(files ?? []);
+    const problem = indexFilesProblem(files ?? []);
     if (problem) {
-      await this.fail(repository, `generate-index returned ${problem}`);
+      await this.fail(repository, `generate-index returned an invalid result: ${problem.field} ${problem.problem}`);
       return;
     }
     await this.replace(repository, handler, files, previous);
   }
 
-  /** Stores the new files as blobs, swaps the rows in one transaction, then frees the blobs of `previous` nothing names any more. */
+  /**
+   * Stores the new files as blobs, swaps the rows in one transaction, then frees the blobs of
+   * `previous` nothing names any more (or, when the swap failed, the new ones).
+   */
   private async replace(repository: RepositoryRow, handler: FormatHandler, files: IndexFile[] | null, previous: IndexFileRow[]): Promise<void> {
-    const { store, blobs } = this.deps;
-    const releases: Array<() => void> = [];
+    const { store, blobs, leases } = this.deps;
+    const releases: ReleasePin[] = [];
+    const rows: IndexFileRow[] = [];
+    let unused = previous;
     try {
-      const rows: IndexFileRow[] = [];
       for (const file of files ?? []) {
         const staged = await blobs.stage(file.content);
-        releases.push(await blobs.commit(staged));
+        releases.push(await leases.commit(staged));
         rows.push({
           repository_id: repository.id,
           path: (checkRelativePath(file.path) as { path: string }).path,
@@ -113,11 +172,13 @@ export class IndexBuilder {
         await tx.setRepositoryIndexState(repository.id, { index_generated_at: files ? timestamp() : null, index_error: null });
       });
       this.deps.logger.debug({ repository: repository.key, handler: handler.formatKey, files: rows.length }, 'index generated');
+    } catch (error) {
+      unused = rows;
+      throw error;
     } finally {
-      for (const release of releases) release();
+      for (const release of releases) await release();
+      for (const sha256 of new Set(unused.map((file) => file.checksum_sha256))) await leases.removeIfUnused(sha256);
     }
-    const inUse = (sha256: string) => store.blobInUse(sha256);
-    for (const sha256 of new Set(previous.map((file) => file.checksum_sha256))) await blobs.removeIfUnused(sha256, inUse);
   }
 
   private async fail(repository: RepositoryRow, message: string): Promise<void> {
@@ -135,18 +196,6 @@ export function toMetadata(row: Pick<ArtifactRow, 'path' | 'version' | 'content_
     sizeBytes: row.size_bytes,
     checksumSha256: row.checksum_sha256,
   };
-}
-
-/** The first thing wrong with a handler's index files, or undefined. */
-function checkIndexFiles(files: IndexFile[]): string | undefined {
-  const seen = new Set<string>();
-  for (const file of files) {
-    const checked = checkRelativePath(file.path);
-    if ('problem' in checked) return `an invalid file path ${JSON.stringify(file.path)}: ${checked.problem}`;
-    if (seen.has(checked.path)) return `the file path ${JSON.stringify(checked.path)} twice`;
-    seen.add(checked.path);
-  }
-  return undefined;
 }
 
 /**

@@ -3,22 +3,33 @@
  * `handle_request` answers a package manager's own requests for one repository, given the
  * repository's context (its key and external URLs) and the metadata of its artifacts.
  *
- * The plugin only answers: it cannot write to the repository, and what it answers is checked
- * here (a status outside 100..599 is a 502 `plugin_invalid_response`); which of its headers
- * reach the client is decided by the HTTP layer.
+ * The request body is read only once the repository and its handler are known, up to
+ * NATIVE_BODY_LIMIT_BYTES or what the plugin's memory can take, whichever is lower (413
+ * naming the limit). The plugin only answers: it cannot write to the repository; what it
+ * answers was checked where it came in (../../formats/plugin-results.ts), and which of its
+ * headers reach the client is decided by the HTTP layer.
  */
-import type { HttpRequest, HttpResponse, RepoContext } from '../../formats/handler.js';
+import type { RepoContext } from '../../formats/handler.js';
 import type { RoutingTable } from '../../formats/routing.js';
 import type { Store } from '../../store/store.js';
-import type { NativeProtocolService } from '../contracts.js';
+import type { BodyLimit, NativeAnswer, NativeProtocolService, NativeRequest } from '../contracts.js';
 import { ServiceError, notFound } from '../errors.js';
 import { repositoryNotFound } from '../repositories.js';
+import { handlerLimit } from './artifacts.js';
 import { toMetadata } from './indexes.js';
+
+/** Large enough for a publish request of most native protocols; bounded, as it is held in memory. */
+export const NATIVE_BODY_LIMIT_BYTES = 16 * 1024 * 1024;
+
+const SERVER_LIMIT: BodyLimit = {
+  bytes: NATIVE_BODY_LIMIT_BYTES,
+  reason: `the server takes native request bodies up to ${NATIVE_BODY_LIMIT_BYTES} bytes`,
+};
 
 export class NativeProtocol implements NativeProtocolService {
   constructor(private readonly deps: { store: Store; routing: RoutingTable }) {}
 
-  async handle(formatKey: string, repositoryKey: string, request: HttpRequest, origin: string): Promise<HttpResponse> {
+  async handle(formatKey: string, repositoryKey: string, request: NativeRequest, externalBase: string): Promise<NativeAnswer> {
     const repository = await this.deps.store.getRepository(repositoryKey);
     if (!repository) throw repositoryNotFound(repositoryKey);
     if (repository.format !== formatKey) {
@@ -28,20 +39,19 @@ export class NativeProtocol implements NativeProtocolService {
     if (!handler.capabilities.handle_request) {
       throw new ServiceError(404, 'no_native_protocol', `the ${formatKey} format handler does not serve a native protocol (its plugin has no handle_request capability)`);
     }
+    const { readBody, ...rest } = request;
+    const body = await readBody(handlerLimit(handler, SERVER_LIMIT));
     const artifacts = (await this.deps.store.listArtifacts(repository.id, {})).map(toMetadata);
-    const response = await handler.handleRequest(request, repositoryContext(origin, formatKey, repositoryKey), artifacts);
-    if (!Number.isInteger(response.status) || response.status < 100 || response.status > 599) {
-      throw new ServiceError(502, 'plugin_invalid_response', `the ${formatKey} plugin answered with the HTTP status ${response.status}, which is not one (100..599)`);
-    }
-    return response;
+    const response = await handler.handleRequest({ ...rest, body }, repositoryContext(externalBase, formatKey, repositoryKey), artifacts);
+    return { ...response, repositoryPublic: repository.public };
   }
 }
 
 /** Where the repository's native protocol and its downloads are, as the client sees the server. */
-export function repositoryContext(origin: string, formatKey: string, repositoryKey: string): RepoContext {
+export function repositoryContext(externalBase: string, formatKey: string, repositoryKey: string): RepoContext {
   return {
     repoKey: repositoryKey,
-    baseUrl: `${origin}/ext/${formatKey}/${repositoryKey}`,
-    downloadBaseUrl: `${origin}/api/v1/repositories/${repositoryKey}/artifacts`,
+    baseUrl: `${externalBase}/ext/${formatKey}/${repositoryKey}`,
+    downloadBaseUrl: `${externalBase}/api/v1/repositories/${repositoryKey}/artifacts`,
   };
 }

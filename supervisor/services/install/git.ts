@@ -15,7 +15,7 @@ import { GitError, type SimpleGit, simpleGit } from 'simple-git';
 import { ServiceError, validationFailed } from '../errors.js';
 import { checkGitUrl, type DnsLookup, type ResolvedHost, resolveAllowedHost } from './git-url.js';
 import type { FetchedTree } from './package.js';
-import { unsafeRelativePath } from '../safe-relative-path.js';
+import { unsafeRelativePath } from '../../relative-path.js';
 import { makeTempDir, removeDir } from './paths.js';
 
 export interface GitRequest {

@@ -6,7 +6,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ValidationProblem } from '../errors.js';
-import { unsafeRelativePath } from '../safe-relative-path.js';
+import { unsafeRelativePath } from '../../relative-path.js';
 
 export type WasmSearch =
   /** `path` is relative to the package root, with `/` separators. */

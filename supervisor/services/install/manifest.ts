@@ -16,7 +16,8 @@ export interface PluginManifest {
   plugin: {
     name: string;
     version: string;
-    display_name: string | null;
+    /** The format's display name when the manifest gives none. */
+    display_name: string;
     description: string | null;
     author: string | null;
     license: string | null;
@@ -169,7 +170,8 @@ export function checkManifest(text: string): ManifestCheck {
   if (problems.length > 0) return { manifest: null, problems, warnings, declaredWasm };
   const manifest: PluginManifest = {
     // The required strings are non-null here: a missing one is a problem, handled above.
-    plugin: { ...pluginTable, name: name!, version: version! },
+    // Without its own display name, a plugin is shown by its format's (as Artifact Keeper does).
+    plugin: { ...pluginTable, name: name!, version: version!, display_name: pluginTable.display_name ?? formatDisplayName! },
     format: { ...formatTable, key: key!, display_name: formatDisplayName! },
     capabilities: capabilitySet,
     requirements: requirementsTable,

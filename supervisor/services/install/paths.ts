@@ -1,6 +1,6 @@
 /**
  * Folders for the install sources: paths resolved from outside must stay inside the folder
- * they are resolved against (checked on the text first, by ../safe-relative-path.ts), and
+ * they are resolved against (checked on the text first, by ../../relative-path.ts), and
  * every install works in its own temporary folder.
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';

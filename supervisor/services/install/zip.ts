@@ -19,7 +19,7 @@ import { crc32 } from 'node:zlib';
 import yauzl from 'yauzl';
 import { ServiceError, validationFailed } from '../errors.js';
 import { type FetchedTree, MANIFEST_FILE } from './package.js';
-import { unsafeRelativePath } from '../safe-relative-path.js';
+import { unsafeRelativePath } from '../../relative-path.js';
 import { makeTempDir, removeDir } from './paths.js';
 
 export interface ZipLimits {

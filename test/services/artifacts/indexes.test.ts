@@ -3,9 +3,11 @@
 // costs one more run, and a failed run keeps the previous index and says why.
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { expect } from 'chai';
 import { pino } from 'pino';
-import { BlobStore } from '../../../supervisor/blobs/blob-store.js';
+import { FileBlobStore } from '../../../supervisor/blobs/file.js';
+import { BlobLeases } from '../../../supervisor/blobs/leases.js';
 import type { ArtifactMetadata, IndexFile } from '../../../supervisor/formats/handler.js';
 import { CoreFormatHandler } from '../../../supervisor/formats/core/base.js';
 import { RoutingTable } from '../../../supervisor/formats/routing.js';
@@ -13,7 +15,8 @@ import { ArtifactInvalid, PluginTimeout } from '../../../supervisor/runtime/erro
 import { IndexBuilder, indexContentType } from '../../../supervisor/services/artifacts/indexes.js';
 import { openStore } from '../../../supervisor/store/open.js';
 import type { RepositoryRow, Store } from '../../../supervisor/store/store.js';
-import { sqliteFixture, type EngineFixture } from '../../support/engines.js';
+import type { StoreConfig } from '../../support/engines.js';
+import { postgresFixture, sqliteFixture, type EngineFixture } from '../../support/engines.js';
 
 /** A handler whose index is "every path, one per line", and which holds each run until released when asked to. */
 class ControlledHandler extends CoreFormatHandler {
@@ -47,13 +50,15 @@ class ControlledHandler extends CoreFormatHandler {
   }
 }
 
-describe('index regeneration', () => {
+for (const makeEngine of [sqliteFixture, postgresFixture]) describe(`index regeneration (${makeEngine().engine})`, () => {
   let engine: EngineFixture;
   let store: Store;
-  let blobs: BlobStore;
+  let blobs: FileBlobStore;
+  let routing: RoutingTable;
   let handler: ControlledHandler;
   let builder: IndexBuilder;
   let repository: RepositoryRow;
+  let config: StoreConfig;
 
   const addArtifact = (path: string) =>
     store.insertArtifact({ id: randomUUID(), repository_id: repository.id, path, size_bytes: 1, checksum_sha256: 'b'.repeat(64), version: null, content_type: 'text/plain', metadata: {} });
@@ -63,15 +68,15 @@ describe('index regeneration', () => {
   };
 
   beforeEach(async () => {
-    engine = sqliteFixture();
-    const config = await engine.create();
+    engine = makeEngine();
+    config = await engine.create();
     store = await openStore({ ...config });
-    blobs = new BlobStore(config.dataDir);
+    blobs = new FileBlobStore(path.join(config.dataDir, 'blobs'), 'node-a');
     await blobs.prepare();
     handler = new ControlledHandler();
-    const routing = new RoutingTable();
+    routing = new RoutingTable();
     routing.addCore(handler, true);
-    builder = new IndexBuilder({ store, blobs, routing, logger: pino({ level: 'silent' }) });
+    builder = new IndexBuilder({ store, blobs, leases: new BlobLeases({ store, blobs, nodeId: 'node-a' }), routing, logger: pino({ level: 'silent' }) });
     repository = await store.insertRepository({ id: randomUUID(), key: 'repo', format: 'controlled', description: null, public: false });
   });
 
@@ -106,6 +111,55 @@ describe('index regeneration', () => {
     expect(handler.runs).to.have.length(3);
   });
 
+  it('serialises runs across nodes sharing the database, and serves a request with a run started after it on either node', async function () {
+    if (engine.engine !== 'postgres') this.skip();
+    // Node B: its own store connections, blob staging and builder; the same handler, to see every run of both.
+    const otherStore = await openStore({ ...config });
+    try {
+      const otherBlobs = new FileBlobStore(path.join(config.dataDir, 'blobs'), 'node-b');
+      await otherBlobs.prepare();
+      const other = new IndexBuilder({ store: otherStore, blobs: otherBlobs, leases: new BlobLeases({ store: otherStore, blobs: otherBlobs, nodeId: 'node-b' }), routing, logger: pino({ level: 'silent' }) });
+      let release!: () => void;
+      handler.gate = new Promise((resolve) => (release = resolve));
+      await addArtifact('a');
+      const first = builder.refresh(repository.id);
+      while (handler.inFlight === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      // While node A's run is held, artifacts arrive on both nodes.
+      const burst = [];
+      for (const [index, path] of ['b', 'c', 'd', 'e'].entries()) {
+        await addArtifact(path);
+        burst.push((index % 2 === 0 ? other : builder).refresh(repository.id));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(handler.runs).to.have.length(1);
+      release();
+      handler.gate = undefined;
+      await Promise.all([first, ...burst]);
+      expect(handler.maxInFlight).to.equal(1);
+      // One run for the first request, one shared by the burst, whichever node ran it.
+      expect(handler.runs.map((run) => run.map((a) => a.path))).to.deep.equal([['a'], ['a', 'b', 'c', 'd', 'e']]);
+      expect(await indexText('list.txt')).to.equal('a\nb\nc\nd\ne');
+      expect(await store.getIndexGenerations(repository.id)).to.deep.equal({ requested: 5, built: 5 });
+    } finally {
+      await otherStore.close();
+    }
+  });
+
+  it('runs the indexes of more repositories at once than the database pool has connections', async () => {
+    const repositories = [repository];
+    for (let index = 0; index < 15; index += 1) {
+      repositories.push(await store.insertRepository({ id: randomUUID(), key: `many-${index}`, format: 'controlled', description: null, public: false }));
+    }
+    let release!: () => void;
+    handler.gate = new Promise((resolve) => (release = resolve));
+    const refreshed = repositories.map((row) => builder.refresh(row.id));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    release();
+    handler.gate = undefined;
+    await Promise.all(refreshed);
+    for (const row of repositories) expect((await store.getIndexGenerations(row.id))!.built, row.key).to.equal(1);
+  });
+
   it('keeps the previous index and records why when a run fails, and clears the error on the next success', async () => {
     await addArtifact('a');
     await builder.refresh(repository.id);
@@ -127,14 +181,14 @@ describe('index regeneration', () => {
     expect((await store.getRepositoryById(repository.id))!.index_error).to.equal('generate-index failed: cannot index');
 
     for (const [files, problem] of [
-      [[{ path: '../escape', content: Buffer.from('x') }], /invalid file path "\.\.\/escape".*"\.\." segment/],
+      [[{ path: '../escape', content: Buffer.from('x') }], /index file 0 path "\.\.\/escape" is refused: .*"\.\." segment/],
       [[{ path: '/abs', content: Buffer.from('x') }], /absolute/],
       [
         [
           { path: 'a/b', content: Buffer.from('x') },
           { path: 'a//b', content: Buffer.from('y') },
         ],
-        /the file path "a\/b" twice/,
+        /index file 1 path "a\/b" names a file already listed/,
       ],
     ] as const) {
       handler.result = () => [...files];

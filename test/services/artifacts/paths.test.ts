@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { checkRelativePath, MAX_PATH_LENGTH } from '../../../supervisor/services/artifacts/paths.js';
+import { checkRelativePath, MAX_PATH_LENGTH } from '../../../supervisor/relative-path.js';
 
 describe('artifact paths', () => {
   it('normalises empty and "." segments', () => {

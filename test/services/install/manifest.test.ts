@@ -17,14 +17,14 @@ function fieldsOf(text: string): string[] {
 }
 
 describe('install: manifest', () => {
-  it('accepts the minimal manifest and fills in the defaults', () => {
+  it("accepts the minimal manifest and fills in the defaults, the plugin's display name being the format's", () => {
     const { manifest, warnings } = valid(MINIMAL_MANIFEST);
     expect(warnings).to.deep.equal([]);
     expect(manifest).to.deep.equal({
       plugin: {
         name: 'demo-format',
         version: '1.0.0',
-        display_name: null,
+        display_name: 'Demo',
         description: null,
         author: null,
         license: null,
