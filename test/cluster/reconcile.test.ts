@@ -187,7 +187,7 @@ describe('cluster: nodes restarted one at a time behind a balancer probing /read
     const startedBefore = (await nodes[0]!.call('GET', '/api/v1/cluster/nodes')).json.items.map((node: any) => node.started_at);
 
     const balancer = new ProbingBalancer(nodes, 100);
-    await balancer.probe();
+    await balancer.started;
     const client = fixedRateClient([balancer], 20, (target) => testFormat(target, 'demo'));
     try {
       for (const node of nodes) {
@@ -195,11 +195,11 @@ describe('cluster: nodes restarted one at a time behind a balancer probing /read
         const back = await eventually(async () => (await node.call('GET', '/ready', { anonymous: true })).status === 200, 20_000);
         expect(back, `${node.nodeId} ready again`).to.equal(true);
         // The balancer has seen it ready before the next one stops.
-        await delay(300);
+        await delay(500);
       }
     } finally {
       const { sent, failures } = await client.stop();
-      balancer.close();
+      await balancer.close();
       expect(failures).to.deep.equal([]);
       expect(sent).to.be.greaterThan(50);
     }
