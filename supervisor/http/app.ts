@@ -67,7 +67,7 @@ export function createApp(deps: AppDeps): Koa<AppState> {
   mount(router, CLUSTER_MOUNTS, clusterRoutes(deps.cluster));
   router.use(extRoutes(deps.native).routes());
   router.use(healthRoutes(deps.health).routes());
-  router.use(metricsRoutes(deps.metrics).routes());
+  router.use(metricsRoutes(deps.metrics, { token: deps.config.metricsToken }).routes());
   const document = openApiDocument();
   router.get(OPENAPI_PATH, (ctx) => {
     ctx.body = document;

@@ -70,6 +70,20 @@ export const isRunningVersion = (state: any, version: string) => state?.version 
 
 export const noneRunning = async (pids: number[]) => (await Promise.all(pids.map(isRunning))).every((running) => !running);
 
+/** SIGKILLs the node's idle process of the plugin five times, each once its replacement is up: deaths outside calls. */
+export async function crashOutsideCalls(node: ScenarioNode, id: string): Promise<void> {
+  let pid: number | undefined;
+  for (let i = 0; i < 5; i++) {
+    const previous = pid;
+    const restarted = await eventually(async () => {
+      pid = (await plugin(node, id)).runtime.pids[0] ?? previous;
+      return pid !== previous;
+    }, 10_000);
+    expect(restarted, `a new process on ${node.nodeId}`).to.equal(true);
+    process.kill(pid!, 'SIGKILL');
+  }
+}
+
 /** Registers the scenarios; `cluster()` gives the running cluster of the current test. */
 export function desiredStateScenarios(cluster: () => ScenarioCluster): void {
   const nodes = () => cluster().nodes;
@@ -165,7 +179,11 @@ export function desiredStateScenarios(cluster: () => ScenarioCluster): void {
     const [a, b] = [first(), second()];
     const installed = await install(cluster(), a, 'trap', manifest('trap-format', '1.0.0', 'trap'), 'trap');
     await everyNode(nodes(), async (node) => (await testFormat(node, 'trap', 'abc')).status === 200, 'served');
-    for (let i = 0; i < 5; i++) expect((await testFormat(b, 'trap', 'TRAP')).status).to.equal(502);
+    // Traps inside calls are the callers' 502s and never count toward quarantine...
+    for (let i = 0; i < 6; i++) expect((await testFormat(b, 'trap', 'TRAP')).status).to.equal(502);
+    expect((await testFormat(b, 'trap', 'abc')).status).to.equal(200);
+    // ...process deaths outside calls do.
+    await crashOutsideCalls(b, installed.id);
     const quarantined = await eventually(async () => (await nodeStates(a, installed.id))[b.nodeId]?.state === 'quarantined');
     expect(quarantined, 'B quarantined').to.equal(true);
     const shown = await plugin(a, installed.id);
@@ -180,7 +198,7 @@ export function desiredStateScenarios(cluster: () => ScenarioCluster): void {
     expect(events.find((e: any) => e.event_type === 'installed').node_id).to.equal(null);
 
     // Quarantined on every node: now nothing serves it, and the plugin shows error.
-    for (const node of others(b)) for (let i = 0; i < 5; i++) expect((await testFormat(node, 'trap', 'TRAP')).status).to.equal(502);
+    for (const node of others(b)) await crashOutsideCalls(node, installed.id);
     const failed = await eventually(async () => (await plugin(b, installed.id)).status === 'error');
     expect(failed, 'status error once no node serves it').to.equal(true);
     expect((await plugin(b, installed.id)).error_message).to.contain('quarantined');
