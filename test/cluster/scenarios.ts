@@ -52,7 +52,21 @@ export const nodeStates = async (viewer: ScenarioNode, id: string): Promise<Reco
 /** The plugin's process ids per node, from `GET /plugins/:id/processes` on `viewer`. */
 export async function pidsByNode(viewer: ScenarioNode, id: string): Promise<Record<string, number[]>> {
   const byNode: Record<string, number[]> = {};
-  for (const item of (await viewer.call('GET', `${PLUGINS}/${id}/processes`)).json.items) (byNode[item.node_id] ??= []).push(item.pid);
+  for (const item of (await viewer.call('GET', `${PLUGINS}/${id}/processes`)).json.items) if (item.pid !== null) (byNode[item.node_id] ??= []).push(item.pid);
+  return byNode;
+}
+
+/**
+ * The plugin's process ids on each of `nodes`, once `viewer` lists `count` for every one of
+ * them (a node serves a version a little before its heartbeat writes its process rows).
+ */
+export async function processesOnEveryNode(viewer: ScenarioNode, id: string, nodes: ScenarioNode[], count = 1): Promise<Record<string, number[]>> {
+  let byNode: Record<string, number[]> = {};
+  const listed = await eventually(async () => {
+    byNode = await pidsByNode(viewer, id);
+    return nodes.every((node) => byNode[node.nodeId]?.length === count);
+  }, PROPAGATION_BOUND_MS);
+  expect(listed, `${count} process(es) of every node listed: ${JSON.stringify(byNode)}`).to.equal(true);
   return byNode;
 }
 
@@ -103,6 +117,8 @@ export function desiredStateScenarios(cluster: () => ScenarioCluster): void {
     const a = first();
     const installed = await installDemo(a);
     await everyNode(others(a), async (node) => (await testFormat(node, 'demo')).status === 200, 'the new format served');
+    // Each node records its state right after it starts serving.
+    await everyNode(nodes(), async (node) => isRunningVersion((await nodeStates(second(), installed.id))[node.nodeId], '1.0.0'), 'shown running');
     const states = await nodeStates(second(), installed.id);
     expect(Object.keys(states).sort()).to.deep.equal(nodes().map((node) => node.nodeId).sort());
     for (const state of Object.values(states)) {
@@ -111,16 +127,15 @@ export function desiredStateScenarios(cluster: () => ScenarioCluster): void {
     }
     // The others' copy is the stored component, not A's folder.
     for (const node of others(a)) await access(path.join(node.dataDir, 'plugins', installed.id));
-    const listed = await eventually(async () => Object.keys(await pidsByNode(second(), installed.id)).sort().join() === nodes().map((node) => node.nodeId).sort().join());
-    expect(listed, "every node's processes, from any node").to.equal(true);
+    // Every node's processes, from any node.
+    await processesOnEveryNode(second(), installed.id, nodes());
   });
 
   it("disable on B stops every node's processes; enable on B starts them again", async () => {
     const [a, b] = [first(), second()];
     const installed = await installDemo(a);
     await servedEverywhere('demo', 'served');
-    const pids = Object.values(await nodeStates(a, installed.id)).flatMap((state) => state.pids);
-    expect(pids).to.have.length(nodes().length);
+    const pids = Object.values(await processesOnEveryNode(a, installed.id, nodes())).flat();
     expect((await b.call('POST', `${PLUGINS}/${installed.id}/disable`)).status).to.equal(200);
     expect(await eventually(() => noneRunning(pids), PROPAGATION_BOUND_MS), 'every process stopped').to.equal(true);
     for (const node of nodes()) expect((await testFormat(node, 'demo')).status, node.nodeId).to.equal(503);
@@ -154,7 +169,7 @@ export function desiredStateScenarios(cluster: () => ScenarioCluster): void {
     const [a, b] = [first(), second()];
     const installed = await installDemo(a);
     await servedEverywhere('demo', 'served');
-    const before = Object.values(await pidsByNode(b, installed.id)).flat();
+    const before = Object.values(await processesOnEveryNode(b, installed.id, nodes())).flat();
     const updated = await b.call('PUT', `${PLUGINS}/${installed.id}/limits`, { body: { instances: 2 } });
     expect(updated.status, updated.text).to.equal(200);
     expect(updated.json.runtime.pids).to.have.length(2);
@@ -167,8 +182,7 @@ export function desiredStateScenarios(cluster: () => ScenarioCluster): void {
     const [a, b] = [first(), second()];
     const installed = await installDemo(a);
     await servedEverywhere('demo', 'served');
-    const pids = Object.values(await pidsByNode(a, installed.id)).flat();
-    expect(pids).to.have.length(nodes().length);
+    const pids = Object.values(await processesOnEveryNode(a, installed.id, nodes())).flat();
     expect((await b.call('DELETE', `${PLUGINS}/${installed.id}?force=true`)).status).to.equal(204);
     const folderLeft = (node: ScenarioNode) => access(path.join(node.dataDir, 'plugins', installed.id)).then(() => true, () => false);
     await everyNode(nodes(), async (node) => !(await folderLeft(node)) && (await testFormat(node, 'demo')).status === 404, 'folder and format gone');
