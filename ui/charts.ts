@@ -8,6 +8,8 @@ import { h } from './dom.js';
 
 /** How far back the charts reach. */
 export const WINDOW_SECONDS = 300;
+/** A fresh chart spans at least this much, its line growing from the right. */
+const MIN_SPAN_SECONDS = 60;
 
 export interface Sample {
   /** One process: node and pid. */
@@ -122,7 +124,7 @@ export class Charts {
         series,
         legend: { live: false },
         cursor: { drag: { x: false, y: false } },
-        scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(max, spec.unit === '%' ? 5 : 1)] } },
+        scales: { x: { time: true, range: (_u, min, max) => [Math.min(min, max - MIN_SPAN_SECONDS), max] }, y: { range: (_u, _min, max) => [0, Math.max(max, spec.unit === '%' ? 5 : 1)] } },
         axes: [{ space: 70, size: 30, values: '{HH}:{mm}:{ss}' }, { size: 44 }],
       };
       return new uPlot(options, this.data(history, keys, spec), this.cells[index]);
