@@ -1,8 +1,8 @@
 /**
  * Loads one transpiled component inside the plugin host and makes its exports callable,
- * with every linear memory capped and every failure classified.
+ * with every linear memory and table capped and every failure classified.
  *
- * The component was transpiled by supervisor/runtime/component.ts (`transpileOptions()`):
+ * The component was transpiled by supervisor/runtime/transpile-worker.ts (`transpileOptions()`):
  * instantiation mode, one .wasm file per core module, WASI taken from the import object,
  * guest `err` results thrown as their bare string payload. This module relies on each of
  * those choices.
@@ -15,7 +15,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ArtifactMetadata, HttpRequest, HttpResponse, IndexFile, RepoContext } from '../protocol/methods.js';
-import { capMemories, WASM_PAGE_BYTES } from '../protocol/wasm-memory.js';
+import { capMemories, capTables, WASM_PAGE_BYTES } from '../protocol/wasm-memory.js';
 import { createWasi, type PluginLog } from './wasi/imports.js';
 
 const HANDLER_INTERFACE = 'artifact-keeper:format/handler@1.0.0';
@@ -133,6 +133,8 @@ class ComponentPlugin implements LoadedPlugin {
   /** The cap actually applied: the limit rounded down to whole pages. */
   private readonly capBytes: number;
   private instantiationCount = 0;
+  /** The most any one call has grown a linear memory by: the guest allocator's growth step. */
+  private largestGrowthBytes = 0;
   private exportsRequestHandler = false;
   /** The instance calls go to; replaced as soon as one fails. */
   private live!: Promise<Instance>;
@@ -217,10 +219,11 @@ class ComponentPlugin implements LoadedPlugin {
       instance = await pending;
       if (pending === this.live) break;
     }
+    const sizesBefore = memorySizes(instance);
     try {
       return guestCall(instance);
     } catch (thrown) {
-      const error = this.classify(thrown, instance);
+      const error = this.classify(thrown, instance, sizesBefore);
       // Only an ordinary err result leaves the instance fit for the next call. The fresh one
       // is ready before the failure is reported, so whoever sees the failure (and the
       // instantiation count) sees the replacement too.
@@ -228,11 +231,29 @@ class ComponentPlugin implements LoadedPlugin {
       throw error;
     } finally {
       instance.flushLog();
+      for (const [memory, before] of sizesBefore) {
+        this.largestGrowthBytes = Math.max(this.largestGrowthBytes, memory.buffer.byteLength - before);
+      }
     }
   }
 
+  /**
+   * Whether a trap looks like a refused `memory.grow`: some memory is within one growth step
+   * of the cap. A refused grow leaves no trace the host can see (the guest just gets -1), and
+   * allocators grow in steps (a JavaScript engine's heap by megabytes), so the step is the
+   * largest growth seen in one call: this call's, or any earlier call's, at least one page.
+   */
+  private withinGrowthStepOfCap(sizesBefore: Map<WebAssembly.Memory, number>): boolean {
+    for (const [memory, before] of sizesBefore) {
+      const size = memory.buffer.byteLength;
+      const step = Math.max(WASM_PAGE_BYTES, size - before, this.largestGrowthBytes);
+      if (size + step > this.capBytes) return true;
+    }
+    return false;
+  }
+
   /** What a guest call threw, as one of the loader's error classes. */
-  private classify(thrown: unknown, instance: Instance): Error {
+  private classify(thrown: unknown, instance: Instance, sizesBefore: Map<WebAssembly.Memory, number>): Error {
     const atCap = [...instance.memories].some((m) => m.buffer.byteLength >= this.capBytes - WASM_PAGE_BYTES);
     // noComponentErrorWrapping: an `err` result arrives as the guest's bare string.
     if (typeof thrown === 'string') {
@@ -257,6 +278,12 @@ class ComponentPlugin implements LoadedPlugin {
       return new MemoryLimitExceeded(
         this.limitBytes,
         `the plugin reached its memory limit of ${formatMiB(this.limitBytes)} and then trapped: ${message}`,
+      );
+    }
+    if (this.withinGrowthStepOfCap(sizesBefore)) {
+      return new MemoryLimitExceeded(
+        this.limitBytes,
+        `the plugin's memory was within one growth step of its limit of ${formatMiB(this.limitBytes)} when it trapped (its allocator most likely could not grow): ${message}`,
       );
     }
     return new GuestTrap(message, { cause: thrown });
@@ -314,7 +341,8 @@ class ComponentPlugin implements LoadedPlugin {
     const bytes = await readFile(join(this.dir, basename(name)));
     let capped: Uint8Array;
     try {
-      capped = capMemories(bytes, this.maximumPages);
+      // Tables too: their elements are host memory outside every linear memory.
+      capped = capTables(capMemories(bytes, this.maximumPages));
     } catch (error) {
       if (error instanceof RangeError) {
         throw new MemoryLimitExceeded(
@@ -326,6 +354,10 @@ class ComponentPlugin implements LoadedPlugin {
     }
     return WebAssembly.compile(capped as Uint8Array<ArrayBuffer>);
   }
+}
+
+function memorySizes(instance: Instance): Map<WebAssembly.Memory, number> {
+  return new Map([...instance.memories].map((memory) => [memory, memory.buffer.byteLength]));
 }
 
 function toWitMetadata(metadata: ArtifactMetadata): WitMetadata {

@@ -1,10 +1,13 @@
 /**
- * Reading and rewriting the linear memories of a core WebAssembly module, at the binary level.
+ * Reading and rewriting the linear memories and tables of a core WebAssembly module, at the
+ * binary level.
  *
  * Two ends need this: the supervisor refuses a component whose initial memory already exceeds
  * the plugin's limit, and the plugin host caps every memory (defined or imported) with a
  * maximum so that `memory.grow` past the limit fails inside the guest instead of growing the
- * host process. Only the import section (2) and the memory section (5) are re-encoded; every
+ * host process. Tables get the same treatment: `table.grow` costs host memory outside any
+ * linear memory (a plugin growing a table reached 575 MB of RSS under a 64 MB limit). Only the
+ * import section (2), the table section (4) and the memory section (5) are re-encoded; every
  * other byte is copied unchanged.
  */
 
@@ -16,7 +19,11 @@ const CORE_MODULE_VERSION = [0x01, 0x00, 0x00, 0x00];
 const PREAMBLE_BYTES = 8;
 
 const SECTION_IMPORT = 2;
+const SECTION_TABLE = 4;
 const SECTION_MEMORY = 5;
+
+/** How many elements a table may grow to, unless it starts larger (then it cannot grow). */
+export const MAX_TABLE_ELEMENTS = 10_000;
 
 const IMPORT_KIND_FUNC = 0x00;
 const IMPORT_KIND_TABLE = 0x01;
@@ -177,11 +184,25 @@ function readMemoryType(reader: WasmReader): MemoryType {
   return { flags, initialPages, maximumPages, start, end: reader.offset };
 }
 
-/** Table limits share the memory encoding; only their length matters here. */
-function skipLimits(reader: WasmReader): void {
+/** A table type's limits (after its element type) and where they sit in the binary. */
+interface TableLimits {
+  flags: number;
+  initial: number;
+  maximum: number | null;
+  start: number;
+  end: number;
+}
+
+/** Table limits share the memory encoding (64-bit tables set the same flag). */
+function readTableLimits(reader: WasmReader): TableLimits {
+  const start = reader.offset;
   const flags = reader.byte();
-  reader.unsigned();
-  if (flags & LIMITS_HAS_MAX) reader.unsigned();
+  if (flags & ~(LIMITS_HAS_MAX | LIMITS_64)) {
+    throw new WasmFormatError(`table at offset ${start} has unknown limit flags 0x${flags.toString(16)}`);
+  }
+  const initial = reader.unsigned();
+  const maximum = flags & LIMITS_HAS_MAX ? reader.unsigned() : null;
+  return { flags, initial, maximum, start, end: reader.offset };
 }
 
 /** A value or reference type: one byte, or (GC proposal) a nullable/non-null ref prefix and a heap type. */
@@ -195,9 +216,11 @@ interface LocatedMemory {
   type: MemoryType;
 }
 
-function locateMemories(bytes: Uint8Array): LocatedMemory[] {
+/** Every memory and every table of a module, imported ones first (index order). */
+function locateLimits(bytes: Uint8Array): { memories: LocatedMemory[]; tables: TableLimits[] } {
   if (!isCoreModule(bytes)) throw new WasmFormatError('not a core WebAssembly module (bad magic or version)');
   const found: LocatedMemory[] = [];
+  const tables: TableLimits[] = [];
   for (const section of readSections(bytes)) {
     if (section.id === SECTION_IMPORT) {
       const reader = new WasmReader(bytes, section.contentStart);
@@ -212,7 +235,7 @@ function locateMemories(bytes: Uint8Array): LocatedMemory[] {
             break;
           case IMPORT_KIND_TABLE:
             skipValueType(reader);
-            skipLimits(reader);
+            tables.push(readTableLimits(reader));
             break;
           case IMPORT_KIND_MEMORY: {
             const type = readMemoryType(reader);
@@ -231,6 +254,18 @@ function locateMemories(bytes: Uint8Array): LocatedMemory[] {
             throw new WasmFormatError(`import "${module}" "${name}" has unknown kind 0x${kind.toString(16)}`);
         }
       }
+    } else if (section.id === SECTION_TABLE) {
+      const reader = new WasmReader(bytes, section.contentStart);
+      const count = reader.unsigned();
+      for (let i = 0; i < count; i++) {
+        if (bytes[reader.offset] === 0x40) {
+          // Function references: a table with an initializer expression, which would have to be
+          // decoded to find the next table. No toolchain in use emits it; refuse rather than leave it uncapped.
+          throw new WasmFormatError(`table ${tables.length} at offset ${reader.offset} has an initializer expression, which is not supported`);
+        }
+        skipValueType(reader);
+        tables.push(readTableLimits(reader));
+      }
     } else if (section.id === SECTION_MEMORY) {
       const reader = new WasmReader(bytes, section.contentStart);
       const count = reader.unsigned();
@@ -240,7 +275,7 @@ function locateMemories(bytes: Uint8Array): LocatedMemory[] {
       }
     }
   }
-  return found;
+  return { memories: found, tables };
 }
 
 function describe(index: number, imported: MemoryDescriptor['import'], type: MemoryType): MemoryDescriptor {
@@ -256,7 +291,7 @@ function describe(index: number, imported: MemoryDescriptor['import'], type: Mem
 
 /** Every memory of a core module, imported ones first (memory index order). */
 export function readMemories(module: Uint8Array): MemoryDescriptor[] {
-  return locateMemories(module).map((m) => m.descriptor);
+  return locateLimits(module).memories.map((m) => m.descriptor);
 }
 
 /**
@@ -272,7 +307,7 @@ export function capMemories(module: Uint8Array, maximumPages: number): Uint8Arra
   if (!Number.isSafeInteger(maximumPages) || maximumPages < 0) {
     throw new RangeError(`maximum page count must be a non-negative integer, got ${maximumPages}`);
   }
-  const memories = locateMemories(module);
+  const { memories } = locateLimits(module);
   for (const { descriptor } of memories) {
     if (descriptor.initialPages > maximumPages) {
       const where = descriptor.import
@@ -286,7 +321,7 @@ export function capMemories(module: Uint8Array, maximumPages: number): Uint8Arra
   if (memories.length === 0) return module;
 
   // Each memory type is replaced in place; sections containing one are re-framed with their new size.
-  const replacements = new Map<number, { end: number; bytes: number[] }>();
+  const replacements = new Map<number, Replacement>();
   for (const { type } of memories) {
     const maximum = type.maximumPages === null ? maximumPages : Math.min(type.maximumPages, maximumPages);
     replacements.set(type.start, {
@@ -294,16 +329,50 @@ export function capMemories(module: Uint8Array, maximumPages: number): Uint8Arra
       bytes: [type.flags | LIMITS_HAS_MAX, ...encodeUnsigned(type.initialPages), ...encodeUnsigned(maximum)],
     });
   }
+  return replaceLimits(module, replacements);
+}
 
+/**
+ * Returns a copy of `module` in which every table, defined or imported, may grow to at most
+ * `maximumElements` elements, or not at all when it starts larger: a table without a maximum
+ * gets one, a larger maximum is lowered (never below the table's initial size).
+ */
+export function capTables(module: Uint8Array, maximumElements = MAX_TABLE_ELEMENTS): Uint8Array {
+  if (!Number.isSafeInteger(maximumElements) || maximumElements < 0) {
+    throw new RangeError(`maximum element count must be a non-negative integer, got ${maximumElements}`);
+  }
+  const replacements = new Map<number, Replacement>();
+  for (const table of locateLimits(module).tables) {
+    const cap = Math.max(table.initial, maximumElements);
+    const maximum = table.maximum === null ? cap : Math.min(table.maximum, cap);
+    if (maximum === table.maximum) continue;
+    replacements.set(table.start, {
+      end: table.end,
+      bytes: [table.flags | LIMITS_HAS_MAX, ...encodeUnsigned(table.initial), ...encodeUnsigned(maximum)],
+    });
+  }
+  return replaceLimits(module, replacements);
+}
+
+/** New bytes for the limits found at a start offset, up to `end`. */
+interface Replacement {
+  end: number;
+  bytes: number[];
+}
+
+/** A copy of `module` with each replacement applied and the sections holding one re-framed. */
+function replaceLimits(module: Uint8Array, replacements: Map<number, Replacement>): Uint8Array {
+  if (replacements.size === 0) return module;
   const parts: Uint8Array[] = [module.subarray(0, PREAMBLE_BYTES)];
   for (const section of readSections(module)) {
-    if (section.id !== SECTION_IMPORT && section.id !== SECTION_MEMORY) {
+    const inside = [...replacements].filter(([s]) => s >= section.contentStart && s < section.end).sort(([a], [b]) => a - b);
+    if (inside.length === 0) {
       parts.push(module.subarray(section.start, section.end));
       continue;
     }
     const content: Uint8Array[] = [];
     let cursor = section.contentStart;
-    for (const [start, replacement] of [...replacements].filter(([s]) => s >= section.contentStart && s < section.end)) {
+    for (const [start, replacement] of inside) {
       content.push(module.subarray(cursor, start), Uint8Array.from(replacement.bytes));
       cursor = replacement.end;
     }

@@ -20,6 +20,8 @@ export interface Config {
   databaseUrl: string | undefined;
   adminToken: string | undefined;
   adminPassword: string | undefined;
+  /** When set, `GET /metrics` needs `Authorization: Bearer <this>`; unset, it is anonymous. */
+  metricsToken: string | undefined;
   plugins: {
     requireSigned: boolean;
     /** Raw 32-byte Ed25519 public keys. */
@@ -126,6 +128,7 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl,
     adminToken: env.ADMIN_TOKEN || undefined,
     adminPassword: env.ADMIN_PASSWORD || undefined,
+    metricsToken: env.METRICS_TOKEN || undefined,
     plugins: {
       requireSigned: read.boolean('PLUGINS_REQUIRE_SIGNED', false),
       trustedPublicKeys: read.publicKeys('PLUGINS_TRUSTED_PUBKEY'),

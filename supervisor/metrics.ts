@@ -22,8 +22,8 @@ export class Metrics {
   });
   private readonly runtimeEvents = new client.Counter({
     name: 'plugin_keeper_plugin_runtime_events_total',
-    help: 'Plugin crashes, restarts, limit hits and quarantines',
-    labelNames: ['format', 'type'] as const,
+    help: 'Plugin crashes, restarts, limit hits and quarantines; in_call="true" for failures inside a call, which never count toward quarantine',
+    labelNames: ['format', 'type', 'in_call'] as const,
     registers: [this.registry],
   });
 
@@ -56,6 +56,6 @@ export class Metrics {
   }
 
   countRuntimeEvent(format: string, event: RuntimeEvent): void {
-    this.runtimeEvents.inc({ format, type: event.type });
+    this.runtimeEvents.inc({ format, type: event.type, in_call: String(event.inCall ?? false) });
   }
 }

@@ -56,6 +56,9 @@ export interface SupervisorOptions {
  * another supervisor holds the data directory.
  */
 export async function startSupervisor(config: Config, logger = pino({ level: config.logLevel }), options: SupervisorOptions = {}): Promise<Supervisor> {
+  // Everything the supervisor writes under DATA_DIR is its own business: the database, the
+  // admin token, plugin files, caches, blobs. Owner-only (files 0600, folders 0700) whoever writes them.
+  process.umask(0o077);
   const lock = await lockDataDir(config.dataDir, config.cluster.nodeId);
   let store: Store | undefined;
   try {

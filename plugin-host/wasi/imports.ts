@@ -11,6 +11,7 @@
  * resource objects it is given.
  */
 import { randomBytes } from 'node:crypto';
+import { LineCutter } from '../../protocol/log-lines.js';
 import type { ProvidedWasiInterface } from './interfaces.js';
 import { InputStream, IoError, OutputStream, Pollable, poll } from './io.js';
 
@@ -113,34 +114,23 @@ export function createWasi(log: PluginLog): Wasi {
 }
 
 /**
- * Decodes a guest stream and hands it to the log a line at a time: guests write a message
- * and its newline separately (console.log in componentize-js does), and the log should not
- * see them as two entries.
+ * Hands a guest stream to the log a line at a time, each cut at 8 KiB (protocol/log-lines.ts):
+ * guests write a message and its newline separately (console.log in componentize-js does),
+ * and the log should not see them as two entries; a guest printing megabytes without a
+ * newline costs one line's worth of memory.
  */
-const MAX_PENDING_CHARS = 64 * 1024;
-
 class LineBuffer {
-  // Streaming decode keeps a UTF-8 sequence split across two writes whole.
-  private readonly decoder = new TextDecoder();
-  private pending = '';
+  private readonly cutter: LineCutter;
 
-  constructor(
-    private readonly stream: LogStream,
-    private readonly log: PluginLog,
-  ) {}
+  constructor(stream: LogStream, log: PluginLog) {
+    this.cutter = new LineCutter((line) => log(stream, `${line}\n`));
+  }
 
   write(bytes: Uint8Array): void {
-    this.pending += this.decoder.decode(bytes, { stream: true });
-    // A guest printing without newlines still gets its text through, in bounded pieces.
-    const end = this.pending.length >= MAX_PENDING_CHARS ? this.pending.length : this.pending.lastIndexOf('\n') + 1;
-    if (end === 0) return;
-    this.log(this.stream, this.pending.slice(0, end));
-    this.pending = this.pending.slice(end);
+    this.cutter.write(bytes);
   }
 
   flush(): void {
-    if (this.pending.length === 0) return;
-    this.log(this.stream, this.pending);
-    this.pending = '';
+    this.cutter.flush();
   }
 }

@@ -70,7 +70,7 @@ export function createApp(deps: AppDeps): Koa<AppState> {
   router.use(ME_PATH, meRoutes().routes());
   router.use(extRoutes(deps.native).routes());
   router.use(healthRoutes(deps.health).routes());
-  router.use(metricsRoutes(deps.metrics).routes());
+  router.use(metricsRoutes(deps.metrics, { token: deps.config.metricsToken }).routes());
   const document = openApiDocument();
   router.get(OPENAPI_PATH, (ctx) => {
     ctx.body = document;

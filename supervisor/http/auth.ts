@@ -88,7 +88,7 @@ function readBasic(ctx: AppContext, encoded: string): Credentials {
   return { kind: 'basic', user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
-function unauthorized(ctx: AppContext, code: string, message: string): ServiceError {
+export function unauthorized(ctx: AppContext, code: string, message: string): ServiceError {
   // Set here rather than by the error middleware: only authentication failures carry it.
   ctx.set('WWW-Authenticate', WWW_AUTHENTICATE);
   return new ServiceError(401, code, message);

@@ -4,6 +4,8 @@
  * - `ServiceError`: as the service built it (it decides what the client is told);
  * - `PluginFailure`: the status of the contract's "Plugin failures" table, its code and message
  *   (which already names the limit that was hit);
+ * - `ComponentRefused` (the runtime would not transpile the component): 422
+ *   `plugin_validation_failed`, one validation error per problem, like the other checks;
  * - `DatabaseUnavailable`: 503, without the connection details;
  * - Koa's own HTTP errors: their status, a code derived from it, their message when exposable;
  * - anything else: 500 `internal_error` with a generic message naming the request id, and the
@@ -15,7 +17,7 @@ import { STATUS_CODES } from 'node:http';
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { PluginFailureCode } from '../runtime/errors.js';
-import { PluginFailure } from '../runtime/errors.js';
+import { ComponentRefused, PluginFailure } from '../runtime/errors.js';
 import { ServiceError } from '../services/errors.js';
 import { DatabaseUnavailable } from '../store/store.js';
 import type { AppContext, AppMiddleware } from './state.js';
@@ -61,6 +63,10 @@ function describeFailure(error: unknown, ctx: AppContext, logger: Logger): { sta
   }
   if (error instanceof PluginFailure) {
     return { status: PLUGIN_FAILURE_STATUS[error.code], body: { error: error.code, message: error.message } };
+  }
+  if (error instanceof ComponentRefused) {
+    const validationErrors = error.problems.map((message) => ({ field: 'wasm', message }));
+    return { status: 422, body: errorBody('plugin_validation_failed', error.message, { validation_errors: validationErrors }) };
   }
   if (error instanceof DatabaseUnavailable) {
     logger.error({ req_id: ctx.state.requestId, err: error }, 'database unavailable');

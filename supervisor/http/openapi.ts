@@ -114,7 +114,8 @@ const DECISIONS = `
   authentication. The repository context's URLs handed to plugins are built on PUBLIC_URL when it is set, else
   on the request's scheme and host (\`X-Forwarded-Proto\`/\`X-Forwarded-Host\` only when TRUST_PROXY=true).
 - **Format test.** 200 with the result when \`success\`, else 422 with the same body.
-- **Auth.** Every path but \`/health\`, \`/ready\` and \`/metrics\` needs credentials; without valid
+- **Auth.** Every path but \`/health\`, \`/ready\` and \`/metrics\` needs credentials (\`/metrics\` needs
+  \`Authorization: Bearer <METRICS_TOKEN>\` when the server sets METRICS_TOKEN); without valid
   ones: 401 \`unauthorized\` (none sent) or \`invalid_credentials\`, with
   \`WWW-Authenticate: ${WWW_AUTHENTICATE}\`. The \`reader\` role may GET (and HEAD) the plugin, format and
   repository routes and this document; anything else is 403 \`forbidden\`. When a request carries several

@@ -24,7 +24,8 @@ import {
   type RequestType0,
 } from 'vscode-jsonrpc/node';
 import { BinaryMessageReader, BinaryMessageWriter } from '../../protocol/framing.js';
-import { Ack, PluginErrorCode, Ready, type ReadyResult } from '../../protocol/methods.js';
+import { forwardLines } from '../../protocol/log-lines.js';
+import { Ack, PluginErrorCode, Ready, Stats, type ReadyResult } from '../../protocol/methods.js';
 import { ArtifactInvalid, FormatUnavailable, PluginCrashed, PluginMemoryExceeded, PluginTimeout } from './errors.js';
 import type { ResourceMonitor, ResourceSample } from './monitor.js';
 import type { Sandbox } from './sandbox.js';
@@ -35,8 +36,14 @@ const here = path.dirname(fileURLToPath(import.meta.url));
  * start from plain JS, never through a TS loader, and load one file rather than dozens.
  */
 export const hostEntry = path.resolve(here, '../../plugin-host/bundle.js');
-/** dist/ and node_modules/ both sit below it; the host must be able to read them. */
-const packageRoot = path.resolve(here, '../../..');
+/**
+ * What a child may read: the host bundle's folder (compiled host code, nothing else) and the
+ * component's transpiled folder. Not the package root: the default DATA_DIR sits below it
+ * (the database, the admin token, every plugin's files).
+ */
+export function childReadablePaths(entry: string): string[] {
+  return [path.dirname(hostEntry), path.dirname(entry)];
+}
 
 export interface ChildLimits {
   memoryMb: number;
@@ -57,7 +64,7 @@ export interface ChildOptions {
   ackTimeoutMs: number;
   /** How long spawn-to-ready may take. */
   startTimeoutMs: number;
-  /** Lines the child (host or guest) wrote to stderr. */
+  /** Lines the child (host or guest) wrote to stderr, each at most 8 KiB and a marker (protocol/log-lines.ts). */
   log: (line: string) => void;
 }
 
@@ -72,6 +79,13 @@ export interface ChildExit {
   reason: ExitReason;
   /** A sentence for the operator: what happened and, for limits, which limit. */
   message: string;
+  /**
+   * Whether the process ended while it had a call to answer. A client's input can cause any
+   * such death (a bomb, a loop, a host-side allocation), so it never counts toward quarantine.
+   * An unresponsive child had nothing acknowledged, so nothing was running: it does count; so
+   * does a death while only the supervisor's own stats request was pending.
+   */
+  duringCall: boolean;
 }
 
 /** A call that never ran to completion because its child went away; safe to retry elsewhere. */
@@ -89,6 +103,8 @@ interface PendingCall {
 export interface ChildEvents {
   /** The guest trapped inside a call (the host re-instantiates; the process lives on). */
   trap: [message: string];
+  /** The guest hit its memory cap inside a call (the host re-instantiates; the process lives on). */
+  memory: [message: string];
   exit: [exit: ChildExit];
 }
 
@@ -119,7 +135,7 @@ export class PluginChild extends EventEmitter<ChildEvents> {
     const command = options.sandbox.command({
       hostEntry,
       hostArgs: ['--entry', options.entry, '--memory-bytes', String(memoryLimitBytes)],
-      readablePaths: [packageRoot, path.dirname(options.entry)],
+      readablePaths: childReadablePaths(options.entry),
       maxOldSpaceMb: 64 + options.limits.memoryMb,
     });
     this.process = execa(command.file, command.args, {
@@ -149,7 +165,9 @@ export class PluginChild extends EventEmitter<ChildEvents> {
     // A closed or broken pipe shows up as the process exiting; nothing more to do here.
     this.connection.onError(() => undefined);
     this.connection.listen();
-    pipeLines(this.process.stderr!, options.log);
+    forwardLines(this.process.stderr!, options.log);
+    // Sampled from spawn, not from readiness: loading a component can take all the memory too.
+    if (this.process.pid !== undefined) options.monitor.watch(this.process.pid, (sample) => this.onSample(sample));
 
     this.livenessTimer = setInterval(() => this.checkLiveness(), Math.min(250, options.ackTimeoutMs));
     this.exited = this.process.then((result) => this.onExit(result.exitCode ?? null, result.signal ?? null));
@@ -175,8 +193,6 @@ export class PluginChild extends EventEmitter<ChildEvents> {
       throw new PluginCrashed(`the plugin process failed to start: ${message}`);
     }
     child.state = 'ready';
-    const pid = child.pid;
-    if (pid !== undefined) options.monitor.watch(pid, (sample) => child.onSample(sample));
     return child;
   }
 
@@ -265,6 +281,7 @@ export class PluginChild extends EventEmitter<ChildEvents> {
       case PluginErrorCode.GuestError:
         return new ArtifactInvalid(error.message);
       case PluginErrorCode.MemoryLimit:
+        this.emit('memory', error.message);
         return new PluginMemoryExceeded(this.options.limits.memoryMb, error.message);
       case PluginErrorCode.NotSupported:
         return new FormatUnavailable(error.message);
@@ -306,10 +323,15 @@ export class PluginChild extends EventEmitter<ChildEvents> {
     clearTimeout(this.deadlineTimer);
     if (this.process.pid !== undefined) this.options.monitor.unwatch(this.process.pid);
     this.connection.dispose();
-    const exit: ChildExit = this.killReason
-      ? { code, signal, ...this.killReason }
-      : { code, signal, reason: 'crashed', message: `the plugin process exited unexpectedly (code ${code}, signal ${signal})` };
     const [head, ...queued] = this.calls.splice(0);
+    const killed = this.killReason ?? {
+      reason: 'crashed' as const,
+      message: `the plugin process exited unexpectedly (code ${code}, signal ${signal})`,
+    };
+    // The supervisor's own stats request runs no guest code and carries no client input.
+    const clientCall = [head, ...queued].some((call) => call !== undefined && call.method !== Stats.method);
+    const duringCall = clientCall && killed.reason !== 'unresponsive' && killed.reason !== 'start_failed';
+    const exit: ChildExit = { code, signal, ...killed, duringCall };
     if (head) head.reject(this.headFailure(exit, head));
     for (const call of queued) call.reject(new ChildLost(exit.message));
     this.emit('exit', exit);
@@ -331,17 +353,4 @@ export class PluginChild extends EventEmitter<ChildEvents> {
         return new PluginCrashed(exit.message);
     }
   }
-}
-
-/** Forwards a stream's text line by line (the child's stderr: host and guest logs). */
-function pipeLines(stream: NodeJS.ReadableStream, log: (line: string) => void): void {
-  let partial = '';
-  stream.on('data', (chunk: Buffer) => {
-    const lines = (partial + chunk.toString('utf8')).split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) if (line) log(line);
-  });
-  stream.on('end', () => {
-    if (partial) log(partial);
-  });
 }

@@ -7,7 +7,7 @@
  */
 import { mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { transpileBytes } from '@bytecodealliance/jco-transpile';
+import { Worker } from 'node:worker_threads';
 import { componentWit } from '@bytecodealliance/jco-transpile/wasm-tools';
 import {
   isSupportedWasiVersion,
@@ -24,6 +24,29 @@ import {
   WasmReader,
 } from '../../protocol/wasm-memory.js';
 import { sha256Hex } from '../sha256.js';
+import { ComponentRefused } from './errors.js';
+import type { TranspileReply, TranspileRequest } from './transpile-worker.js';
+
+/**
+ * What one component may make the supervisor spend before it runs at all (docs/operations.md).
+ * A componentize-js plugin is about 12 MB with 5 canonical functions and transpiles in about
+ * a second to ~150 KB of JavaScript; jco's time and output grow faster than linearly with the
+ * number of functions (2,000: 2.7 s and 5 MB; 20,000: 47 s and 52 MB).
+ */
+export const COMPONENT_LIMITS = {
+  /** The component binary. */
+  maxBytes: 64 * 1024 * 1024,
+  /** Canonical functions (lifted exports, lowered imports, resource built-ins), nested components included. */
+  maxFunctions: 1000,
+  /** The generated JavaScript; the core .wasm files beside it are the component's own modules. */
+  maxJavaScriptBytes: 16 * 1024 * 1024,
+  /** One transpile, in a worker thread that is terminated past it. */
+  transpileTimeoutMs: 30_000,
+  /** The worker's JS heap. */
+  transpileHeapMb: 512,
+};
+
+export type ComponentLimits = typeof COMPONENT_LIMITS;
 
 export const HANDLER_INTERFACE = 'artifact-keeper:format/handler@1.0.0';
 export const REQUEST_HANDLER_INTERFACE = 'artifact-keeper:format/request-handler@1.0.0';
@@ -32,6 +55,7 @@ export const REQUEST_HANDLER_INTERFACE = 'artifact-keeper:format/request-handler
 const COMPONENT_PREAMBLE = [0x0d, 0x00, 0x01, 0x00];
 const COMPONENT_SECTION_CORE_MODULE = 1;
 const COMPONENT_SECTION_COMPONENT = 4;
+const COMPONENT_SECTION_CANON = 8;
 const CORE_SECTION_CUSTOM = 0;
 const NAME_SUBSECTION_MODULE = 0;
 
@@ -97,6 +121,9 @@ export interface CheckOptions {
 
 /** Every reason the plugin host could not run these bytes as a format plugin; empty when it can. */
 export async function checkComponent(bytes: Uint8Array, options: CheckOptions): Promise<string[]> {
+  // Before anything reads the component further: its size bounds every later step.
+  const tooLarge = sizeProblems(bytes, COMPONENT_LIMITS);
+  if (tooLarge.length > 0) return tooLarge;
   const inspection = await inspectComponent(bytes);
   switch (inspection.kind) {
     case 'not-wasm':
@@ -120,6 +147,43 @@ export async function checkComponent(bytes: Uint8Array, options: CheckOptions): 
         ...inspection.coreModules.flatMap((module) => memoryProblems(module, options.memoryLimitBytes)),
       ];
   }
+}
+
+/**
+ * A component too large to transpile within the limits: its size, then (for a component)
+ * its canonical function count, which is what jco's time and output grow with.
+ */
+function sizeProblems(bytes: Uint8Array, limits: ComponentLimits): string[] {
+  if (bytes.byteLength > limits.maxBytes) {
+    return [`the component is ${formatMiB(bytes.byteLength)}, more than the limit of ${formatMiB(limits.maxBytes)}`];
+  }
+  if (isCoreModule(bytes) || !hasWasmMagic(bytes)) return [];
+  let functions: number;
+  try {
+    functions = countCanonicalFunctions(bytes);
+  } catch {
+    return []; // undecodable: inspectComponent says why
+  }
+  if (functions > limits.maxFunctions) {
+    return [
+      `the component defines ${functions} functions (lifted exports and lowered imports), more than the limit of ` +
+        `${limits.maxFunctions}; a format plugin needs a few dozen at most`,
+    ];
+  }
+  return [];
+}
+
+/** Entries of every canon section, nested components included: one per canonical function. */
+function countCanonicalFunctions(component: Uint8Array): number {
+  let count = 0;
+  const walk = (bytes: Uint8Array) => {
+    for (const section of readSections(bytes)) {
+      if (section.id === COMPONENT_SECTION_CANON) count += new WasmReader(bytes, section.contentStart).unsigned();
+      else if (section.id === COMPONENT_SECTION_COMPONENT) walk(bytes.subarray(section.contentStart, section.end));
+    }
+  };
+  walk(component);
+  return count;
 }
 
 function exportProblems(inspection: ComponentInspection, options: CheckOptions): string[] {
@@ -279,43 +343,20 @@ export interface TranspiledComponent {
 
 const ENTRY_FILE = 'plugin.js';
 
-/**
- * The options every cached component was transpiled with; the plugin host's loader depends
- * on each of them. A function, because transpileBytes writes into the object it is given.
- *
- * - `instantiation: 'async'`: the module exports `instantiate(getCoreModule, imports,
- *   instantiateCore)` instead of instantiating on import, so the host compiles (and caps)
- *   every core module itself, passes the WASI import object, sees every core instance, and
- *   can instantiate again after a trap.
- * - WASI: in instantiation mode jco emits no `import` statements; it reads each import from
- *   the import object under its unversioned interface name (`imports['wasi:cli/stdout']`),
- *   which are the keys of plugin-host/wasi/imports.ts. `wasiShim: false` and an empty `map`
- *   make that explicit: nothing is routed to @bytecodealliance/preview2-shim.
- * - `base64Cutoff: 0`: every core module is a separate .wasm file the host can rewrite.
- * - `noComponentErrorWrapping: true`: an `err(message)` result is thrown as the bare payload
- *   (the guest's string), which the loader turns into a GuestError.
- */
-export function transpileOptions(): NonNullable<Parameters<typeof transpileBytes>[1]> {
-  return {
-    name: 'plugin',
-    instantiation: 'async',
-    base64Cutoff: 0,
-    wasiShim: false,
-    map: {},
-    noComponentErrorWrapping: true,
-    emitTypescriptDeclarations: false,
-  };
-}
-
 /** Builds in progress in this process, by output directory, so concurrent callers share one. */
 const building = new Map<string, Promise<boolean>>();
 
 /**
  * Transpiles `bytes` into `<cacheDir>/<sha256>/` unless that is already there. The output is
  * written to a temporary directory beside it and renamed into place, so a directory under its
- * hash is always complete; if another process renames first, its output is kept.
+ * hash is always complete; if another process renames first, its output is kept. A component
+ * over the limits is refused with ComponentRefused, and leaves nothing in the cache.
  */
-export async function transpileToCache(bytes: Uint8Array, cacheDir: string): Promise<TranspiledComponent> {
+export async function transpileToCache(
+  bytes: Uint8Array,
+  cacheDir: string,
+  limits: ComponentLimits = COMPONENT_LIMITS,
+): Promise<TranspiledComponent> {
   const sha256 = sha256Hex(bytes);
   const dir = join(resolve(cacheDir), sha256);
   const cached: TranspiledComponent = { sha256, dir, entry: join(dir, ENTRY_FILE), transpiled: false };
@@ -326,7 +367,7 @@ export async function transpileToCache(bytes: Uint8Array, cacheDir: string): Pro
     await pending;
     return cached;
   }
-  pending = exists(dir).then((done) => (done ? false : buildInto(bytes, dir)));
+  pending = exists(dir).then((done) => (done ? false : buildInto(bytes, dir, limits)));
   building.set(dir, pending);
   try {
     return { ...cached, transpiled: await pending };
@@ -335,19 +376,26 @@ export async function transpileToCache(bytes: Uint8Array, cacheDir: string): Pro
   }
 }
 
+/** Removes a component's cached output (an install that failed after transpiling it). */
+export async function removeFromCache(sha256: string, cacheDir: string): Promise<void> {
+  await rm(join(resolve(cacheDir), sha256), { recursive: true, force: true });
+}
+
 /** Returns whether this call's output was the one renamed into place. */
-async function buildInto(bytes: Uint8Array, dir: string): Promise<boolean> {
-  const { files } = await transpileBytes(bytes, transpileOptions());
-  await mkdir(dirname(dir), { recursive: true });
+async function buildInto(bytes: Uint8Array, dir: string, limits: ComponentLimits): Promise<boolean> {
+  const problems = sizeProblems(bytes, limits);
+  if (problems.length > 0) throw new ComponentRefused(problems);
+  const files = await transpileInWorker(bytes, limits);
+  await mkdir(dirname(dir), { recursive: true, mode: 0o700 });
   const temp = await mkdtemp(`${dir}.tmp-`);
   try {
-    for (const [name, content] of Object.entries(files)) {
+    for (const [name, content] of files) {
       const path = join(temp, name);
-      await mkdir(dirname(path), { recursive: true });
-      await writeFile(path, content);
+      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+      await writeFile(path, content, { mode: 0o600 });
     }
     // The output is ESM .js; without this Node would read it as CommonJS.
-    await writeFile(join(temp, 'package.json'), '{"type":"module"}\n');
+    await writeFile(join(temp, 'package.json'), '{"type":"module"}\n', { mode: 0o600 });
     await rename(temp, dir);
     return true;
   } catch (error) {
@@ -355,6 +403,42 @@ async function buildInto(bytes: Uint8Array, dir: string): Promise<boolean> {
     if (isCode(error, 'ENOTEMPTY') || isCode(error, 'EEXIST')) return false;
     throw error;
   }
+}
+
+const workerFile = new URL('./transpile-worker.js', import.meta.url);
+
+/** jco's transpile in a worker thread, bounded in heap and time; the event loop stays free. */
+function transpileInWorker(bytes: Uint8Array, limits: ComponentLimits): Promise<Array<[string, Uint8Array]>> {
+  return new Promise((resolvePromise, reject) => {
+    const request: TranspileRequest = { bytes, maxJavaScriptBytes: limits.maxJavaScriptBytes };
+    const worker = new Worker(workerFile, {
+      workerData: request,
+      resourceLimits: { maxOldGenerationSizeMb: limits.transpileHeapMb },
+    });
+    let settled = false;
+    const settle = (outcome: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      void worker.terminate();
+      outcome();
+    };
+    const deadline = setTimeout(
+      () => settle(() => reject(new ComponentRefused([`transpiling it took longer than the limit of ${limits.transpileTimeoutMs / 1000} s`]))),
+      limits.transpileTimeoutMs,
+    );
+    worker.on('message', (reply: TranspileReply) =>
+      settle(() => (reply.ok ? resolvePromise(reply.files) : reject(new ComponentRefused([reply.problem])))),
+    );
+    worker.on('error', (error) => {
+      const outOfMemory = (error as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY';
+      const problem = outOfMemory
+        ? `transpiling it needed more than the limit of ${limits.transpileHeapMb} MB of heap`
+        : `jco could not transpile it: ${error.message}`;
+      settle(() => reject(new ComponentRefused([problem])));
+    });
+    worker.on('exit', (code) => settle(() => reject(new ComponentRefused([`the transpiler stopped unexpectedly (exit code ${code})`]))));
+  });
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -53,3 +53,14 @@ export class PluginInvalidResponse extends PluginFailure {
 export class FormatUnavailable extends PluginFailure {
   readonly code = 'format_unavailable';
 }
+
+/**
+ * A component the runtime will not prepare: too large, too many functions, or too slow or
+ * too large to transpile. Not a call failure: it is raised before any process runs, and
+ * callers answer it like any other problem of the component (422, one problem each).
+ */
+export class ComponentRefused extends Error {
+  constructor(readonly problems: string[]) {
+    super(`the component cannot be prepared: ${problems.join('; ')}`);
+  }
+}

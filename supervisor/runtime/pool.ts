@@ -4,11 +4,15 @@
  *
  * - Calls go to the ready child with the fewest calls in flight.
  * - A call whose child went away before running it (`ChildLost`) is retried on another one.
- * - A child that crashes is restarted after an exponential backoff; one killed for a limit
- *   (time, memory) or for being unresponsive is replaced at once.
- * - Crashes (unexpected exits and guest traps) are counted in a sliding window; too many
- *   and the version is quarantined: its children stop and every call gets
- *   `format_unavailable` until someone starts a new pool.
+ * - A child that ends for any reason but a stop is replaced after an exponential backoff
+ *   (100 ms doubling to 15 s), whatever the cause: a client whose requests kill children
+ *   must not make the supervisor spawn without bound. The backoff only resets once a child
+ *   has lived a whole maximum delay, so alternating good and bad calls keeps it up.
+ * - Only failures no client can cause count toward quarantine: a process death outside a
+ *   call (or an unresponsive child) and a failed start. A failure inside a call (timeout,
+ *   trap, memory, a death while answering) goes to its caller and to the events, never
+ *   to the count. Too many counted crashes in the window and the version is quarantined:
+ *   its children stop and every call gets `format_unavailable` until someone starts a new pool.
  * - `drain()` admits nothing new, lets calls in flight finish, then stops the children:
  *   that is how a reload retires the old version without dropping a call.
  */
@@ -43,6 +47,8 @@ export interface RuntimeEvent {
   message: string;
   pid?: number;
   reason?: ExitReason | 'trap';
+  /** For `crashed` and `limit_exceeded`: the failure happened inside a call, so it does not count toward quarantine. */
+  inCall?: boolean;
 }
 
 export interface PoolOptions {
@@ -95,7 +101,8 @@ export class VersionPool {
   private readonly slots: Slot[];
   private readonly waiters: Array<{ resolve: (child: PluginChild) => void; reject: (error: Error) => void }> = [];
   private readonly crashTimes: number[] = [];
-  private consecutiveCrashes = 0;
+  /** Restarts since a child last lived a whole maximum backoff delay: the backoff's exponent. */
+  private consecutiveRestarts = 0;
   private inFlight = 0;
   private readonly idleWaiters: Array<() => void> = [];
 
@@ -139,9 +146,7 @@ export class VersionPool {
         // Picked and called in the same turn, so the next call sees this one in flight.
         const child = this.pickReady() ?? (await this.waitForChild());
         try {
-          const result = await child.call(type as RequestType<unknown, unknown, unknown>, params);
-          this.consecutiveCrashes = 0;
-          return result;
+          return await child.call(type as RequestType<unknown, unknown, unknown>, params);
         } catch (error) {
           if (!(error instanceof ChildLost) || attempt >= MAX_ATTEMPTS) throw error;
         }
@@ -234,9 +239,12 @@ export class VersionPool {
     }
     slot.child = child;
     child.on('exit', (exit) => this.onChildExit(slot, child, exit));
+    // The host re-instantiates in the same process; a trap is always inside a call.
     child.on('trap', (message) => {
-      this.emit({ type: 'crashed', reason: 'trap', pid: child.pid, message: `the guest trapped: ${message}` });
-      this.recordCrash(`the guest trapped: ${message}`);
+      this.emit({ type: 'crashed', reason: 'trap', inCall: true, pid: child.pid, message: `the guest trapped inside a call: ${message}` });
+    });
+    child.on('memory', (message) => {
+      this.emit({ type: 'limit_exceeded', reason: 'memory', inCall: true, pid: child.pid, message });
     });
     for (const waiter of this.waiters.splice(0)) waiter.resolve(child);
   }
@@ -261,15 +269,17 @@ export class VersionPool {
     slot.lastExit = exit;
     if (exit.reason === 'stopped' || this.state === 'stopped' || this.state === 'quarantined') return;
 
-    let delayMs = 0;
+    const event = { reason: exit.reason, pid: child.pid, inCall: exit.duringCall, message: exit.message };
     if (exit.reason === 'timeout' || exit.reason === 'memory') {
-      this.emit({ type: 'limit_exceeded', reason: exit.reason, pid: child.pid, message: exit.message });
+      this.emit({ type: 'limit_exceeded', ...event });
+    } else if (exit.duringCall) {
+      this.emit({ type: 'crashed', ...event, message: `${exit.message} (inside a call; not counted toward quarantine)` });
     } else {
-      this.emit({ type: 'crashed', reason: exit.reason, pid: child.pid, message: exit.message });
+      this.emit({ type: 'crashed', ...event });
       if (this.recordCrash(exit.message)) return;
-      delayMs = this.nextBackoffMs();
     }
-    this.scheduleRestart(slot, delayMs);
+    if (Date.now() - child.startedAt.getTime() >= this.options.settings.backoff.maxMs) this.consecutiveRestarts = 0;
+    this.scheduleRestart(slot, this.nextBackoffMs());
   }
 
   private scheduleRestart(slot: Slot, delayMs: number): void {
@@ -282,7 +292,7 @@ export class VersionPool {
           if (slot.child) this.emit({ type: 'restarted', pid: slot.child.pid, message: `restarted after: ${slot.lastExit?.message}` });
         },
         (error: Error) => {
-          this.emit({ type: 'crashed', reason: 'start_failed', message: error.message });
+          this.emit({ type: 'crashed', reason: 'start_failed', inCall: false, message: error.message });
           if (this.recordCrash(error.message)) return;
           this.scheduleRestart(slot, this.nextBackoffMs());
         },
@@ -290,14 +300,14 @@ export class VersionPool {
     }, delayMs);
   }
 
-  /** 100 ms, 200 ms, 400 ms... up to the maximum; reset by the next successful call. */
+  /** 100 ms, 200 ms, 400 ms... up to the maximum. */
   private nextBackoffMs(): number {
-    this.consecutiveCrashes++;
+    this.consecutiveRestarts++;
     const { initialMs, maxMs } = this.options.settings.backoff;
-    return Math.min(initialMs * 2 ** (this.consecutiveCrashes - 1), maxMs);
+    return Math.min(initialMs * 2 ** (this.consecutiveRestarts - 1), maxMs);
   }
 
-  /** Counts a crash; returns true when it tipped the version into quarantine. */
+  /** Counts a crash no client could have caused; returns true when it tipped the version into quarantine. */
   private recordCrash(message: string): boolean {
     const now = Date.now();
     const { maxCrashes, windowMs } = this.options.settings.quarantine;
@@ -305,7 +315,7 @@ export class VersionPool {
     while (this.crashTimes.length > 0 && this.crashTimes[0]! < now - windowMs) this.crashTimes.shift();
     if (this.crashTimes.length < maxCrashes || this.state === 'quarantined') return false;
     this.state = 'quarantined';
-    this.quarantineReason = `${this.crashTimes.length} crashes within ${Math.round(windowMs / 1000)} s; last: ${message}`;
+    this.quarantineReason = `${this.crashTimes.length} crashes outside calls within ${Math.round(windowMs / 1000)} s; last: ${message}`;
     this.emit({ type: 'quarantined', message: this.quarantineReason });
     void this.stop();
     return true;

@@ -3,7 +3,7 @@
  * timings) and the two steps every plugin version goes through: `prepare` (check and
  * transpile the component once, cached by SHA-256) and `startVersion` (its children).
  */
-import { transpileToCache } from './component.js';
+import { removeFromCache, transpileToCache } from './component.js';
 import { ResourceMonitor } from './monitor.js';
 import { VersionPool, type PoolLimits, type RuntimeEvent, type RuntimeSettings } from './pool.js';
 import { Sandbox } from './sandbox.js';
@@ -28,6 +28,8 @@ export interface PreparedComponent {
   sha256: string;
   /** The transpiled entry module the plugin host imports. */
   entry: string;
+  /** This preparation wrote the cache entry (nothing was running from it before). */
+  transpiled: boolean;
 }
 
 export interface VersionSpec {
@@ -56,12 +58,26 @@ export class PluginRuntime {
     };
   }
 
+  /** Refuses (ComponentRefused) a component over the limits of component.ts; caches nothing then. */
   async prepare(wasm: Uint8Array): Promise<PreparedComponent> {
-    const { sha256, entry } = await transpileToCache(wasm, this.config.cacheDir);
-    return { sha256, entry };
+    const { sha256, entry, transpiled } = await transpileToCache(wasm, this.config.cacheDir);
+    return { sha256, entry, transpiled };
   }
 
-  startVersion(spec: VersionSpec): Promise<VersionPool> {
+  /**
+   * Starts a version's children. If they fail to start from a cache entry this preparation
+   * wrote, the entry goes too: a failed install leaves nothing in the cache.
+   */
+  async startVersion(spec: VersionSpec): Promise<VersionPool> {
+    try {
+      return await this.startPool(spec);
+    } catch (error) {
+      if (spec.component.transpiled) await removeFromCache(spec.component.sha256, this.config.cacheDir);
+      throw error;
+    }
+  }
+
+  private startPool(spec: VersionSpec): Promise<VersionPool> {
     return VersionPool.start({
       version: spec.version,
       entry: spec.component.entry,

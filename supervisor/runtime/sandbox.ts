@@ -34,7 +34,7 @@ export interface ChildCommand {
 export interface SandboxSpawnOptions {
   hostEntry: string;
   hostArgs: string[];
-  /** Folders the child may read (the host's code, node_modules, the component). */
+  /** Folders the child may read (the host bundle's folder, the component's), nothing else. */
   readablePaths: string[];
   /** JS heap bound for the host (the WebAssembly memory is capped separately). */
   maxOldSpaceMb: number;

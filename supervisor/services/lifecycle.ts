@@ -72,7 +72,7 @@ export class PluginLifecycle implements PluginService {
     // The shown status depends on the nodes' states, so the filter and the page are applied
     // here (a deployment has a plugin per format: tens of rows).
     const { store, node } = this.deps;
-    const [rows, states] = await Promise.all([store.allPlugins(), store.listNodeStates({ seenSince: node.liveSince() })]);
+    const [rows, states] = await Promise.all([store.allPlugins(), store.listNodeStates({ seenSince: await node.liveSince() })]);
     const views = rows
       .map((row) => this.viewWith(row, states.filter((state) => state.plugin_id === row.id)))
       .filter((view) => (query.status === undefined || view.status === query.status) && (query.plugin_type === undefined || view.plugin_type === query.plugin_type));
@@ -263,7 +263,7 @@ export class PluginLifecycle implements PluginService {
     const self = config.cluster.nodeId;
     const handler = routing.plugin(id);
     const local = handler ? (await handler.processes()).map((p) => ({ node_id: self, ...processRow(p) })) : [];
-    const others = (await store.listProcesses(id, node.liveSince()))
+    const others = (await store.listProcesses(id, await node.liveSince()))
       .filter((row) => row.node_id !== self)
       .map(({ plugin_id: _plugin, slot: _slot, updated_at: _updated, ...fields }) => fields);
     return { items: [...local, ...others] };
@@ -414,7 +414,7 @@ export class PluginLifecycle implements PluginService {
   }
 
   private async liveStates(id: string): Promise<PluginNodeStateRow[]> {
-    return this.deps.store.listNodeStates({ pluginId: id, seenSince: this.deps.node.liveSince() });
+    return this.deps.store.listNodeStates({ pluginId: id, seenSince: await this.deps.node.liveSince() });
   }
 
   private async view(row: PluginRow): Promise<PluginView> {

@@ -9,7 +9,7 @@
  * The store keeps every version's component too, so a supervisor that never saw the
  * install (another machine sharing the PostgreSQL) can rebuild the folder from it.
  */
-import { cp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 export class PluginFiles {
@@ -42,6 +42,8 @@ export class PluginFiles {
     await rm(dir, { recursive: true, force: true });
     await mkdir(path.dirname(dir), { recursive: true });
     await cp(packageDir, dir, { recursive: true });
+    // cp keeps the source's modes, and a local install's files are the operator's (often 0644).
+    await makePrivate(dir);
     return dir;
   }
 
@@ -66,5 +68,15 @@ export class PluginFiles {
 
   async removePlugin(pluginId: string): Promise<void> {
     await rm(path.join(this.dataDir, 'plugins', pluginId), { recursive: true, force: true });
+  }
+}
+
+/** Owner-only modes for a copied tree: folders 0700, files 0600. */
+async function makePrivate(dir: string): Promise<void> {
+  await chmod(dir, 0o700);
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    const entryPath = path.join(entry.parentPath, entry.name);
+    if (entry.isDirectory()) await chmod(entryPath, 0o700);
+    else if (entry.isFile()) await chmod(entryPath, 0o600);
   }
 }

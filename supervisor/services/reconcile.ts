@@ -150,8 +150,10 @@ export class Reconciler implements DesiredStateChanges {
   }
 
   /** Live nodes (up, and seen within the node timeout) are seen at or after this. */
-  liveSince(): string {
-    return new Date(Date.now() - this.deps.nodeTimeoutMs).toISOString();
+  async liveSince(): Promise<string> {
+    // The database's clock, as the node rows' heartbeats are written by it (cluster/nodes.ts).
+    const now = Date.parse(await this.deps.store.databaseTime());
+    return new Date(now - this.deps.nodeTimeoutMs).toISOString();
   }
 
   /** Starts a version's processes; a start failure is a 422 naming the reason. */

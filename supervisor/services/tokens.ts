@@ -124,7 +124,7 @@ function hashToken(token: string): string {
 }
 
 /** Constant time whatever the lengths: the digests compared always have the same length. */
-function sameSecret(given: string, expected: string): boolean {
+export function sameSecret(given: string, expected: string): boolean {
   return timingSafeEqual(createHash('sha256').update(given).digest(), createHash('sha256').update(expected).digest());
 }
 

@@ -7,6 +7,7 @@
  * outside one takes it too, so it waits for the transaction instead of joining it.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { runTransaction, type Db, type Driver, type Row } from './db.js';
@@ -25,10 +26,26 @@ export function openSqlite(dataDir: string): Driver {
     const database = new Database(file, { timeout: BUSY_TIMEOUT_MS });
     // WAL lets readers in other processes (a CLI next to the server) run during writes.
     database.pragma('journal_mode = WAL');
+    makePrivate(file);
     database.pragma('foreign_keys = ON');
     return new SqliteDriver(database, `SQLite database ${file}`);
   } catch (error) {
     throw new DatabaseUnavailable(`cannot open the SQLite database ${file}: ${describeError(error)}`, { cause: error });
+  }
+}
+
+/**
+ * The database holds token hashes and every plugin's binary: owner-only (0600), also when an
+ * older version created it world-readable. SQLite gives -wal and -shm the database file's
+ * mode when it creates them; existing ones are corrected here too.
+ */
+function makePrivate(file: string): void {
+  for (const name of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      fs.chmodSync(name, 0o600);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
   }
 }
 

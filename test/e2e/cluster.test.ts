@@ -70,6 +70,20 @@ describe('cluster: desired state reconciled on every node (two supervisors, Post
   const nodeStates = async (node: ClusterNode, id: string) =>
     Object.fromEntries((await plugin(node, id)).nodes.map((state: any) => [state.node_id, state]));
 
+  /** SIGKILLs the node's idle process of the plugin five times, each once its replacement is up: deaths outside calls. */
+  async function crashOutsideCalls(node: ClusterNode, id: string): Promise<void> {
+    let pid: number | undefined;
+    for (let i = 0; i < 5; i++) {
+      const previous = pid;
+      const restarted = await eventually(async () => {
+        pid = (await plugin(node, id)).runtime.pids[0] ?? previous;
+        return pid !== previous;
+      }, 10_000);
+      expect(restarted, 'a new process').to.equal(true);
+      process.kill(pid!, 'SIGKILL');
+    }
+  }
+
   it('install on A: B serves it from the stored component, and the plugin shows both nodes running', async () => {
     const installed = await install(a, 'demo', manifest('demo-format', '1.0.0', 'demo'), 'good');
     await propagated(async () => (await testFormat(b, 'demo')).status === 200, 'B serves the new format');
@@ -153,7 +167,11 @@ describe('cluster: desired state reconciled on every node (two supervisors, Post
   it('a quarantine is the node\'s own: the other keeps serving and the plugin is not in error; enable clears it', async () => {
     const installed = await install(a, 'trap', manifest('trap-format', '1.0.0', 'trap'), 'trap');
     await propagated(async () => (await testFormat(b, 'trap', 'abc')).status === 200, 'B serves');
-    for (let i = 0; i < 5; i++) expect((await testFormat(b, 'trap', 'TRAP')).status).to.equal(502);
+    // Traps inside calls are the callers' 502s and never count toward quarantine...
+    for (let i = 0; i < 6; i++) expect((await testFormat(b, 'trap', 'TRAP')).status).to.equal(502);
+    expect((await testFormat(b, 'trap', 'abc')).status).to.equal(200);
+    // ...process deaths outside calls do.
+    await crashOutsideCalls(b, installed.id);
     const quarantined = await eventually(async () => (await nodeStates(a, installed.id))[b.id]?.state === 'quarantined');
     expect(quarantined, 'B quarantined').to.equal(true);
     const shown = await plugin(a, installed.id);
@@ -166,7 +184,7 @@ describe('cluster: desired state reconciled on every node (two supervisors, Post
     expect(events.find((e: any) => e.event_type === 'installed').node_id).to.equal(null);
 
     // Quarantined on every node: now nothing serves it, and the plugin shows error.
-    for (let i = 0; i < 5; i++) expect((await testFormat(a, 'trap', 'TRAP')).status).to.equal(502);
+    await crashOutsideCalls(a, installed.id);
     const failed = await eventually(async () => (await plugin(b, installed.id)).status === 'error');
     expect(failed, 'status error once no node serves it').to.equal(true);
     expect((await plugin(b, installed.id)).error_message).to.contain('quarantined');

@@ -927,10 +927,22 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
         expect(crash.event_type).to.equal('crashed');
       });
 
-      it('five crashes quarantine the plugin on its node: status error, format unavailable, until it is enabled again', async function () {
+      it('five process deaths outside calls quarantine the plugin on its node: status error, format unavailable, until it is enabled again', async function () {
         const trap = await installLocal('trap', manifest('trap-format', '1.0.0', 'trap'), 'trap');
         expect(trap.status, trap.text).to.equal(201);
-        for (let i = 0; i < 5; i++) expectError(await testFormat('trap', 'TRAP', 'a.trap'), 502, 'plugin_crashed');
+        // Traps inside calls are the caller's 502 and never count: a client's input causes them.
+        for (let i = 0; i < 6; i++) expectError(await testFormat('trap', 'TRAP', 'a.trap'), 502, 'plugin_crashed');
+        expect((await get(`${PLUGINS}/${trap.json.id}`)).json.status).to.equal('active');
+        let pid: number | undefined;
+        for (let i = 0; i < 5; i++) {
+          const previous = pid;
+          const restarted = await eventually(async () => {
+            pid = (await get(`${PLUGINS}/${trap.json.id}/processes`)).json.items[0]?.pid ?? previous;
+            return pid !== previous;
+          }, 10_000);
+          expect(restarted, 'a new process').to.equal(true);
+          process.kill(pid!, 'SIGKILL');
+        }
         const quarantined = await eventually(async () => (await get(`${PLUGINS}/${trap.json.id}`)).json.status === 'error');
         expect(quarantined, 'status error').to.equal(true);
         const plugin = (await get(`${PLUGINS}/${trap.json.id}`)).json;

@@ -69,7 +69,7 @@ export interface Harness {
 
 export const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
-/** `env`: more settings, over the harness's own (e.g. `{ PUBLIC_URL: ... }`). */
+/** `env`: more settings, over the harness's own (e.g. `{ PUBLIC_URL: ... }` or `{ METRICS_TOKEN: ... }`). */
 export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'pk-http-'));
   const config = loadConfig({

@@ -1,9 +1,7 @@
 import { expect } from 'chai';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { componentEmbed, componentNew } from '@bytecodealliance/jco-transpile/wasm-tools';
-import wabtInit from 'wabt';
 import {
   GuestError,
   GuestTrap,
@@ -12,9 +10,11 @@ import {
   MemoryLimitExceeded,
   NotSupported,
 } from '../../plugin-host/loader.js';
+import { LINE_CUT_MARKER, MAX_LOG_LINE_BYTES } from '../../protocol/log-lines.js';
 import type { ArtifactMetadata, HttpRequest, RepoContext } from '../../protocol/methods.js';
 import { transpileToCache } from '../../supervisor/runtime/component.js';
-import { type FixtureName, fixtureWasm, repoRoot } from '../support/fixtures.js';
+import { type FixtureName, fixtureWasm } from '../support/fixtures.js';
+import { stdoutLoggerComponent } from '../support/stdout-logger.js';
 
 const MiB = 1024 * 1024;
 const text = (s: string) => new TextEncoder().encode(s);
@@ -167,6 +167,21 @@ describe('plugin host loader', () => {
       expect(roomy.wasmMemoryBytes()).to.be.at.least(100 * MiB);
     });
 
+    it('fails a guest that traps after a refused grow, a growth step below the cap, with MemoryLimitExceeded', async () => {
+      // 16 MiB steps: 48 MiB reached, the next step refused, `unreachable` with 16 MiB unused.
+      const plugin = await load('chunked-grow', { memoryLimitBytes: 64 * MiB });
+      const error = await rejection(plugin.parseMetadata('big.bin', text('x')));
+      expect(error).to.be.instanceOf(MemoryLimitExceeded);
+      expect(error.message).to.contain('64 MiB').and.contain('unreachable');
+      expect(plugin.instantiations).to.equal(2);
+      expect(await plugin.formatKey()).to.equal('chunked');
+    });
+
+    it('still calls a trap far from the cap a trap', async () => {
+      const plugin = await load('trap', { memoryLimitBytes: 64 * MiB });
+      expect(await rejection(plugin.parseMetadata('a.bin', text('TRAP')))).to.be.instanceOf(GuestTrap);
+    });
+
     it('lets the same guest finish when the limit is high enough', async () => {
       const plugin = await load('memory-bomb', { memoryLimitBytes: 128 * MiB });
       const metadata = await plugin.parseMetadata('big.bin', text('x'));
@@ -252,79 +267,12 @@ describe('plugin host loader', () => {
       ]);
       expect(written).to.deep.equal([]);
     });
+
+    it('cuts a guest line at 8 KiB: 50 MiB without a newline is one cut line', async () => {
+      const logs: LogEntry[] = [];
+      const plugin = await load(await stdoutLoggerComponent('x'.repeat(4096), 12_800), { logs });
+      expect(await plugin.formatKey()).to.equal('logger');
+      expect(logs).to.deep.equal([['stdout', `${'x'.repeat(MAX_LOG_LINE_BYTES)}${LINE_CUT_MARKER}\n`]]);
+    });
   });
 });
-
-/**
- * A component that prints through wasi:cli/stdout (no fixture does): format-key writes
- * "hello from the guest\n" with output-stream.blocking-write-and-flush, then returns "logger".
- * Its WIT declares only the parts of wasi:io and wasi:cli it uses.
- */
-async function stdoutLoggerComponent(): Promise<Uint8Array> {
-  const witSource =
-    (await readFile(join(repoRoot, 'wit/format-plugin.wit'), 'utf8')) +
-    `
-world stdout-logger {
-  import wasi:cli/stdout@0.2.0;
-  export handler;
-}
-
-package wasi:io@0.2.0 {
-  interface error {
-    resource error;
-  }
-  interface streams {
-    use error.{error};
-    variant stream-error { last-operation-failed(error), closed }
-    resource output-stream {
-      blocking-write-and-flush: func(contents: list<u8>) -> result<_, stream-error>;
-    }
-  }
-}
-
-package wasi:cli@0.2.0 {
-  interface stdout {
-    use wasi:io/streams@0.2.0.{output-stream};
-    get-stdout: func() -> output-stream;
-  }
-}
-`;
-  const handler = 'artifact-keeper:format/handler@1.0.0';
-  const wat = `(module
-    (import "wasi:cli/stdout@0.2.0" "get-stdout" (func $get_stdout (result i32)))
-    (import "wasi:io/streams@0.2.0" "[method]output-stream.blocking-write-and-flush" (func $write (param i32 i32 i32 i32)))
-    (import "wasi:io/streams@0.2.0" "[resource-drop]output-stream" (func $drop (param i32)))
-    (memory (export "memory") 1)
-    (global $bump (mut i32) (i32.const 4096))
-    (data (i32.const 16) "logger")
-    (data (i32.const 32) "hello from the guest\\n")
-    (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
-      (local $p i32)
-      (local.set $p (global.get $bump))
-      (global.set $bump (i32.add (global.get $bump) (local.get 3)))
-      (local.get $p))
-    (func (export "${handler}#format-key") (result i32)
-      (local $out i32)
-      (local.set $out (call $get_stdout))
-      (call $write (local.get $out) (i32.const 32) (i32.const 21) (i32.const 2048))
-      (call $drop (local.get $out))
-      (i32.store (i32.const 1024) (i32.const 16))
-      (i32.store (i32.const 1028) (i32.const 6))
-      (i32.const 1024))
-    (func (export "${handler}#parse-metadata") (param i32 i32 i32 i32) (result i32) unreachable)
-    (func (export "${handler}#validate") (param i32 i32 i32 i32) (result i32)
-      (i32.store8 (i32.const 1024) (i32.const 0))
-      (i32.const 1024))
-    (func (export "${handler}#generate-index") (param i32 i32) (result i32)
-      (i32.store8 (i32.const 1024) (i32.const 0))
-      (i32.store8 (i32.const 1028) (i32.const 0))
-      (i32.const 1024)))`;
-  const wabt = await wabtInit();
-  const module = wabt.parseWat('stdout-logger.wat', wat);
-  try {
-    const binary = module.toBinary({}).buffer;
-    return await componentNew(await componentEmbed({ binary, witSource, world: 'stdout-logger' }), []);
-  } finally {
-    module.destroy();
-  }
-}

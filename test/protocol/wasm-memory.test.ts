@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import wabtInit from 'wabt';
-import { capMemories, readMemories, WasmFormatError, WASM_PAGE_BYTES } from '../../protocol/wasm-memory.js';
+import { capMemories, capTables, MAX_TABLE_ELEMENTS, readMemories, WasmFormatError, WASM_PAGE_BYTES } from '../../protocol/wasm-memory.js';
 
 type Features = Parameters<Awaited<ReturnType<typeof wabtInit>>['parseWat']>[2];
 
@@ -127,5 +127,52 @@ describe('wasm-memory', () => {
   it('reports a truncated section', () => {
     const bytes = growable('(memory 1)');
     expect(() => readMemories(bytes.subarray(0, bytes.length - 3))).to.throw(WasmFormatError, 'runs past the end');
+  });
+
+  describe('tables', () => {
+    /** A module whose table tries to grow by n elements and reports table.grow's result. */
+    const growableTable = (table: string, imports = '') =>
+      wat(`(module
+        ${imports}
+        ${table}
+        (func (export "grow") (param i32) (result i32) (table.grow $t (ref.null func) (local.get 0)))
+        (func (export "size") (result i32) (table.size $t)))`);
+
+    it('caps a table without a maximum so table.grow past the cap fails in the guest', async () => {
+      const module = growableTable('(table $t 1 funcref)');
+      const uncapped = (await WebAssembly.instantiate(compile(module))).exports as unknown as { grow(n: number): number };
+      expect(uncapped.grow(MAX_TABLE_ELEMENTS * 2)).to.equal(1);
+      const capped = (await WebAssembly.instantiate(compile(capTables(module)))).exports as unknown as { grow(n: number): number; size(): number };
+      expect(capped.grow(MAX_TABLE_ELEMENTS)).to.equal(-1);
+      expect(capped.grow(MAX_TABLE_ELEMENTS - 1)).to.equal(1);
+      expect(capped.size()).to.equal(MAX_TABLE_ELEMENTS);
+      expect(capped.grow(1)).to.equal(-1);
+    });
+
+    it('keeps a smaller maximum, and a table starting above the cap keeps its size but cannot grow', async () => {
+      const small = growableTable('(table $t 1 20 funcref)');
+      expect(capTables(small)).to.equal(small, 'nothing to change: the same bytes');
+      const large = (await WebAssembly.instantiate(compile(capTables(growableTable('(table $t 20000 funcref)'))))).exports as unknown as {
+        grow(n: number): number;
+        size(): number;
+      };
+      expect(large.size()).to.equal(20_000);
+      expect(large.grow(1)).to.equal(-1);
+    });
+
+    it('caps an imported table, so it links only against a table capped as well', async () => {
+      const module = capTables(growableTable('', '(import "env" "t" (table $t 1 funcref))'));
+      const uncappedTable = new WebAssembly.Table({ element: 'anyfunc', initial: 1 });
+      expect(() => new WebAssembly.Instance(compile(module), { env: { t: uncappedTable } })).to.throw(WebAssembly.LinkError);
+      const cappedTable = new WebAssembly.Table({ element: 'anyfunc', initial: 1, maximum: 100 });
+      const instance = new WebAssembly.Instance(compile(module), { env: { t: cappedTable } });
+      expect((instance.exports as unknown as { grow(n: number): number }).grow(200)).to.equal(-1);
+    });
+
+    it('leaves memories alone and memories leave tables alone', () => {
+      const module = wat('(module (memory 1) (table 1 funcref))');
+      expect(readMemories(capTables(module))).to.deep.equal(readMemories(module));
+      expect(capTables(capMemories(module, 4))).to.deep.equal(capMemories(capTables(module), 4));
+    });
   });
 });

@@ -6,12 +6,16 @@ import { parse } from '@bytecodealliance/jco-transpile/wasm-tools';
 import { PROVIDED_WASI_INTERFACES } from '../../plugin-host/wasi/interfaces.js';
 import {
   checkComponent,
+  COMPONENT_LIMITS,
   HANDLER_INTERFACE,
   inspectComponent,
   REQUEST_HANDLER_INTERFACE,
   transpileToCache,
 } from '../../supervisor/runtime/component.js';
+import { ComponentRefused } from '../../supervisor/runtime/errors.js';
+import { expectRejection } from '../support/assertions.js';
 import { fixtureWasm } from '../support/fixtures.js';
+import { manyFunctionsComponent } from '../support/many-functions.js';
 
 const MiB = 1024 * 1024;
 const defaults = { memoryLimitBytes: 64 * MiB, requireRequestHandler: false };
@@ -178,6 +182,65 @@ describe('component pipeline', () => {
       expect(results.filter((r) => r.transpiled)).to.have.length(1);
       expect(new Set(results.map((r) => r.dir)).size).to.equal(1);
       expect(await readdir(cacheDir)).to.deep.equal([results[0]!.sha256]);
+    });
+
+    describe('a component that is cheap to send and expensive to transpile', function () {
+      this.timeout(120_000);
+      let many: Uint8Array;
+      before(async () => {
+        many = await manyFunctionsComponent(3000); // ~630 KB; jco takes seconds and writes ~8 MB of JavaScript
+      });
+
+      /** Runs `work` while measuring the longest gap between 10 ms timer ticks on this thread. */
+      async function longestStall(work: () => Promise<unknown>): Promise<number> {
+        let last = performance.now();
+        let longest = 0;
+        const ticker = setInterval(() => {
+          const now = performance.now();
+          longest = Math.max(longest, now - last);
+          last = now;
+        }, 10);
+        try {
+          await work();
+        } finally {
+          clearInterval(ticker);
+        }
+        return longest;
+      }
+
+      it('is refused for its function count before anything is transpiled, and leaves nothing in the cache', async () => {
+        const problems = await checkComponent(many, defaults);
+        expect(problems).to.have.length(1);
+        expect(problems[0]).to.contain('3004 functions').and.contain(`limit of ${COMPONENT_LIMITS.maxFunctions}`);
+        const refused = await expectRejection(transpileToCache(many, cacheDir), ComponentRefused);
+        expect(refused.problems).to.deep.equal(problems);
+        expect(await readdir(cacheDir)).to.deep.equal([]);
+      });
+
+      it('is transpiled off the event loop and stopped at the time limit, leaving nothing in the cache', async () => {
+        const limits = { ...COMPONENT_LIMITS, maxFunctions: 10_000, transpileTimeoutMs: 500 };
+        let refused: ComponentRefused | undefined;
+        const stall = await longestStall(async () => {
+          refused = await expectRejection(transpileToCache(many, cacheDir, limits), ComponentRefused);
+        });
+        expect(refused!.message).to.contain('took longer than the limit of 0.5 s');
+        expect(stall, 'longest event-loop stall (ms)').to.be.below(200);
+        expect(await readdir(cacheDir)).to.deep.equal([]);
+      });
+
+      it('is refused when its transpiled JavaScript is over the cap, leaving nothing in the cache', async () => {
+        const limits = { ...COMPONENT_LIMITS, maxFunctions: 10_000, maxJavaScriptBytes: MiB };
+        const refused = await expectRejection(transpileToCache(many, cacheDir, limits), ComponentRefused);
+        expect(refused.message).to.match(/transpiled JavaScript would be [\d.]+ MiB, more than the limit of 1\.0 MiB/);
+        expect(await readdir(cacheDir)).to.deep.equal([]);
+      });
+    });
+
+    it('refuses a component over the size limit', async () => {
+      const limits = { ...COMPONENT_LIMITS, maxBytes: 1000 };
+      const refused = await expectRejection(transpileToCache(await fixtureWasm('good'), cacheDir, limits), ComponentRefused);
+      expect(refused.message).to.contain('more than the limit of');
+      expect(await readdir(cacheDir)).to.deep.equal([]);
     });
 
     it('keeps different components apart', async () => {

@@ -14,6 +14,8 @@ import { PluginStartFailed, type PoolLimits, type RuntimeEvent, type VersionPool
 import { PluginRuntime, type RuntimeConfig } from '../../supervisor/runtime/runtime.js';
 import { expectRejection, isAlive } from '../support/assertions.js';
 import { fixtureWasm, type FixtureName } from '../support/fixtures.js';
+import { stdoutLoggerComponent } from '../support/stdout-logger.js';
+import { LINE_CUT_MARKER, MAX_LOG_LINE_BYTES } from '../../protocol/log-lines.js';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (data: Uint8Array) => new TextDecoder().decode(data);
@@ -29,14 +31,17 @@ class Harness {
     this.runtime = new PluginRuntime({ cacheDir: path.join(dir, 'cache'), ...config });
   }
 
-  async start(name: FixtureName, limits: Partial<PoolLimits> = {}, version = '1.0.0'): Promise<VersionPool> {
-    const component = await this.runtime.prepare(await fixtureWasm(name));
+  readonly logs: string[] = [];
+
+  async start(name: FixtureName | Uint8Array, limits: Partial<PoolLimits> = {}, version = '1.0.0'): Promise<VersionPool> {
+    const component = await this.runtime.prepare(typeof name === 'string' ? await fixtureWasm(name) : name);
     const pool = await this.runtime.startVersion({
       version,
       component,
       cwd: this.dir,
       limits: { memoryMb: 64, timeoutMs: 5000, instances: 1, ...limits },
       onEvent: (event) => this.events.push(event),
+      log: (line) => this.logs.push(line),
     });
     this.pools.push(pool);
     return pool;
@@ -47,7 +52,25 @@ class Harness {
   }
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(20);
+  }
+}
+
+/** The pid of the pool's (single) child once one other than `previous` is ready. */
+async function readyPid(pool: VersionPool, previous?: number): Promise<number> {
+  let pid: number | undefined;
+  await waitUntil(() => {
+    pid = pool.pids()[0];
+    return pid !== undefined && pid !== previous;
+  });
+  return pid!;
+}
 
 describe('plugin runtime: one version in its own child processes', function () {
   this.timeout(60_000);
@@ -114,6 +137,9 @@ describe('plugin runtime: one version in its own child processes', function () {
         PluginStartFailed,
       );
       expect(error.message).to.contain('"not-the-key"').and.contain('"demo"');
+      // The failed start removed the cache entry its preparation wrote.
+      expect(component.transpiled).to.equal(true);
+      expect(await fs.readdir(path.join(dir, 'cache'))).to.not.include(component.sha256);
     });
 
     it('spreads calls across its instances', async () => {
@@ -209,6 +235,9 @@ describe('plugin runtime: one version in its own child processes', function () {
       const viaErr = await expectRejection(pool.call(Validate, { path: 'x', data: bytes('x') }), Error);
       expect(viaErr).to.be.instanceOf(PluginMemoryExceeded);
       expect(await pool.call(FormatKey)).to.equal('bomb');
+      const hits = h.events.filter((e) => e.type === 'limit_exceeded' && e.reason === 'memory');
+      expect(hits).to.have.length(2);
+      expect(hits.every((e) => e.inCall === true)).to.equal(true);
     });
 
     it('the same guest completes when its limit allows 100 MiB', async () => {
@@ -217,13 +246,33 @@ describe('plugin runtime: one version in its own child processes', function () {
       expect(metadata.path).to.equal('x');
     });
 
+    it('caps tables: a guest growing a table a million elements at a time is refused at once, its process small', async () => {
+      const pool = await h.start('table-bomb', { memoryMb: 64 });
+      const [pid] = pool.pids();
+      const error = await expectRejection(pool.call(ParseMetadata, { path: 'x', data: bytes('x') }), Error);
+      expect(error).to.be.instanceOf(PluginCrashed);
+      expect(error.message).to.contain('unreachable');
+      expect(await pool.call(Validate, { path: 'x', data: bytes('x') })).to.equal(null); // grows 5,000: allowed
+      const stats = await pool.call(Stats);
+      expect(stats.rssBytes, 'child RSS').to.be.below(160 * 1024 * 1024);
+      expect(pool.pids()).to.deep.equal([pid]);
+      expect(h.events.some((e) => e.type === 'limit_exceeded')).to.equal(false);
+    });
+
+    it('samples a child from spawn: one over its RSS limit while loading fails to start, naming the limit', async () => {
+      h = new Harness(dir, { hostAllowanceMb: 1, monitorIntervalMs: 10 });
+      const error = await expectRejection(h.start('good', { memoryMb: 1 }), PluginStartFailed);
+      expect(error.message).to.contain('memory limit of 1 MB plus the host allowance of 1 MB');
+    });
+
     it('replaces a child whose RSS goes past the limit plus the host allowance', async () => {
       h = new Harness(dir, { hostAllowanceMb: 1, monitorIntervalMs: 100 });
-      // 1 MB of guest memory + 1 MB of allowance: any Node process is over it.
-      const pool = await h.start('loop', { timeoutMs: 20_000, memoryMb: 1 });
+      // 128 MB + 1 MB: a fresh child (~50 MB) starts; growing its linear memory to 100 MiB,
+      // page by page for over a second, takes the process past it.
+      const pool = await h.start('memory-bomb', { timeoutMs: 20_000, memoryMb: 128 });
       const error = await expectRejection(pool.call(ParseMetadata, { path: 'x', data: bytes('x') }), Error);
       expect(error).to.be.instanceOf(PluginMemoryExceeded);
-      expect(error.message).to.contain('memory limit of 1 MB plus the host allowance of 1 MB');
+      expect(error.message).to.contain('memory limit of 128 MB plus the host allowance of 1 MB');
       expect(h.events.some((e) => e.type === 'limit_exceeded' && e.reason === 'memory')).to.equal(true);
     });
   });
@@ -281,20 +330,70 @@ describe('plugin runtime: one version in its own child processes', function () {
       expect(h.events).to.deep.equal([]);
     });
 
-    it('quarantines after 5 crashes, then a restart serves again', async () => {
+    it('never quarantines for traps inside calls: each goes to its caller and to the events', async () => {
       const pool = await h.start('trap');
-      for (let i = 0; i < 5; i++) {
+      for (let i = 0; i < 12; i++) {
         expect(await expectRejection(pool.call(ParseMetadata, { path: 'x', data: bytes('TRAP') }), Error)).to.be.instanceOf(PluginCrashed);
       }
-      expect(pool.state).to.equal('quarantined');
-      expect(pool.quarantineReason).to.contain('5 crashes');
+      expect(pool.state).to.equal('running');
+      expect((await pool.call(ParseMetadata, { path: 'x', data: bytes('ok') })).version).to.equal('1');
+      const traps = h.events.filter((e) => e.type === 'crashed' && e.reason === 'trap');
+      expect(traps).to.have.length(12);
+      expect(traps.every((e) => e.inCall === true)).to.equal(true);
+      expect(h.events.map((e) => e.type)).to.not.include('quarantined');
+    });
+
+    it('never quarantines for process deaths inside calls', async () => {
+      const pool = await h.start('loop', { timeoutMs: 20_000 });
+      let pid: number | undefined;
+      for (let i = 0; i < 6; i++) {
+        pid = await readyPid(pool, pid);
+        const running = expectRejection(pool.call(ParseMetadata, { path: 'x', data: bytes('x') }), Error);
+        await sleep(150); // acknowledged and looping
+        process.kill(pid, 'SIGKILL');
+        expect(await running).to.be.instanceOf(PluginCrashed);
+      }
+      expect(pool.state).to.equal('running');
+      expect(await pool.call(FormatKey)).to.equal('loop');
+      const deaths = h.events.filter((e) => e.type === 'crashed');
+      expect(deaths).to.have.length(6);
+      expect(deaths.every((e) => e.inCall === true && e.message.includes('not counted toward quarantine'))).to.equal(true);
+    });
+
+    it('backs off respawns after in-call failures, so a client cannot make it spawn without bound', async () => {
+      h = new Harness(dir, { backoff: { initialMs: 50, maxMs: 1000 } });
+      const pool = await h.start('loop', { timeoutMs: 100 });
+      const until = Date.now() + 4000;
+      let timeouts = 0;
+      while (Date.now() < until) {
+        expect(await expectRejection(pool.call(ParseMetadata, { path: 'x', data: bytes('x') }), Error)).to.be.instanceOf(PluginTimeout);
+        timeouts++;
+      }
+      // Delays 50, 100, 200, 400, 800, 1000, 1000 ms: at most 7 respawns in 4 s (without the
+      // backoff a 100 ms timeout and a ~80 ms spawn make about 20).
+      expect(pool.restarts).to.be.within(3, 8);
+      expect(timeouts).to.equal(pool.restarts + 1);
+      expect(pool.state).to.equal('running');
+      expect(h.events.filter((e) => e.type === 'limit_exceeded').every((e) => e.inCall === true)).to.equal(true);
+    });
+
+    it('quarantines after 5 process deaths outside calls, then a new pool serves again', async () => {
+      const pool = await h.start('good');
+      let pid: number | undefined;
+      for (let i = 0; i < 5; i++) {
+        pid = await readyPid(pool, pid);
+        process.kill(pid, 'SIGKILL');
+      }
+      await waitUntil(() => pool.state === 'quarantined');
+      expect(pool.quarantineReason).to.contain('5 crashes outside calls');
       const refused = await expectRejection(pool.call(FormatKey), Error);
       expect(refused).to.be.instanceOf(FormatUnavailable);
       expect(refused.message).to.contain('quarantined');
       expect(h.events.map((e) => e.type)).to.include('quarantined');
+      expect(h.events.filter((e) => e.type === 'crashed').every((e) => e.inCall === false)).to.equal(true);
 
-      const again = await h.start('trap');
-      expect((await again.call(ParseMetadata, { path: 'x', data: bytes('ok') })).version).to.equal('1');
+      const again = await h.start('good');
+      expect(await again.call(FormatKey)).to.equal('demo');
     });
 
     it('keeps a second plugin answering while the first loops, bombs and crash-loops', async () => {
@@ -315,6 +414,21 @@ describe('plugin runtime: one version in its own child processes', function () {
       const outcomes = await trouble;
       expect(outcomes.every((o) => o.status === 'rejected')).to.equal(true);
       expect(healthy.state).to.equal('running');
+    });
+  });
+
+  describe('plugin output', () => {
+    it('a guest printing 50 MiB without a newline costs the supervisor one cut line, in bounded memory', async () => {
+      const flood = await stdoutLoggerComponent('x'.repeat(4096), 12_800);
+      await h.runtime.prepare(flood); // transpiled (in a worker of this process) before measuring
+      const rssBefore = process.memoryUsage().rss;
+      const pool = await h.start(flood, { timeoutMs: 20_000 }); // format-key floods once at start...
+      expect(await pool.call(FormatKey)).to.equal('logger'); // ...and once more here
+      await waitUntil(() => h.logs.length >= 2);
+      const rssGrowth = process.memoryUsage().rss - rssBefore;
+      const line = `[plugin stdout] ${'x'.repeat(MAX_LOG_LINE_BYTES - '[plugin stdout] '.length)}${LINE_CUT_MARKER}`;
+      expect(h.logs).to.deep.equal([line, line]);
+      expect(rssGrowth, 'supervisor RSS growth (bytes)').to.be.below(64 * 1024 * 1024);
     });
   });
 

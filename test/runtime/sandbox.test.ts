@@ -5,6 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { childReadablePaths } from '../../supervisor/runtime/child.js';
 import { Sandbox } from '../../supervisor/runtime/sandbox.js';
 import { isRunning } from '../support/assertions.js';
 import { repoRoot } from '../support/fixtures.js';
@@ -59,6 +60,32 @@ describe('plugin sandbox', function () {
       );
     } finally {
       delete process.env.PLUGIN_KEEPER_TEST_SECRET;
+    }
+  });
+
+  it("grants a plugin child its host code and its component only: not DATA_DIR's admin token or database below the package root", async () => {
+    // The default DATA_DIR is ./data in the package root; a folder there stands in for it.
+    const dataDir = await fs.mkdtemp(path.join(repoRoot, '.cache', 'sandbox-data-'));
+    const componentDir = await fs.mkdtemp(path.join(dir, 'component-'));
+    try {
+      await fs.writeFile(path.join(dataDir, 'admin-token'), 'secret-admin-token');
+      await fs.writeFile(path.join(dataDir, 'plugin-keeper.db'), 'SQLite format 3');
+      await fs.writeFile(path.join(componentDir, 'plugin.js'), 'export {};');
+      const grants = childReadablePaths(path.join(componentDir, 'plugin.js'));
+      expect(grants.every((grant) => !dataDir.startsWith(grant + path.sep))).to.equal(true, `grants: ${grants.join(', ')}`);
+      for (const target of ['admin-token', 'plugin-keeper.db']) {
+        const command = Sandbox.detect().command({
+          hostEntry: probe,
+          // The probe's own folder too, so that it can run at all (test code, no data).
+          hostArgs: [String(port), path.join(dir, 'written.txt'), path.join(dataDir, target)],
+          readablePaths: [...grants, path.dirname(probe)],
+          maxOldSpaceMb: 64,
+        });
+        const { stdout } = await execa(command.file, command.args, { env: command.env, extendEnv: false });
+        expect(JSON.parse(stdout).read, target).to.equal('ERR_ACCESS_DENIED');
+      }
+    } finally {
+      await fs.rm(dataDir, { recursive: true, force: true });
     }
   });
 

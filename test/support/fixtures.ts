@@ -15,6 +15,8 @@ export type FixtureName =
   | 'good-v2'
   | 'loop'
   | 'memory-bomb'
+  | 'chunked-grow'
+  | 'table-bomb'
   | 'trap'
   | 'huge-result'
   | 'wrong-key'
@@ -59,6 +61,8 @@ const RECIPES: Record<FixtureName, Recipe> = {
   'good-v2': handlerWat('good-v2.wat', 'format-plugin-v2'),
   loop: handlerWat('loop.wat'),
   'memory-bomb': handlerWat('memory-bomb.wat'),
+  'chunked-grow': handlerWat('chunked-grow.wat'),
+  'table-bomb': handlerWat('table-bomb.wat'),
   trap: handlerWat('trap.wat'),
   'huge-result': handlerWat('huge-result.wat'),
   'wrong-key': handlerWat('wrong-key.wat'),

@@ -94,6 +94,9 @@ export class RubygemsFormatHandler extends CoreFormatHandler {
   }
 }
 
+/** How many alias expansions a gem's metadata may make (the yaml package's own default). */
+const MAX_ALIAS_COUNT = 100;
+
 /** Reads name, version and platform from the YAML of a Gem::Specification. */
 export function parseGemSpec(yamlText: string): GemSpec {
   const doc = parseDocument(yamlText, { customTags: RUBY_TAGS, schema: 'failsafe', prettyErrors: false, uniqueKeys: false });
@@ -102,7 +105,14 @@ export function parseGemSpec(yamlText: string): GemSpec {
   if (tag !== '!ruby/object:Gem::Specification') {
     throw new ArtifactInvalid(`the gem's metadata is not a !ruby/object:Gem::Specification (found ${tag ?? 'an untagged document'})`);
   }
-  const spec = doc.toJS() as Record<string, unknown>;
+  let spec: Record<string, unknown>;
+  try {
+    // Psych writes aliases for repeated objects, so some are fine; a few dozen nested ones
+    // expand to billions of nodes ("billion laughs"): the yaml package refuses past the count.
+    spec = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) as Record<string, unknown>;
+  } catch (error) {
+    throw new ArtifactInvalid(`the gem's metadata could not be read: ${error instanceof Error ? error.message : String(error)}`);
+  }
   const name = spec['name'];
   if (typeof name !== 'string' || name === '') throw new ArtifactInvalid("the gem's specification has no name");
   if (!NAME.test(name)) throw new ArtifactInvalid(`the gem's name is not valid: ${name}`);

@@ -83,6 +83,28 @@ export function checkGitUrl(text: string): URL {
 }
 
 /**
+ * The range an address is judged by. IPv6 forms that carry an IPv4 address are judged by that
+ * IPv4 address, or `[::127.0.0.1]` (which URL parsing turns into `::7f00:1`, a "unicast" IPv6
+ * address to ipaddr.js) would reach this server's loopback: IPv4-mapped `::ffff:0:0/96`,
+ * IPv4-compatible `::/96` (but `::` and `::1` themselves), IPv4-translated `::ffff:0:0:0/96`,
+ * NAT64 `64:ff9b::/96` and 6to4 `2002::/16`.
+ */
+function rangeOf(address: string): string {
+  const parsed = ipaddr.process(address);
+  if (parsed.kind() === 'ipv4') return parsed.range();
+  const bytes = (parsed as ipaddr.IPv6).toByteArray();
+  const zeros = (from: number, to: number) => bytes.slice(from, to).every((b) => b === 0);
+  let embedded: number[] | null = null;
+  const range = parsed.range();
+  if (range === 'rfc6145' || range === 'rfc6052' || (zeros(0, 12) && range !== 'loopback' && range !== 'unspecified')) {
+    embedded = bytes.slice(12, 16);
+  } else if (range === '6to4') {
+    embedded = bytes.slice(2, 6);
+  }
+  return embedded ? ipaddr.fromByteArray(embedded).range() : range;
+}
+
+/**
  * Resolves the URL's host (every address) and refuses it when any address is one the server
  * must not reach: link-local (cloud metadata), unspecified, multicast, broadcast and reserved
  * ranges always; loopback and private networks unless `allowPrivate`. Requiring every
@@ -108,7 +130,7 @@ export async function resolveAllowedHost(
   }
 
   for (const address of addresses) {
-    const range = ipaddr.process(address).range();
+    const range = rangeOf(address);
     if (range === 'unicast' || (options.allowPrivate && PRIVATE_RANGES.has(range))) continue;
     const what = RANGE_NAMES[range] ?? `an address of the reserved range "${range}"`;
     const named = literal ? `"${host}"` : `"${host}" resolves to ${address}, which`;

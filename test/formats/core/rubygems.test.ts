@@ -26,6 +26,18 @@ describe('core format rubygems', () => {
     expect((await handler.parseMetadata('rake-13.0.gem', makeGem({ name: 'rake', version: '13.0' }))).version).to.equal('13.0');
   });
 
+  it('refuses a YAML alias bomb in the metadata as an invalid artifact, and accepts a few aliases', async () => {
+    const laughs = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
+    for (let i = 1; i < 9; i++) {
+      const previous = String.fromCharCode(96 + i);
+      laughs.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill(`*${previous}`).join(',')}]`);
+    }
+    const bomb = gemSpecYaml('demo', '1.0.0') + laughs.join('\n') + '\n';
+    await expectInvalid(handler.validate('demo-1.0.0.gem', makeGem({ metadata: bomb })), /^the gem's metadata could not be read: .*alias/i);
+    const aliased = gemSpecYaml('demo', '1.0.0') + 'req: &1 [">= 0"]\nother: *1\n';
+    expect((await handler.parseMetadata('demo-1.0.0.gem', makeGem({ metadata: aliased }))).version).to.equal('1.0.0');
+  });
+
   it('rejects damaged and mismatched gems with precise messages', async () => {
     const good = makeGem({ name: 'demo', version: '1.0.0' });
     const at = 'demo-1.0.0.gem';

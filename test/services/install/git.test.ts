@@ -248,6 +248,26 @@ describe('install: git', () => {
       }
     });
 
+    it('judges IPv6 forms carrying an IPv4 address by that IPv4 address', async () => {
+      const refusals: Array<[string, RegExp]> = [
+        ['http://[::127.0.0.1]/x.git', /loopback/], // IPv4-compatible; URL parsing makes it [::7f00:1]
+        ['http://[::7f00:1]/x.git', /loopback/],
+        ['http://[::10.1.2.3]/x.git', /private/],
+        ['http://[::ffff:127.0.0.1]/x.git', /loopback/], // IPv4-mapped
+        ['http://[::ffff:0:127.0.0.1]/x.git', /loopback/], // IPv4-translated
+        ['http://[64:ff9b::127.0.0.1]/x.git', /loopback/], // NAT64
+        ['http://[2002:7f00:1::]/x.git', /loopback/], // 6to4
+      ];
+      for (const [url, why] of refusals) {
+        await expectFailure(install(url, {}, { gitAllowPrivate: false }), 400, 'git_host_not_allowed', why);
+      }
+      // Link-local stays refused even where private servers are allowed, in any form.
+      await expectFailure(install('http://[::169.254.169.254]/x.git', {}, { gitAllowPrivate: true }), 400, 'git_host_not_allowed', /link-local/);
+      const resolving = { gitAllowPrivate: false, dnsLookup: dns('::a9fe:a9fe') };
+      await expectFailure(install('https://sneaky.example/x.git', {}, resolving), 400, 'git_host_not_allowed', /link-local/);
+      await expectEmpty(workDir);
+    });
+
     it('always refuses link-local (cloud metadata), unspecified, multicast and broadcast addresses', async () => {
       const always = { gitAllowPrivate: true };
       await expectFailure(
