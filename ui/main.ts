@@ -163,7 +163,8 @@ class Dashboard {
     ]);
     const lists = await Promise.all(
       plugins.items.map((plugin) =>
-        this.api.get<List<Process>>(`/api/v1/plugins/${plugin.id}/processes`).then(
+        // A disabled plugin runs nowhere: no request for it.
+        plugin.status === 'disabled' ? ([] as Process[]) : this.api.get<List<Process>>(`/api/v1/plugins/${plugin.id}/processes`).then(
           (answer) => answer.items,
           // Uninstalled between the two reads: it leaves the page at the next round.
           () => [] as Process[],

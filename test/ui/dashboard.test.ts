@@ -130,7 +130,7 @@ describe('dashboard (/ui) in headless Chromium', function () {
     expect((await e2e.call('GET', '/api/v1/me', { anonymous: true })).status).to.equal(401);
   });
 
-  it('an admin signs in, watches the process live, disables and enables the plugin, and sees a kill -9 as an exit with its reason', async function () {
+  it('an admin signs in, watches the process live, disables and enables the plugin, sees a kill -9 as an exit with its reason, changes limits, reloads, and reads a refusal', async function () {
     const session = await open({ width: 1280, height: 800 });
     const { page } = session;
 
@@ -186,6 +186,16 @@ describe('dashboard (/ui) in headless Chromium', function () {
     // The crash is among the plugin's events too.
     await page.locator('.event-list .event-type', { hasText: 'crashed' }).first().waitFor({ timeout: LIVE_MS });
     await screenshot(page, 'dashboard-crash-1280x800');
+
+    // New limits from the page, typed and submitted with the keyboard: two instances, two rows.
+    await page.getByLabel('Instances').fill('2');
+    await page.getByLabel('Instances').press('Enter');
+    await page.locator('#notice').filter({ hasText: "demo-format's limits are changed." }).waitFor({ timeout: LIVE_MS });
+    expect((await api('GET', `${PLUGINS}/${pluginId}`)).resource_limits.instances).to.equal(2);
+    expect(await eventually(async () => (await page.locator('table.processes tbody tr').count()) === 2, LIVE_MS), 'two process rows').to.equal(true);
+    await page.getByRole('button', { name: 'Reload' }).click();
+    await page.locator('#notice').filter({ hasText: 'demo-format is reloaded: version 1.0.0 serves now.' }).waitFor({ timeout: LIVE_MS });
+    await page.locator('.event-list .event-type', { hasText: 'reloaded' }).first().waitFor({ timeout: LIVE_MS });
 
     // The server's refusal, as a sentence: uninstall while a repository uses the format.
     await api('POST', '/api/v1/repositories', { key: 'ui-demo', format: 'demo' });
