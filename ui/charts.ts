@@ -74,6 +74,17 @@ const CHARTS: ChartSpec[] = [
   { title: 'Calls', unit: 'per second', lines: [{ metric: 'callsPerSecond', suffix: '' }] },
 ];
 
+/**
+ * From the first sample to the last, at least MIN_SPAN_SECONDS (from the data itself: uPlot
+ * widens a single sample's range to a whole day).
+ */
+function timeRange(plot: uPlot, min: number, max: number): uPlot.Range.MinMax {
+  const times = plot.data[0];
+  if (times.length === 0) return [min, max];
+  const last = times[times.length - 1];
+  return [Math.min(times[0], last - MIN_SPAN_SECONDS), last];
+}
+
 /** The three charts of the selected plugin, rebuilt when its set of processes changes. */
 export class Charts {
   readonly element: HTMLElement;
@@ -124,7 +135,7 @@ export class Charts {
         series,
         legend: { live: false },
         cursor: { drag: { x: false, y: false } },
-        scales: { x: { time: true, range: (_u, min, max) => [Math.min(min, max - MIN_SPAN_SECONDS), max] }, y: { range: (_u, _min, max) => [0, Math.max(max, spec.unit === '%' ? 5 : 1)] } },
+        scales: { x: { time: true, range: timeRange }, y: { range: (_u, _min, max) => [0, Math.max(max, spec.unit === '%' ? 5 : 1)] } },
         axes: [{ space: 70, size: 30, values: '{HH}:{mm}:{ss}' }, { size: 44 }],
       };
       return new uPlot(options, this.data(history, keys, spec), this.cells[index]);
