@@ -30,8 +30,8 @@ import { requestId } from './request-id.js';
 import { clusterRoutes } from './routes/cluster.js';
 import { formatRoutes } from './routes/formats.js';
 import { healthRoutes } from './routes/health.js';
-import { meRoutes } from './routes/me.js';
 import { metricsRoutes, requestMetrics } from './routes/metrics.js';
+import { meRoutes } from './routes/me.js';
 import { pluginRoutes } from './routes/plugins.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { extRoutes } from './routes/ext.js';
@@ -63,11 +63,11 @@ export function createApp(deps: AppDeps): Koa<AppState> {
 
   const router = new Router<AppState>();
   mount(router, PLUGIN_MOUNTS, pluginRoutes(deps.plugins, { uploads: { tempRoot, maxFileBytes: deps.config.plugins.maxZipBytes } }));
+  mount(router, [ME_PATH], meRoutes());
   mount(router, FORMAT_MOUNTS, formatRoutes(deps.formats, { tempRoot }));
   mount(router, REPOSITORY_MOUNTS, repositoryRoutes(deps.repositories));
   mount(router, REPOSITORY_MOUNTS, artifactRoutes(deps.artifacts));
   mount(router, CLUSTER_MOUNTS, clusterRoutes(deps.cluster));
-  router.use(ME_PATH, meRoutes().routes());
   router.use(extRoutes(deps.native).routes());
   router.use(healthRoutes(deps.health).routes());
   router.use(metricsRoutes(deps.metrics, { token: deps.config.metricsToken }).routes());
