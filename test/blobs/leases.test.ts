@@ -89,7 +89,9 @@ describe('blob leases across nodes (postgres)', function () {
   });
 
   it('sweeps a blob whose pin lapsed (its node died before writing a row or releasing it), and only that', async () => {
-    const a = await node(storeA, 'node-a', 50);
+    // Long enough that the first sweep below surely runs before it lapses, even on a loaded machine.
+    const pinMs = 1500;
+    const a = await node(storeA, 'node-a', pinMs);
     const b = await node(storeB, 'node-b');
     const staged = await a.blobs.stage(Buffer.from(`lapsing ${randomUUID()}`));
     await a.leases.commit(staged);
@@ -98,7 +100,7 @@ describe('blob leases across nodes (postgres)', function () {
     const alive = await c.blobs.stage(Buffer.from(`still pinned ${randomUUID()}`));
     const release = await c.leases.commit(alive);
     expect(await b.leases.sweep()).to.equal(0);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await new Promise((resolve) => setTimeout(resolve, pinMs + 100));
     expect(await b.leases.sweep()).to.equal(1);
     expect(await b.blobs.has(staged.sha256)).to.equal(false);
     expect(await b.blobs.has(alive.sha256)).to.equal(true);

@@ -48,6 +48,10 @@ describe('core format debian', () => {
     try {
       await fs.mkdir(path.join(dir, 'pkg/DEBIAN'), { recursive: true });
       await fs.mkdir(path.join(dir, 'pkg/usr/bin'), { recursive: true });
+      // dpkg-deb wants its control folder 0755..0775, whatever this process's umask (an
+      // in-process supervisor of another test sets 077).
+      await fs.chmod(path.join(dir, 'pkg'), 0o755);
+      await fs.chmod(path.join(dir, 'pkg/DEBIAN'), 0o755);
       await fs.writeFile(path.join(dir, 'pkg/usr/bin/tool'), '#!/bin/sh\n');
       await fs.writeFile(path.join(dir, 'pkg/DEBIAN/control'), debControl({ ...fields, Package: 'tool', Version: '0.3.1-1', Architecture: 'all' }));
       execFileSync('dpkg-deb', ['-Zgzip', '--build', '--root-owner-group', path.join(dir, 'pkg'), path.join(dir, 'tool_0.3.1-1_all.deb')], { stdio: 'ignore' });

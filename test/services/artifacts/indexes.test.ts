@@ -90,7 +90,8 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) describe(`index regen
     handler.gate = new Promise((resolve) => (release = resolve));
     await addArtifact('a');
     const first = builder.refresh(repository.id);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // The first run is under way (held at the gate) before anything else arrives.
+    while (handler.runs.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
     // While the first run is held, five more artifacts arrive, each asking for a run.
     const burst = [];
     for (const path of ['b', 'c', 'd', 'e', 'f']) {
