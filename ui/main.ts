@@ -125,8 +125,13 @@ class Dashboard {
       h('button', { type: 'button', class: 'quiet', onclick: () => signOut() }, 'Sign out'),
     );
     root.replaceChildren(this.pluginSection, this.processSection, this.detailSection, this.formatSection);
+    document.addEventListener('visibilitychange', this.onVisible);
     void this.tick();
   }
+
+  private readonly onVisible = () => {
+    if (!document.hidden && !this.stopped) void this.tick();
+  };
 
   get isAdmin(): boolean {
     return this.me.role === 'admin';
@@ -135,12 +140,15 @@ class Dashboard {
   stop(): void {
     this.stopped = true;
     window.clearTimeout(this.timer);
+    document.removeEventListener('visibilitychange', this.onVisible);
     this.detail?.destroy();
   }
 
   /** One round of reading; the next starts POLL_MS after this one ends, so rounds never overlap. */
   async tick(): Promise<void> {
     window.clearTimeout(this.timer);
+    // A tab nobody looks at asks nothing; it catches up when shown again (onVisible).
+    if (document.hidden) return;
     try {
       await this.refresh();
       if (notice.dataset.source === 'poll') {
