@@ -621,7 +621,7 @@ function lastExit(exit: LastExit | null, key: string): HTMLElement | string {
   const summary = [h('span', { class: `badge exit-${exit.reason}` }, exit.reason), how, exit.at ? h('span', { class: 'muted' }, ` at ${clock(exit.at)}`) : ''];
   if (!exit.message && !tail) return h('span', {}, summary);
   // The sentence and the last lines written, one keystroke away.
-  return h('details', { 'data-key': key }, h('summary', { 'data-key': key }, summary), exit.message ? h('p', {}, exit.message) : null, tail ? h('pre', { class: 'tail' }, tail) : null);
+  return h('details', { 'data-key': key }, h('summary', { 'data-key': `${key}:summary` }, summary), exit.message ? h('p', {}, exit.message) : null, tail ? h('pre', { class: 'tail' }, tail) : null);
 }
 
 function present<T>(items: (T | null)[]): T[] {
