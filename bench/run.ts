@@ -20,6 +20,7 @@ const BENCHES: Array<[string, number]> = [
   ['upload', 90_000],
   ['propagation', 120_000],
   ['hardening', 180_000],
+  ['logflood', 120_000],
 ];
 
 /** Share of all CPUs busy over `ms` (from /proc/stat), before this process does any work. */

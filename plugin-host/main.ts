@@ -23,6 +23,7 @@ const { BinaryMessageReader, BinaryMessageWriter } = await import('../protocol/f
 const methods = await import('../protocol/methods.js');
 const loader = await import('./loader.js');
 const { AckingReader } = await import('./acking-reader.js');
+const { guestLinePrefix } = await import('../protocol/log-lines.js');
 
 const { values: args } = parseArgs({
   options: {
@@ -54,7 +55,7 @@ const connection = createMessageConnection(reader, writer);
 const pluginLoading = loader.loadPlugin({
   entry: args.entry,
   memoryLimitBytes,
-  log: (stream, text) => process.stderr.write(`[plugin ${stream}] ${text}`),
+  log: (stream, text) => process.stderr.write(`${guestLinePrefix(stream)}${text}`),
 });
 // A load failure is reported to the supervisor through the readiness call, never thrown here.
 pluginLoading.catch(() => undefined);

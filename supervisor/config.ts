@@ -77,6 +77,19 @@ export interface Config {
   shutdownGraceMs: number;
   /** Where blobs live: a folder (local or shared file system) or an S3 bucket. */
   blobStore: BlobStoreSettings;
+  /** Plugin log lines: how many are kept per plugin, and how fast one plugin may write them on a node. */
+  pluginLogs: PluginLogSettings;
+}
+
+export interface PluginLogSettings {
+  /** Newest lines kept per plugin (`PLUGIN_LOG_LINES`). */
+  lines: number;
+  /** Newest bytes of text kept per plugin (`PLUGIN_LOG_KB`). */
+  bytes: number;
+  /** Lines per second one plugin may write on one node (`PLUGIN_LOG_RATE`); the excess is dropped and counted. */
+  ratePerSecond: number;
+  /** Lines written at once above the rate (`PLUGIN_LOG_BURST`). */
+  burst: number;
 }
 
 export type BlobStoreSettings =
@@ -155,6 +168,12 @@ export function loadConfig(env: Env = process.env): Config {
     },
     shutdownGraceMs: read.integer('SHUTDOWN_GRACE_MS', 0, 0, 600_000),
     blobStore: readBlobStore(env, dataDir, read, problems),
+    pluginLogs: {
+      lines: read.integer('PLUGIN_LOG_LINES', 1000, 10, 1_000_000),
+      bytes: read.integer('PLUGIN_LOG_KB', 1024, 16, 1024 * 1024) * 1024,
+      ratePerSecond: read.integer('PLUGIN_LOG_RATE', 200, 1, 100_000),
+      burst: read.integer('PLUGIN_LOG_BURST', 400, 1, 1_000_000),
+    },
   };
   if (config.cluster.nodeTimeoutMs <= config.cluster.heartbeatMs) {
     problems.push('CLUSTER_NODE_TIMEOUT_MS must be longer than CLUSTER_HEARTBEAT_MS');

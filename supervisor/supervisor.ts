@@ -18,6 +18,8 @@ import { BlobLeases, SWEEP_INTERVAL_MS } from './blobs/leases.js';
 import { openBlobStore } from './blobs/open.js';
 import { createApp } from './http/app.js';
 import { Metrics } from './metrics.js';
+import { PluginLogReader } from './services/logs/reader.js';
+import { PluginLogWriter } from './services/logs/writer.js';
 import { PluginRuntime } from './runtime/runtime.js';
 import { ArtifactCatalog } from './services/artifacts/artifacts.js';
 import { IndexBuilder } from './services/artifacts/indexes.js';
@@ -109,7 +111,14 @@ async function startNode(config: Config, store: Store, lock: DataDirLock, member
   const artifacts = new ArtifactCatalog({ store, blobs, leases, routing, indexes, maxUploadBytes: config.artifacts.maxUploadBytes });
   const native = new NativeProtocol({ store, routing });
   // Each reads the other only later (on a scrape, on a runtime event).
-  const metrics = new Metrics({ runningPlugins: () => node.runningPlugins() });
+  const metrics = new Metrics({ runningPlugins: () => node.runningPlugins() }, config.cluster.nodeId);
+  const logs = new PluginLogWriter({
+    store,
+    nodeId: config.cluster.nodeId,
+    settings: config.pluginLogs,
+    logger,
+    onDropped: (pluginId, version, count) => metrics.countDroppedLogLines({ plugin: node.pluginName(pluginId), version }, count),
+  });
   const node = new Reconciler({
     store,
     runtime,
@@ -121,7 +130,9 @@ async function startNode(config: Config, store: Store, lock: DataDirLock, member
     heartbeatMs: config.cluster.heartbeatMs,
     nodeTimeoutMs: config.cluster.nodeTimeoutMs,
     logger,
-    observeRuntimeEvent: (formatKey, event) => metrics.countRuntimeEvent(formatKey, event),
+    logs,
+    observeRuntimeEvent: (formatKey, event, plugin) => metrics.countRuntimeEvent(formatKey, event, plugin),
+    observeCall: (plugin, method, outcome, seconds) => metrics.observeCall(plugin, method, outcome, seconds),
   });
   const lifecycle = new PluginLifecycle({ store, node, routing, files, config, logger, dependents: repositories });
   const formats = new FormatCatalog({ store, routing, dependents: repositories, coreHandlers, changes: node });
@@ -130,7 +141,7 @@ async function startNode(config: Config, store: Store, lock: DataDirLock, member
   const tokens = new TokenService(store, config);
   const generated = await tokens.bootstrap();
 
-  const app = createApp({ plugins: lifecycle, formats, repositories, artifacts, native, health, cluster: membership, tokens, config, logger, metrics });
+  const app = createApp({ plugins: lifecycle, logs: new PluginLogReader(store), formats, repositories, artifacts, native, health, cluster: membership, tokens, config, logger, metrics });
   const server = app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -160,6 +171,7 @@ async function startNode(config: Config, store: Store, lock: DataDirLock, member
         await leave();
         await new Promise<void>((resolve) => server.close(() => resolve()));
         await node.stop();
+        await logs.stop();
         stopSweeping();
         await blobs.close();
         await store.close();

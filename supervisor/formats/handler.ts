@@ -73,5 +73,7 @@ export interface PluginHandler extends FormatHandler {
   quarantineReason(): string | undefined;
   pids(): number[];
   restarts(): number;
+  /** Memory of its processes as last sampled (RSS) and last reported (wasm), summed: for the metrics, without asking the children. */
+  usage(): { rssBytes: number; wasmMemoryBytes: number };
   processes(): Promise<PluginProcess[]>;
 }

@@ -74,6 +74,10 @@ export class WasmFormatHandler implements PluginHandler {
     return this.pool.restarts;
   }
 
+  usage(): { rssBytes: number; wasmMemoryBytes: number } {
+    return this.pool.usage();
+  }
+
   processes(): Promise<ProcessInfo[]> {
     return this.pool.processes();
   }

@@ -16,6 +16,7 @@ import type {
   FormatService,
   HealthService,
   NativeProtocolService,
+  PluginLogService,
   PluginService,
   RepositoryService,
 } from '../services/contracts.js';
@@ -32,6 +33,7 @@ import { formatRoutes } from './routes/formats.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes, requestMetrics } from './routes/metrics.js';
 import { meRoutes } from './routes/me.js';
+import { pluginLogRoutes } from './routes/plugin-logs.js';
 import { pluginRoutes } from './routes/plugins.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { extRoutes } from './routes/ext.js';
@@ -42,6 +44,7 @@ import { publicRepositoryAccess } from './visibility.js';
 
 export interface AppDeps {
   plugins: PluginService;
+  logs: PluginLogService;
   formats: FormatService;
   repositories: RepositoryService;
   artifacts: ArtifactService;
@@ -63,6 +66,7 @@ export function createApp(deps: AppDeps): Koa<AppState> {
 
   const router = new Router<AppState>();
   mount(router, PLUGIN_MOUNTS, pluginRoutes(deps.plugins, { uploads: { tempRoot, maxFileBytes: deps.config.plugins.maxZipBytes } }));
+  mount(router, PLUGIN_MOUNTS, pluginLogRoutes(deps.logs));
   mount(router, [ME_PATH], meRoutes());
   mount(router, FORMAT_MOUNTS, formatRoutes(deps.formats, { tempRoot }));
   mount(router, REPOSITORY_MOUNTS, repositoryRoutes(deps.repositories));

@@ -5,7 +5,7 @@
  */
 import { removeFromCache, transpileToCache } from './component.js';
 import { ResourceMonitor } from './monitor.js';
-import { VersionPool, type PoolLimits, type RuntimeEvent, type RuntimeSettings } from './pool.js';
+import { VersionPool, type PoolLimits, type PoolOptions, type RuntimeEvent, type RuntimeSettings } from './pool.js';
 import { Sandbox } from './sandbox.js';
 
 export interface RuntimeConfig {
@@ -40,7 +40,8 @@ export interface VersionSpec {
   limits: PoolLimits;
   expectedFormatKey?: string;
   onEvent?: (event: RuntimeEvent) => void;
-  log?: (line: string) => void;
+  log?: PoolOptions['log'];
+  onCall?: PoolOptions['onCall'];
 }
 
 export class PluginRuntime {
@@ -87,6 +88,7 @@ export class PluginRuntime {
       settings: this.settings,
       onEvent: spec.onEvent,
       log: spec.log,
+      onCall: spec.onCall,
     });
   }
 }

@@ -14,6 +14,7 @@ import {
   formatHandlers,
   indexFiles,
   pluginEvents,
+  pluginLogs,
   pluginNodeStates,
   pluginProcesses,
   plugins,
@@ -36,6 +37,10 @@ import type {
   NewArtifact,
   NewClusterNode,
   NewEvent,
+  NewPluginLogLine,
+  LogRetention,
+  PluginLogQuery,
+  PluginLogRow,
   NewFormatHandler,
   NewPlugin,
   NewRepository,
@@ -51,6 +56,9 @@ import type {
   StoreOps,
 } from './store.js';
 import { sha256Hex } from '../sha256.js';
+
+/** Log lines per INSERT: 9 parameters each, far below SQLite's and PostgreSQL's limits. */
+const LOG_INSERT_ROWS = 200;
 
 export class Repository implements StoreOps {
   constructor(protected readonly db: Db) {}
@@ -205,6 +213,71 @@ export class Repository implements StoreOps {
        WHERE n.state = 'up' AND n.last_seen_at >= ? AND p.plugin_id = ? ORDER BY p.node_id, p.version, p.slot`,
       [seenSince, pluginId],
     );
+  }
+
+  async appendPluginLogs(pluginId: string, lines: NewPluginLogLine[], retention: LogRetention): Promise<number> {
+    if (lines.length === 0) return 0;
+    const sizes = lines.map((line) => Buffer.byteLength(line.text, 'utf8'));
+    const added = sizes.reduce((sum, size) => sum + size, 0);
+    await this.db.run(
+      'INSERT INTO plugin_log_counters (plugin_id, last_seq, bytes) SELECT ?, 0, 0 WHERE EXISTS (SELECT 1 FROM plugins WHERE id = ?) ON CONFLICT (plugin_id) DO NOTHING',
+      [pluginId, pluginId],
+    );
+    // Takes the counter row's lock (PostgreSQL) until the transaction ends: one writer per plugin at a time.
+    const counter = await this.db.get(
+      'UPDATE plugin_log_counters SET last_seq = last_seq + ?, bytes = bytes + ? WHERE plugin_id = ? RETURNING last_seq, bytes',
+      [lines.length, added, pluginId],
+    );
+    if (!counter) return 0;
+    const lastSeq = toNumber(counter.last_seq, 'plugin_log_counters.last_seq');
+    let bytes = toNumber(counter.bytes, 'plugin_log_counters.bytes');
+    const first = lastSeq - lines.length + 1;
+    // Several rows per statement, within every engine's limit on parameters.
+    for (let start = 0; start < lines.length; start += LOG_INSERT_ROWS) {
+      const chunk = lines.slice(start, start + LOG_INSERT_ROWS);
+      await this.db.run(
+        `INSERT INTO plugin_logs (plugin_id, seq, time, node_id, pid, version, stream, text, bytes) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+        chunk.flatMap((line, i) => [pluginId, first + start + i, line.time, line.node_id, line.pid, line.version, line.stream, line.text, sizes[start + i]!]),
+      );
+    }
+    // Retention: first by count, then by bytes, oldest lines first.
+    let cutoff = lastSeq - retention.lines;
+    if (bytes > retention.bytes) {
+      const newest = await this.db.all('SELECT seq, bytes FROM plugin_logs WHERE plugin_id = ? AND seq > ? ORDER BY seq DESC', [pluginId, cutoff]);
+      let kept = 0;
+      for (const row of newest) {
+        kept += toNumber(row.bytes, 'plugin_logs.bytes');
+        if (kept > retention.bytes) {
+          cutoff = Math.max(cutoff, toNumber(row.seq, 'plugin_logs.seq'));
+          break;
+        }
+      }
+    }
+    if (cutoff > 0) {
+      const removed = await this.db.get('SELECT COALESCE(SUM(bytes), 0) AS n FROM plugin_logs WHERE plugin_id = ? AND seq <= ?', [pluginId, cutoff]);
+      const removedBytes = toNumber(removed?.n, 'SUM(bytes)');
+      if (removedBytes > 0 || bytes > retention.bytes) {
+        await this.db.run('DELETE FROM plugin_logs WHERE plugin_id = ? AND seq <= ?', [pluginId, cutoff]);
+        bytes -= removedBytes;
+        await this.db.run('UPDATE plugin_log_counters SET bytes = ? WHERE plugin_id = ?', [bytes, pluginId]);
+      }
+    }
+    return lines.length;
+  }
+
+  async listPluginLogs(pluginId: string, query: PluginLogQuery): Promise<PluginLogRow[]> {
+    requirePositiveInteger('limit', query.limit);
+    const conditions = ['plugin_id = ?'];
+    const params: SqlValue[] = [pluginId];
+    if (query.after !== undefined) conditions.push('seq > ?'), params.push(query.after);
+    if (query.since !== undefined) conditions.push('time >= ?'), params.push(query.since);
+    if (query.stream !== undefined) conditions.push('stream = ?'), params.push(query.stream);
+    const rows = await this.many(
+      pluginLogs,
+      `SELECT seq, time, node_id, pid, version, stream, text FROM plugin_logs WHERE ${conditions.join(' AND ')} ORDER BY seq ${query.oldest ? 'ASC' : 'DESC'} LIMIT ?`,
+      [...params, query.limit],
+    );
+    return query.oldest ? rows : rows.reverse();
   }
 
   async deleteNodeRuntime(nodeId: string): Promise<void> {

@@ -11,6 +11,7 @@ import type {
   FormatHandlerRow,
   IndexFileRow,
   PluginEventRow,
+  PluginLogRow,
   PluginNodeStateRow,
   PluginProcessRow,
   PluginRow,
@@ -186,6 +187,19 @@ export const pluginProcesses: Table<PluginProcessRow> = {
     restarts: 'integer',
     last_exit: 'nullable json',
     updated_at: 'text',
+  },
+};
+
+export const pluginLogs: Table<PluginLogRow> = {
+  name: 'plugin_logs',
+  columns: {
+    seq: 'integer',
+    time: 'text',
+    node_id: 'text',
+    pid: 'nullable integer',
+    version: 'text',
+    stream: 'text',
+    text: 'text',
   },
 };
 

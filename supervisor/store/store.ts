@@ -113,8 +113,51 @@ export interface PluginProcessRow {
   calls_total: number;
   errors_total: number;
   restarts: number;
-  last_exit: { code: number | null; signal: string | null; reason: string } | null;
+  last_exit: ProcessExit | null;
   updated_at: string;
+}
+
+/** How a process last ended other than by a stop (the runtime's `LastExit`, stored as JSON). */
+export interface ProcessExit {
+  code: number | null;
+  signal: string | null;
+  reason: 'timeout' | 'memory' | 'unresponsive' | 'crashed' | 'start_failed' | 'stopped';
+  message: string;
+  at: string;
+  stderr_tail: string[];
+}
+
+export type LogStream = 'stdout' | 'stderr' | 'host';
+
+/** One line a plugin's process wrote (or its host wrote about it), numbered per plugin. */
+export interface PluginLogRow {
+  seq: number;
+  time: string;
+  node_id: string;
+  pid: number | null;
+  version: string;
+  stream: LogStream;
+  text: string;
+}
+
+export type NewPluginLogLine = Omit<PluginLogRow, 'seq'>;
+
+/** Which of a plugin's lines to read: the newest `limit` matching, returned oldest first. */
+export interface PluginLogQuery {
+  /** Only lines numbered above this. */
+  after?: number;
+  /** Only lines written at or after this time (RFC 3339 UTC). */
+  since?: string;
+  stream?: LogStream;
+  limit: number;
+  /** The oldest `limit` matching instead (following a log from a cursor). */
+  oldest?: boolean;
+}
+
+/** How much of a plugin's log is kept: the newest lines within both bounds. */
+export interface LogRetention {
+  lines: number;
+  bytes: number;
 }
 
 export interface FormatHandlerRow {
@@ -315,6 +358,13 @@ export interface StoreOps {
   /** The processes of a plugin on live nodes (as `listNodeStates`), by node, version and slot. */
   listProcesses(pluginId: string, seenSince: string): Promise<PluginProcessRow[]>;
   /** Removes a node's states and processes (it stopped cleanly, or starts afresh). */
+  /**
+   * Appends lines to a plugin's log, numbered after its last line on any node, then trims
+   * the log to `retention`; returns how many were written (none once the plugin is gone).
+   * Run it inside `Store.transaction`: the counter row serializes the writers.
+   */
+  appendPluginLogs(pluginId: string, lines: NewPluginLogLine[], retention: LogRetention): Promise<number>;
+  listPluginLogs(pluginId: string, query: PluginLogQuery): Promise<PluginLogRow[]>;
   deleteNodeRuntime(nodeId: string): Promise<void>;
 
 
