@@ -181,10 +181,16 @@ describe('dashboard (/ui) in headless Chromium', function () {
     ).to.equal(true);
     const exit = processRow(page, replacement.pid).locator('td.exit');
     await exit.locator('.badge').waitFor({ timeout: LIVE_MS });
-    expect(await exit.textContent()).to.match(/crashed|exited unexpectedly/).and.to.include('signal SIGKILL');
+    expect(await exit.locator('.badge').textContent()).to.equal('crashed');
+    expect(await exit.textContent()).to.include('signal SIGKILL');
+    // The sentence is one keystroke away, in the exit's details.
+    await exit.locator('summary').focus();
+    await page.keyboard.press('Enter');
+    expect(await exit.locator('details p').textContent()).to.include('SIGKILL');
     expect(await processRow(page, replacement.pid).locator('.restarts').textContent()).to.equal('1');
-    // The crash is among the plugin's events too.
+    // The crash is among the plugin's events too, and the host's line about it in the log.
     await page.locator('.event-list .event-type', { hasText: 'crashed' }).first().waitFor({ timeout: LIVE_MS });
+    await page.locator('.log .line.stream-host', { hasText: 'SIGKILL' }).first().waitFor({ timeout: LIVE_MS });
     await screenshot(page, 'dashboard-crash-1280x800');
 
     // New limits from the page, typed and submitted with the keyboard: two instances, two rows.
