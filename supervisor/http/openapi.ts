@@ -11,7 +11,7 @@ import type { IntegerRange } from './input.js';
 import { CLUSTER_MOUNTS, EXT_PREFIX, FORMAT_MOUNTS, ME_PATH, OPENAPI_PATH, PLUGIN_MOUNTS, REPOSITORY_MOUNTS } from './paths.js';
 import { NODE_STATES } from '../cluster/nodes.js';
 import { MAX_PATH_LENGTH } from '../relative-path.js';
-import { ARTIFACT_SHARE_OF_MEMORY } from '../formats/wasm-handler.js';
+import { ARTIFACT_MEMORY_NEEDS } from '../formats/wasm-handler.js';
 import { REPOSITORY_KEY } from '../services/repositories.js';
 import { REQUEST_ID_HEADER } from './request-id.js';
 import { FORWARDED_REQUEST_HEADERS } from './routes/ext.js';
@@ -76,8 +76,10 @@ const DECISIONS = `
 - **Artifacts.** Paths are relative to the repository, \`/\`-separated, at most ${MAX_PATH_LENGTH} characters;
   empty and \`.\` segments are dropped; \`..\` segments, a leading \`/\`, backslashes, NUL and other
   control characters, and drive letters are a 400 \`invalid_path\`. An upload over ARTIFACTS_MAX_MB, or
-  over ${ARTIFACT_SHARE_OF_MEMORY * 100} % of a plugin's memory limit (the artifact is copied into it), is a
-  413 naming the limit; a path in use is a 409 \`artifact_exists\` unless \`?overwrite=true\` (which
+  more than a 1.0.0 plugin's memory limit can hold (the artifact is copied into it: half the limit, or for a
+  componentize-js plugin (limit - ${ARTIFACT_MEMORY_NEEDS['componentize-js'].fixedBytes / 1048576} MiB) / ${ARTIFACT_MEMORY_NEEDS['componentize-js'].perArtifactByte}),
+  is a 413 naming the limit (a 1.1.0 plugin reads ranges: ARTIFACTS_MAX_MB only);
+  \`POST /api/v1/repositories/{key}/reparse\` (admin) parses every artifact again and rebuilds the index; a path in use is a 409 \`artifact_exists\` unless \`?overwrite=true\` (which
   answers 201 too, keeping \`created_at\`). The upload answers once the repository's index has been
   regenerated (runs are serialised per repository, across every node, and coalesce); a failed index run never fails the
   upload: the repository's \`index_error\` says why, and the previous index stays. Downloads carry
@@ -95,8 +97,8 @@ const DECISIONS = `
   missing or holds another format (the message names its own \`${EXT_PREFIX}\` path), 404 \`no_native_protocol\`
   when the format's handler has no \`handle_request\`, 503 \`format_unavailable\` when no handler serves it.
   Forwarded request headers: ${[...FORWARDED_REQUEST_HEADERS].map((name) => `\`${name}\``).join(', ')} (never
-  credentials or cookies); bodies up to ${NATIVE_BODY_LIMIT_BYTES} bytes, or ${ARTIFACT_SHARE_OF_MEMORY * 100} % of the plugin's memory
-  limit when lower (413 naming the limit). The plugin's status (${PLUGIN_STATUS_RANGE.min}..${PLUGIN_STATUS_RANGE.max}) and body are returned
+  credentials or cookies); bodies up to ${NATIVE_BODY_LIMIT_BYTES} bytes, or what a 1.0.0 plugin's memory
+  limit can hold when lower (413 naming the limit). The plugin's status (${PLUGIN_STATUS_RANGE.min}..${PLUGIN_STATUS_RANGE.max}) and body are returned
   with only these of its headers, each with a value of its own syntax: ${EXT_RESPONSE_HEADERS.map((name) => `\`${name}\``).join(', ')};
   any other is dropped, and the server's \`X-Content-Type-Options\` and sandboxing \`Content-Security-Policy\`
   always apply. A private repository's answers always carry \`Cache-Control: private\` (never \`public\` or

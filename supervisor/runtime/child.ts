@@ -64,6 +64,8 @@ export interface ChildOptions {
   ackTimeoutMs: number;
   /** How long spawn-to-ready may take. */
   startTimeoutMs: number;
+  /** The staging folder whose files calls name (read-only, and nothing else of the data directory). */
+  artifactDir: string | null;
   /** Told of every call a client made (not the supervisor's own stats and readiness calls): method, outcome, duration. */
   onCall?: (method: string, outcome: string, seconds: number) => void;
   /** Lines the child (host or guest) wrote to stderr, each at most 8 KiB and a marker (protocol/log-lines.ts), with its pid. */
@@ -169,7 +171,7 @@ export class PluginChild extends EventEmitter<ChildEvents> {
     const command = options.sandbox.command({
       hostEntry,
       hostArgs: ['--entry', options.entry, '--memory-bytes', String(memoryLimitBytes)],
-      readablePaths: childReadablePaths(options.entry),
+      readablePaths: [...childReadablePaths(options.entry), ...(options.artifactDir ? [options.artifactDir] : [])],
       maxOldSpaceMb: 64 + options.limits.memoryMb,
     });
     this.process = execa(command.file, command.args, {

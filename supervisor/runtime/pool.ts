@@ -17,7 +17,7 @@
  *   that is how a reload retires the old version without dropping a call.
  */
 import type { RequestType, RequestType0 } from 'vscode-jsonrpc/node';
-import { Stats, type StatsResult } from '../../protocol/methods.js';
+import { Stats, type InterfaceVersion, type StatsResult } from '../../protocol/methods.js';
 import {
   ChildLost,
   ChildStartFailed,
@@ -30,6 +30,7 @@ import {
   type LastExit,
 } from './child.js';
 import { FormatUnavailable } from './errors.js';
+import type { Toolchain } from './component.js';
 import type { ResourceMonitor } from './monitor.js';
 import type { Sandbox } from './sandbox.js';
 
@@ -48,6 +49,8 @@ export interface RuntimeSettings {
   startTimeoutMs: number;
   backoff: { initialMs: number; maxMs: number };
   quarantine: { maxCrashes: number; windowMs: number };
+  /** The folder of staged artifacts children may read (calls name files in it); null: none. */
+  artifactDir: string | null;
 }
 
 export type RuntimeEventType = 'crashed' | 'restarted' | 'quarantined' | 'limit_exceeded';
@@ -72,6 +75,8 @@ export interface PoolOptions {
   /** When set, a child whose `format-key()` differs is refused. */
   expectedFormatKey?: string;
   settings: RuntimeSettings;
+  /** What built the component (what its memory needs per artifact byte depend on); default `other`. */
+  toolchain?: Toolchain;
   onEvent?: (event: RuntimeEvent) => void;
   log?: (line: string, pid: number | undefined) => void;
   onCall?: ChildOptions['onCall'];
@@ -118,6 +123,7 @@ export class VersionPool {
   private consecutiveRestarts = 0;
   private inFlight = 0;
   private readonly idleWaiters: Array<() => void> = [];
+  private reportedInterface: InterfaceVersion | undefined;
 
   private constructor(private readonly options: PoolOptions) {
     this.slots = Array.from({ length: options.limits.instances }, () => ({
@@ -135,6 +141,15 @@ export class VersionPool {
 
   get version(): string {
     return this.options.version;
+  }
+
+  get toolchain(): Toolchain {
+    return this.options.toolchain ?? 'other';
+  }
+
+  /** The format-plugin interface the component targets, as its first child reported it (all run the same component). */
+  get interfaceVersion(): InterfaceVersion {
+    return this.reportedInterface ?? '1.0.0';
   }
 
   /** Starts every instance and resolves once all answer; on any failure none is left running. */
@@ -261,6 +276,7 @@ export class VersionPool {
       await child.stop(0);
       return;
     }
+    this.reportedInterface ??= child.ready?.interfaceVersion;
     slot.child = child;
     child.on('exit', (exit) => this.onChildExit(slot, child, exit));
     // The host re-instantiates in the same process; a trap is always inside a call.
@@ -284,6 +300,7 @@ export class VersionPool {
       hostAllowanceMb: settings.hostAllowanceMb,
       ackTimeoutMs: settings.ackTimeoutMs,
       startTimeoutMs: settings.startTimeoutMs,
+      artifactDir: settings.artifactDir,
       log: this.options.log ?? (() => undefined),
       onCall: this.options.onCall,
     };

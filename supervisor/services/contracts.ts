@@ -200,7 +200,15 @@ export interface RepositoryService {
 }
 
 /** The artifact object of the contract: its row without the store's ids. */
-export type ArtifactView = Omit<ArtifactRow, 'id' | 'repository_id'>;
+export type ArtifactView = Omit<ArtifactRow, 'id' | 'repository_id' | 'parsed_by'>;
+
+/** What `POST /repositories/:key/reparse` answers: how many artifacts were parsed again, and the index's state after. */
+export interface ReparseResult {
+  repository: string;
+  artifacts: number;
+  index_generated_at: string | null;
+  index_error: string | null;
+}
 
 /** An index file as listed. */
 export type IndexFileView = Omit<IndexFileRow, 'repository_id'>;
@@ -230,6 +238,11 @@ export interface ArtifactService {
   delete(repositoryKey: string, path: string): Promise<void>;
   listIndex(repositoryKey: string): Promise<{ items: IndexFileView[]; total: number; generated_at: string | null; error: string | null }>;
   indexFile(repositoryKey: string, path: string): Promise<Download>;
+  /**
+   * Every artifact of the repository parsed again by its handler, then the index rebuilt
+   * (admin); answers once that run is over, on whichever node ran it.
+   */
+  reparse(repositoryKey: string): Promise<ReparseResult>;
   /** Whether anonymous callers may read the repository (it exists and is public). */
   isPublic(repositoryKey: string): Promise<boolean>;
 }

@@ -337,6 +337,15 @@ export class Repository implements StoreOps {
     await this.db.run('UPDATE repositories SET index_generated_at = ?, index_error = ? WHERE id = ?', [state.index_generated_at, state.index_error, id]);
   }
 
+  async getIndexBaseUrl(id: string): Promise<string | null> {
+    const row = await this.db.get('SELECT index_base_url FROM repositories WHERE id = ?', [id]);
+    return (row?.index_base_url as string | null | undefined) ?? null;
+  }
+
+  async setIndexBaseUrl(id: string, baseUrl: string): Promise<void> {
+    await this.db.run('UPDATE repositories SET index_base_url = ? WHERE id = ?', [baseUrl, id]);
+  }
+
   async requestIndexRun(id: string): Promise<number | undefined> {
     const row = await this.db.get('UPDATE repositories SET index_requested = index_requested + 1 WHERE id = ? RETURNING index_requested', [id]);
     return row && toNumber(row.index_requested, 'repositories.index_requested');
@@ -366,16 +375,40 @@ export class Repository implements StoreOps {
 
   insertArtifact(artifact: NewArtifact): Promise<ArtifactRow> {
     const now = timestamp();
-    return this.insert(artifacts, { ...artifact, created_at: now, updated_at: now });
+    return this.insert(artifacts, { ...artifact, parsed_by: artifact.parsed_by ?? null, created_at: now, updated_at: now });
   }
 
   async replaceArtifact(artifact: NewArtifact): Promise<ArtifactRow | undefined> {
-    const fields = encode(artifacts, { ...artifact, updated_at: timestamp() }, true);
+    const fields = encode(artifacts, { ...artifact, parsed_by: artifact.parsed_by ?? null, updated_at: timestamp() }, true);
     const updated = await this.db.get(
       `UPDATE artifacts SET ${fields.map(([column]) => `${column} = ?`).join(', ')} WHERE repository_id = ? AND path = ? RETURNING *`,
       [...fields.map(([, value]) => value), artifact.repository_id, artifact.path],
     );
     return updated && decode(artifacts, updated);
+  }
+
+  async hasArtifactsNotParsedBy(repositoryId: string, parserId: string): Promise<boolean> {
+    const row = await this.db.get(
+      'SELECT 1 AS found FROM artifacts WHERE repository_id = ? AND (parsed_by IS NULL OR parsed_by <> ?) LIMIT 1',
+      [repositoryId, parserId],
+    );
+    return row !== undefined;
+  }
+
+  async updateArtifactParse(
+    id: string,
+    checksumSha256: string,
+    parse: Pick<ArtifactRow, 'version' | 'content_type' | 'metadata' | 'parsed_by'>,
+  ): Promise<boolean> {
+    const changed = await this.db.run(
+      'UPDATE artifacts SET version = ?, content_type = ?, metadata = ?, parsed_by = ? WHERE id = ? AND checksum_sha256 = ?',
+      [parse.version, parse.content_type, JSON.stringify(parse.metadata), parse.parsed_by, id, checksumSha256],
+    );
+    return changed > 0;
+  }
+
+  async forgetArtifactParses(repositoryId: string): Promise<number> {
+    return this.db.run('UPDATE artifacts SET parsed_by = NULL WHERE repository_id = ?', [repositoryId]);
   }
 
   async deleteArtifact(repositoryId: string, path: string): Promise<ArtifactRow | undefined> {

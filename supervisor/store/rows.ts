@@ -137,6 +137,7 @@ export const artifacts: Table<ArtifactRow> = {
     version: 'nullable text',
     content_type: 'text',
     metadata: 'json',
+    parsed_by: 'nullable text',
     created_at: 'text',
     updated_at: 'text',
   },

@@ -226,8 +226,10 @@ export interface ArtifactRow {
   checksum_sha256: string;
   version: string | null;
   content_type: string;
-  /** The metadata record the format handler returned. */
+  /** The metadata record the format handler returned (`properties`: an object of strings, 1.1.0). */
   metadata: Record<string, unknown>;
+  /** The handler that parsed it (`FormatHandler.parserId`); null: stored before 008, to be parsed again. */
+  parsed_by: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -277,7 +279,8 @@ export type NewFormatHandler = Omit<FormatHandlerRow, 'created_at' | 'updated_at
 export type FormatHandlerPatch = Partial<Pick<FormatHandlerRow, 'is_enabled' | 'display_name' | 'description' | 'extensions' | 'capabilities' | 'priority'>>;
 export type NewEvent = Omit<PluginEventRow, 'id' | 'created_at' | 'node_id'> & { node_id?: string | null };
 export type NewRepository = Omit<RepositoryRow, 'created_at' | 'updated_at' | 'index_generated_at' | 'index_error'>;
-export type NewArtifact = Omit<ArtifactRow, 'created_at' | 'updated_at'>;
+/** `parsed_by` left out: no handler is known to have parsed it (it is parsed again). */
+export type NewArtifact = Omit<ArtifactRow, 'created_at' | 'updated_at' | 'parsed_by'> & { parsed_by?: string | null };
 export type RepositoryIndexState = Pick<RepositoryRow, 'index_generated_at' | 'index_error'>;
 export type NewToken = Omit<ApiTokenRow, 'created_at' | 'last_used_at' | 'revoked_at'>;
 export type NewClusterNode = Pick<ClusterNodeRow, 'node_id' | 'incarnation' | 'url' | 'version'>;
@@ -389,6 +392,9 @@ export interface StoreOps {
   getRepositoryById(id: string): Promise<RepositoryRow | undefined>;
   /** Records an index run's outcome; leaves `updated_at` alone (the repository itself did not change). */
   setRepositoryIndexState(id: string, state: RepositoryIndexState): Promise<void>;
+  /** The base URL the repository's last index run used (null before the first run since 008). */
+  getIndexBaseUrl(id: string): Promise<string | null>;
+  setIndexBaseUrl(id: string, baseUrl: string): Promise<void>;
   /** Takes the next index run request of the repository: its number; undefined when there is no such repository. */
   requestIndexRun(id: string): Promise<number | undefined>;
   getIndexGenerations(id: string): Promise<IndexGenerations | undefined>;
@@ -404,6 +410,15 @@ export interface StoreOps {
   replaceArtifact(artifact: NewArtifact): Promise<ArtifactRow | undefined>;
   /** Returns the deleted row, or undefined when there was none. */
   deleteArtifact(repositoryId: string, path: string): Promise<ArtifactRow | undefined>;
+  /** Whether any artifact of the repository was parsed by another handler than `parserId` (or by none known). */
+  hasArtifactsNotParsedBy(repositoryId: string, parserId: string): Promise<boolean>;
+  /**
+   * A new parse of an artifact, written only while the row still holds the same bytes (an
+   * overwrite meanwhile wins); returns whether it was written.
+   */
+  updateArtifactParse(id: string, checksumSha256: string, parse: Pick<ArtifactRow, 'version' | 'content_type' | 'metadata' | 'parsed_by'>): Promise<boolean>;
+  /** Marks every artifact of the repository as to be parsed again; returns how many there are. */
+  forgetArtifactParses(repositoryId: string): Promise<number>;
   /**
    * Locks the blob's row (creating it) until the transaction ends, so that pins and removals
    * of one blob, from any node, take turns. Only inside a transaction.

@@ -320,6 +320,10 @@ export class ArtifactServiceDouble extends Recorder implements ArtifactService {
     return this.record('indexFile', [repositoryKey, path], () => sampleDownload(path));
   }
 
+  reparse(repositoryKey: string) {
+    return this.record('reparse', [repositoryKey], () => ({ repository: repositoryKey, artifacts: 0, index_generated_at: null, index_error: null }));
+  }
+
   async isPublic(repositoryKey: string): Promise<boolean> {
     return this.publicKeys.has(repositoryKey);
   }
