@@ -1,8 +1,8 @@
 // The operators' commands (ps, top, events, plugins ...) through the real bin against a real
 // supervisor (in this process, SQLite) with real plugin processes and a real Git server on
 // loopback, and against two nodes on one PostgreSQL; `top` in a real pseudo-terminal (tmux).
-// `logs` runs against a small fake of its two routes until the branch that adds them is
-// merged (see "logs" below).
+// `logs` against the real routes, and against a small fake of them where a connection must
+// drop at a chosen line (see the last describe).
 import { expect } from 'chai';
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
@@ -247,6 +247,53 @@ describe('plugin-keeper ps, top, events and plugins against a running service', 
     });
   });
 
+  describe('logs', () => {
+    const pidOf = async (name: string): Promise<number> => (await plugin(name)).runtime.pids[0];
+    const crashLine = (pid: number) => new RegExp(`^\\S+ \\S+ ${pid} 1\\.0\\.0 host: crashed: .*SIGKILL.*$`, 'm');
+
+    it('shows the plugin\'s lines oldest first: a killed process\'s host lines; --json and --stream', async () => {
+      const pid = await pidOf('local-trap');
+      process.kill(pid, 'SIGKILL');
+      expect(await eventually(async () => crashLine(pid).test((await cli(['logs', 'local-trap'])).stdout), 10_000), 'the crash line').to.equal(true);
+      const json = await cli(['logs', 'local-trap', '--json', '--stream', 'host', '--since', '10m']);
+      expect(json.exitCode, json.stderr).to.equal(0);
+      const lines = json.stdout.split('\n').map((text) => JSON.parse(text));
+      expect(lines.map((line) => line.seq)).to.deep.equal([...lines.map((line) => line.seq)].sort((a, b) => a - b));
+      expect(lines.every((line) => line.stream === 'host' && line.version === '1.0.0')).to.equal(true);
+      expect(lines.find((line) => line.pid === pid && /^crashed: /.test(line.text))).to.include.keys('seq', 'time', 'node_id');
+      const none = await cli(['logs', 'local-trap', '--stream', 'stdout']);
+      expect(none).to.include({ exitCode: 0, stdout: '' });
+    });
+
+    it('-f follows: the next crash appears once, after what was there', async () => {
+      expect(await eventually(async () => (await plugin('local-trap')).runtime.pids.length === 1, 10_000)).to.equal(true);
+      const child = execa(process.execPath, [BIN, 'logs', 'local-trap', '-f', '--json'], {
+        env: { PATH: process.env.PATH ?? '', PLUGIN_KEEPER_URL: e2e.url, PLUGIN_KEEPER_TOKEN: e2e.adminToken },
+        extendEnv: false,
+        reject: false,
+      });
+      const lines: { seq: number; pid: number; text: string }[] = [];
+      child.stdout!.on('data', (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter(Boolean).map((text) => JSON.parse(text))));
+      try {
+        expect(await eventually(async () => lines.length > 0, 10_000), 'the backlog').to.equal(true);
+        const pid = await pidOf('local-trap');
+        process.kill(pid, 'SIGKILL');
+        expect(await eventually(async () => lines.some((line) => line.pid === pid && /^crashed: /.test(line.text)), 10_000), 'the followed crash').to.equal(true);
+        const seqs = lines.map((line) => line.seq);
+        expect(seqs).to.deep.equal([...new Set(seqs)].sort((a, b) => a - b));
+      } finally {
+        child.kill('SIGINT');
+        await child;
+      }
+    });
+
+    it('a bad --since: the service\'s sentence, exit 1', async () => {
+      const result = await cli(['logs', 'local-trap', '--since', 'yesterday']);
+      expect(result.exitCode).to.equal(1);
+      expect(result.stderr).to.match(/^plugin-keeper: query parameter "since" must be an RFC 3339 time or a duration like 10m.* \(400 bad_request\)$/);
+    });
+  });
+
   describe('errors, each as one sentence', () => {
     it('the service down: exit 2, naming where it looked', async () => {
       const url = `http://127.0.0.1:${await closedPort()}`;
@@ -447,8 +494,8 @@ describe('plugin-keeper ps, top, events and plugins against a running service', 
 
 /**
  * `logs` against a fake of `GET /plugins/:id/logs` and `GET /plugins/:id/logs/stream` with
- * exactly the shapes of the branch that adds them (ops-logs), until it is merged: the only
- * part of these tests not run against the real service.
+ * the service's shapes, where the real service cannot be made to drop a stream after a
+ * chosen line or to ignore a filter.
  */
 describe('plugin-keeper logs (against a fake of the logs routes)', function () {
   this.timeout(30_000);
