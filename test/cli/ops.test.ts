@@ -1,21 +1,20 @@
 // The operators' commands (ps, top, events, plugins ...) through the real bin against a real
 // supervisor (in this process, SQLite) with real plugin processes and a real Git server on
-// loopback, and against two nodes on one PostgreSQL; `top` in a real pseudo-terminal (tmux).
-// `logs` against the real routes, and against a small fake of them where a connection must
-// drop at a chosen line (see the last describe).
+// loopback, and against two supervisor processes on one PostgreSQL; `top` in a real
+// pseudo-terminal (tmux). `logs` against the real routes, and against a small fake of them
+// where a connection must drop at a chosen line (see the last describe).
 import { expect } from 'chai';
 import { execa } from 'execa';
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { postgresFixture, sqliteFixture } from '../support/engines.js';
+import { sqliteFixture } from '../support/engines.js';
 import { fixtureWasm } from '../support/fixtures.js';
 import { startGitServer, TestRepo, type GitServer } from '../support/git-server.js';
-import { startInProcessCluster, type ClusterNode, type InProcessCluster } from '../e2e/cluster-nodes.js';
+import { startCluster, type Cluster, type NodeProcess } from '../cluster/harness.js';
 import { eventually, manifest, pluginFolder, pluginZip, startE2E, type E2E } from '../e2e/harness.js';
 import { BIN, type CliResult, pluginKeeper } from './helpers.js';
 import { SHELL_PROMPT, TmuxPane } from './tmux.js';
@@ -592,28 +591,27 @@ describe('plugin-keeper logs (against a fake of the logs routes)', function () {
 
 describe('plugin-keeper ps and plugins across two nodes on one PostgreSQL', function () {
   this.timeout(120_000);
-  const engine = postgresFixture();
-  const token = randomBytes(24).toString('base64url');
-  let cluster: InProcessCluster;
-  let a: ClusterNode;
-  let b: ClusterNode;
-  const cli = (node: ClusterNode, args: string[]) => pluginKeeper(args, { env: { PLUGIN_KEEPER_URL: node.url, PLUGIN_KEEPER_TOKEN: token } });
-  const psRowsOf = async (node: ClusterNode) => tableRows((await cli(node, ['ps'])).stdout).slice(1);
+  let cluster: Cluster;
+  let a: NodeProcess;
+  let b: NodeProcess;
+  const cli = (node: NodeProcess, args: string[]) => pluginKeeper(args, { env: { PLUGIN_KEEPER_URL: node.url, PLUGIN_KEEPER_TOKEN: cluster.adminToken } });
+  const psRowsOf = async (node: NodeProcess) => tableRows((await cli(node, ['ps'])).stdout).slice(1);
 
   before(async () => {
-    cluster = await startInProcessCluster(engine, 2, { ADMIN_TOKEN: token, CLUSTER_HEARTBEAT_MS: '300', CLUSTER_NODE_TIMEOUT_MS: '5000' });
-    [a, b] = cluster.nodes as [ClusterNode, ClusterNode];
+    cluster = await startCluster();
+    a = await cluster.start('node-a');
+    b = await cluster.start('node-b');
   });
-  after(async () => {
-    await cluster?.close();
-    await engine.dispose();
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed') await cluster.failed();
   });
+  after(() => cluster?.close());
 
   it('ps on either node shows every node\'s process; a disable through one node empties both', async () => {
     const dir = await pluginFolder(cluster.localRoot, 'shared', manifest('shared', '1.0.0', 'demo'), 'good');
     const installed = await cli(a, ['plugins', 'install', dir]);
     expect(installed.exitCode, installed.stderr).to.equal(0);
-    const bothNodes = async (node: ClusterNode) => {
+    const bothNodes = async (node: NodeProcess) => {
       const nodes = (await psRowsOf(node)).filter((row) => row[0] === 'shared' && row[4] === 'ready').map((row) => row[2]);
       return nodes.sort().join(',') === 'node-a,node-b';
     };
