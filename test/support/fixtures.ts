@@ -27,13 +27,14 @@ export type FixtureName =
   | 'unity-format'
   | 'pypi-simple'
   | 'wasm-module'
-  | 'puppet';
+  | 'puppet'
+  | 'careless';
 
 /** Absolute path of the repository root (this file runs as dist/test/support/fixtures.js). */
 export const repoRoot: string = path.resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 
 /** Bump whenever the build steps change, so that older cached builds are not reused. */
-const BUILDER_VERSION = '2';
+const BUILDER_VERSION = '3';
 
 const CACHE_DIR = path.join(repoRoot, '.cache', 'fixtures');
 const PLUGIN_WIT = 'wit/format-plugin.wit';
@@ -84,6 +85,8 @@ const RECIPES: Record<FixtureName, Recipe> = {
   'wasm-module': examplePlugin('wasm-module'),
   // Returns whatever the test tells it to: results out of bounds (test/fixtures/puppet).
   puppet: { kind: 'plugin', dir: 'test/fixtures/puppet', wit: PLUGIN_WIT },
+  // A new author's bug (a missing null check) and console output (test/fixtures/careless).
+  careless: { kind: 'plugin', dir: 'test/fixtures/careless', wit: PLUGIN_WIT },
 };
 
 const builds = new Map<FixtureName, Promise<string>>();
