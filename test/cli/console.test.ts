@@ -49,7 +49,7 @@ describe('plugin-keeper test on a TypeScript plugin with console output and a bu
     const result = await pluginKeeper(['test', pluginDir, artifact('released.json'), '--request', 'GET /index.json?page=2']);
     expect(result.exitCode, result.stderr).to.equal(0);
     expect(result.stdout).to.match(/^handle-request +ok /m);
-    expect(result.stdout).to.include('  status 200\n  content-type: application/json\n  body (31 bytes)\n    {"repo":"test","query":"page=2"}');
+    expect(result.stdout).to.include('  status 200\n  content-type: application/json\n  body (32 bytes)\n    {"repo":"test","query":"page=2"}');
     expect(result.stderr).to.match(/stdout\] GET \/index\.json$/m);
 
     const json = JSON.parse((await pluginKeeper(['test', pluginDir, artifact('released.json'), '--request', 'GET /nothing', '--json'])).stdout);
