@@ -31,6 +31,12 @@ import { appendSourceMap } from '../protocol/source-map-section.js';
 import { GUARD_SOURCE, UNCAUGHT_MARKER } from '../plugin-host/uncaught.js';
 import { componentizeJs } from './component-build.js';
 
+/**
+ * Changes whenever the same sources build into a different component (2: stdio on, exports
+ * wrapped, source map inside), so that callers caching builds by their sources rebuild.
+ */
+export const BUILD_PIPELINE_VERSION = 2;
+
 export interface BuildOptions {
   onProgress?: (message: string) => void;
 }

@@ -8,7 +8,7 @@ import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/p
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { watToComponent, watToCore } from '../../cli/component-build.js';
-import { buildPluginComponent, pluginSources } from '../../cli/plugin-build.js';
+import { BUILD_PIPELINE_VERSION, buildPluginComponent, pluginSources } from '../../cli/plugin-build.js';
 
 export type FixtureName =
   | 'good'
@@ -33,8 +33,11 @@ export type FixtureName =
 /** Absolute path of the repository root (this file runs as dist/test/support/fixtures.js). */
 export const repoRoot: string = path.resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 
-/** Bump whenever the build steps change, so that older cached builds are not reused. */
-const BUILDER_VERSION = '3';
+/**
+ * Bump whenever the build steps here change, so that older cached builds are not reused
+ * (plugin folders also follow cli/plugin-build.ts's BUILD_PIPELINE_VERSION).
+ */
+const BUILDER_VERSION = '2';
 
 const CACHE_DIR = path.join(repoRoot, '.cache', 'fixtures');
 const PLUGIN_WIT = 'wit/format-plugin.wit';
@@ -149,7 +152,7 @@ async function readInputs(recipe: Recipe): Promise<Map<string, Buffer>> {
 
 function cacheKey(recipe: Recipe, inputs: Map<string, Buffer>): string {
   const hash = createHash('sha256');
-  hash.update(`builder ${BUILDER_VERSION}\0${JSON.stringify(recipe)}\0`);
+  hash.update(`builder ${BUILDER_VERSION}\0pipeline ${BUILD_PIPELINE_VERSION}\0${JSON.stringify(recipe)}\0`);
   for (const [file, contents] of inputs) {
     hash.update(`${file}\0${contents.length}\0`);
     hash.update(contents);
