@@ -20,6 +20,14 @@ export const UNCAUGHT_MARKER = '\u001eplugin-keeper:uncaught ';
 /** The name the build gives its wrapping entry module in the source map. */
 export const GUARD_SOURCE = 'plugin-keeper-entry.js';
 
+/**
+ * What is kept of a report, however it was made (the line is the plugin's own and may be
+ * forged, the map's names too): the message and frames go into the call's error.
+ */
+const MAX_MESSAGE_CHARS = 2000;
+const MAX_FRAMES = 30;
+const MAX_FRAME_CHARS = 300;
+
 /** What the guest's wrapper reported, the stack already mapped. */
 export interface UncaughtError {
   name: string;
@@ -34,7 +42,11 @@ export function parseUncaught(line: string): { name: string; message: string; st
   try {
     const fields = JSON.parse(line.slice(UNCAUGHT_MARKER.length)) as Record<string, unknown>;
     const text = (value: unknown) => (typeof value === 'string' ? value : '');
-    return { name: text(fields.name) || 'Error', message: text(fields.message), stack: text(fields.stack) };
+    return {
+      name: text(fields.name).slice(0, MAX_FRAME_CHARS) || 'Error',
+      message: text(fields.message).slice(0, MAX_MESSAGE_CHARS),
+      stack: text(fields.stack),
+    };
   } catch {
     return undefined;
   }
@@ -63,8 +75,8 @@ export class StackMapper {
       if (frame.trim() === '') continue;
       const mapped = this.mapFrame(frame.trim());
       // Below the plugin's own code: the wrapper and the bindings, the same for every plugin.
-      if (mapped === GUARD_SOURCE) break;
-      frames.push(mapped);
+      if (mapped === GUARD_SOURCE || frames.length === MAX_FRAMES) break;
+      frames.push(mapped.slice(0, MAX_FRAME_CHARS));
     }
     return { name: report.name, message: report.message, frames };
   }
