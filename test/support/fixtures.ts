@@ -152,7 +152,8 @@ async function readInputs(recipe: Recipe): Promise<Map<string, Buffer>> {
 
 function cacheKey(recipe: Recipe, inputs: Map<string, Buffer>): string {
   const hash = createHash('sha256');
-  hash.update(`builder ${BUILDER_VERSION}\0pipeline ${BUILD_PIPELINE_VERSION}\0${JSON.stringify(recipe)}\0`);
+  hash.update(`builder ${BUILDER_VERSION}\0${JSON.stringify(recipe)}\0`);
+  if (recipe.kind === 'plugin') hash.update(`pipeline ${BUILD_PIPELINE_VERSION}\0`);
   for (const [file, contents] of inputs) {
     hash.update(`${file}\0${contents.length}\0`);
     hash.update(contents);
