@@ -32,10 +32,10 @@ import { GUARD_SOURCE, UNCAUGHT_MARKER } from '../plugin-host/uncaught.js';
 import { componentizeJs } from './component-build.js';
 
 /**
- * Changes whenever the same sources build into a different component (2: stdio on, exports
- * wrapped, source map inside), so that callers caching builds by their sources rebuild.
+ * Changes whenever the same sources build into a different component (now: stdio on,
+ * exports wrapped, source map inside), so that callers caching builds by their sources rebuild.
  */
-export const BUILD_PIPELINE_VERSION = 2;
+export const BUILD_PIPELINE_VERSION = 3;
 
 export interface BuildOptions {
   onProgress?: (message: string) => void;
@@ -216,20 +216,29 @@ function report(error) {
   };
   console.error(MARKER + JSON.stringify(fields));
 }
+// A proxy rather than a copy: methods a class instance inherits are wrapped too.
 function guard(target) {
   if (target === null || typeof target !== 'object') return target;
-  const guarded = {};
-  for (const [key, value] of Object.entries(target)) {
-    guarded[key] = typeof value !== 'function' ? value : function (...args) {
-      try {
-        return value.apply(target, args);
-      } catch (error) {
-        if (typeof error !== 'string') report(error);
-        throw error;
-      }
-    };
-  }
-  return guarded;
+  return new Proxy(target, {
+    get(object, key) {
+      const value = Reflect.get(object, key);
+      if (typeof value !== 'function') return value;
+      return function (...args) {
+        try {
+          return value.apply(object, args);
+        } catch (error) {
+          if (typeof error !== 'string') {
+            try {
+              report(error);
+            } catch {
+              // An error whose fields cannot even be read still traps, unreported.
+            }
+          }
+          throw error;
+        }
+      };
+    },
+  });
 }
 ${exports.map((name) => `export const ${name} = guard(plugin.${name});`).join('\n')}
 `;
