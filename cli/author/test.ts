@@ -23,14 +23,18 @@ import { ArtifactInvalid, PluginFailure } from '../../supervisor/runtime/errors.
 import { PluginStartFailed, type VersionPool } from '../../supervisor/runtime/pool.js';
 import { PluginRuntime } from '../../supervisor/runtime/runtime.js';
 import { storedArtifact } from '../../supervisor/services/artifacts/artifacts.js';
-import { repositoryContext } from '../../supervisor/services/artifacts/native.js';
 import { toMetadata } from '../../supervisor/services/artifacts/indexes.js';
+import { repositoryContext } from '../../supervisor/services/artifacts/context.js';
+import { bytesSource } from '../../supervisor/formats/artifact-source.js';
 import type { CapabilitySet } from '../../supervisor/store/store.js';
 import { type Command, CommandFailed, type Output, UsageError } from '../command.js';
 import { parseCommandLine } from './args.js';
 import { AUTHOR_TEMP_DIR, checkPluginFolder, type CheckedPlugin } from './package-check.js';
 import { formatDuration, progressOn } from './progress.js';
 import { sha256Hex } from '../../supervisor/sha256.js';
+
+/** Where the author's test run tells generate-index and handle-request the repository is (the server's default address). */
+const AUTHOR_TEST_BASE_URL = 'http://localhost:8080';
 
 type CallName = 'validate' | 'parse-metadata' | 'generate-index' | 'handle-request';
 
@@ -72,8 +76,6 @@ const CAPABILITY_OF: Record<CallName, keyof CapabilitySet> = {
   'handle-request': 'handle_request',
 };
 
-/** The repository `--request` is sent for, as the server would describe it to the plugin. */
-const TEST_REPOSITORY = { externalBase: 'http://127.0.0.1:8080', key: 'test' };
 
 export const testCommand: Command = {
   name: 'test',
@@ -156,8 +158,8 @@ async function runPlugin(
 
   const handler = new WasmFormatHandler(manifest.format.key, manifest.capabilities, component.sha256, pool);
   const sizeWarnings =
-    artifact.data.byteLength > handler.maxArtifactBytes
-      ? [`the server refuses uploads this large for this plugin (413): its memory limit allows artifacts up to ${handler.maxArtifactBytes} bytes`]
+    handler.maxArtifactBytes !== null && artifact.data.byteLength > handler.maxArtifactBytes
+      ? [`the server refuses uploads this large for this plugin (413): ${handler.maxArtifactReason}`]
       : [];
   const calls: CallReport[] = [];
   const call = async <T>(name: CallName, run: () => Promise<T>, show: (value: T) => CallReport['result']) => {
@@ -166,15 +168,13 @@ async function runPlugin(
     return outcome;
   };
   try {
-    if ((await call('validate', () => handler.validate(artifact.path, artifact.data), () => undefined)).ok) {
-      const parsed = await call('parse-metadata', () => handler.parseMetadata(artifact.path, artifact.data), (metadata) => metadata);
+    if ((await call('validate', () => handler.validate(artifact.path, bytesSource(artifact.data)), () => undefined)).ok) {
+      const parsed = await call('parse-metadata', () => handler.parseMetadata(artifact.path, bytesSource(artifact.data)), (metadata) => metadata);
       // The metadata the server would store and index: its own size and SHA-256, not the plugin's.
       const stored = parsed.ok && toMetadata(storedArtifact(artifact.path, { size: artifact.data.byteLength, sha256: sha256Hex(artifact.data) }, parsed.value));
-      const indexed = stored && (await call('generate-index', () => handler.generateIndex([stored]), showIndex)).ok;
-      if (indexed && request) {
-        const context = repositoryContext(TEST_REPOSITORY.externalBase, manifest.format.key, TEST_REPOSITORY.key);
-        await call('handle-request', () => handler.handleRequest(request, context, [stored]), showResponse);
-      }
+      const context = repositoryContext(AUTHOR_TEST_BASE_URL, manifest.format.key, 'test');
+      const indexed = stored && (await call('generate-index', () => handler.generateIndex([stored], context), showIndex)).ok;
+      if (indexed && request) await call('handle-request', () => handler.handleRequest(request, context, [stored]), showResponse);
     }
   } finally {
     await pool.drain();

@@ -20,6 +20,15 @@ interface Route {
 export class RoutingTable {
   private readonly routes = new Map<string, Route>();
   private readonly keyOfPlugin = new Map<string, string>();
+  private readonly activations: Array<(formatKey: string) => void> = [];
+
+  /**
+   * Calls `listener` each time a plugin version starts serving a key (a new plugin, a reload,
+   * a plugin replacing a core handler): what it parsed may differ from what is stored.
+   */
+  onActivate(listener: (formatKey: string) => void): void {
+    this.activations.push(listener);
+  }
 
   /** The handler serving `formatKey` now, if its key is enabled. */
   get(formatKey: string): FormatHandler | undefined {
@@ -56,6 +65,7 @@ export class RoutingTable {
     const previous = this.retire(pluginId);
     this.routes.set(handler.formatKey, { handler, enabled, pluginId });
     this.keyOfPlugin.set(pluginId, handler.formatKey);
+    for (const listener of this.activations) listener(handler.formatKey);
     return previous;
   }
 

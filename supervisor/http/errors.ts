@@ -46,11 +46,13 @@ export function errorHandler(logger: Logger): AppMiddleware {
       const { status, body } = describeFailure(error, ctx, logger);
       ctx.status = status;
       ctx.body = body;
+      ctx.state.errorCode = body.error;
       return;
     }
     if (ctx.body == null && ctx.status >= 400) {
       const status = ctx.status;
       ctx.body = bodylessStatusBody(ctx);
+      ctx.state.errorCode = (ctx.body as ErrorBody).error;
       // Koa turns an implicit 404 into 200 when a body is set.
       ctx.status = status;
     }

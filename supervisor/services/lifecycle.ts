@@ -38,6 +38,7 @@ import type {
   InstalledPluginView,
   NodeStateView,
   PluginService,
+  PluginsHealth,
   PluginView,
   ProcessView,
   ReloadSource,
@@ -105,6 +106,7 @@ export class PluginLifecycle implements PluginService {
           throw this.conflictFromUnique(error, manifest.plugin.name, manifest.format.key);
         }
       });
+      this.serviceLog('info', row.name, row.version, 'installed', `installed, serving format ${row.format_key}`);
       return {
         ...(await this.view(row)),
         message: `plugin ${row.name} ${row.version} installed and serving format ${row.format_key}`,
@@ -185,6 +187,7 @@ export class PluginLifecycle implements PluginService {
         });
         if (!handler && !sameFolder) await files.removeVersion(id, row.version, row.wasm_sha256);
         if (!handler) await node.reconcileNow();
+        this.serviceLog('info', row.name, version, 'reloaded', `reloaded from ${row.version}`);
         return this.view(updated);
       } catch (error) {
         await handler?.drain();
@@ -270,12 +273,36 @@ export class PluginLifecycle implements PluginService {
   }
 
   /** Counts for the health check: desired active, running here, and shown as `error`. */
-  async counts(): Promise<{ active: number; running: number; error: number }> {
-    const all = await this.list({ page: 1, per_page: Number.MAX_SAFE_INTEGER });
+  /**
+   * This node's side of `/health`: every plugin meant to be active (its desired status) should
+   * run here; each that does not is named with this node's state of it (quarantined, error,
+   * starting, stopped) and the reason. Judged per node: another node serving it does not
+   * make this one healthy, and this one failing does not make the others unhealthy.
+   */
+  async nodeHealth(): Promise<PluginsHealth> {
+    const { store, routing } = this.deps;
+    const [rows, own] = await Promise.all([store.allPlugins(), store.nodeStatesOf(this.deps.config.cluster.nodeId)]);
+    const states = new Map(own.map((state) => [state.plugin_id, state]));
+    const active = rows.filter((row) => row.status === 'active');
+    const failing: PluginsHealth['failing'] = [];
+    for (const row of active) {
+      const handler = routing.plugin(row.id);
+      if (handler?.state() === 'running') continue;
+      const state = states.get(row.id);
+      failing.push({
+        id: row.id,
+        name: row.name,
+        version: state?.version ?? row.version,
+        state: handler?.state() === 'quarantined' ? 'quarantined' : (state?.state ?? 'stopped'),
+        message: state?.error_message ?? handler?.quarantineReason() ?? null,
+      });
+    }
     return {
-      active: all.items.filter((view) => view.status === 'active').length,
-      running: this.deps.routing.plugins().filter(([, handler]) => handler.state() === 'running').length,
-      error: all.items.filter((view) => view.status === 'error').length,
+      ok: failing.length === 0,
+      active: active.length,
+      running: active.length - failing.length,
+      error: failing.filter((plugin) => plugin.state === 'error' || plugin.state === 'quarantined').length,
+      failing,
     };
   }
 
@@ -289,6 +316,7 @@ export class PluginLifecycle implements PluginService {
     try {
       return await this.deps.node.startVersion({
         pluginId: id,
+        pluginName: manifest.plugin.name,
         version: manifest.plugin.version,
         formatKey: manifest.format.key,
         capabilities: manifest.capabilities,
@@ -516,8 +544,14 @@ export class PluginLifecycle implements PluginService {
     return conflict('format_key_conflict', `format key ${formatKey} is already served by another handler`);
   }
 
+  /** One service log line per lifecycle change, with plugin, version, node and reason (crashes and the like: reconcile.ts). */
+  private serviceLog(level: 'info' | 'warn', plugin: string, version: string, event: string, reason: string): void {
+    this.deps.logger[level]({ plugin, version, node: this.deps.config.cluster.nodeId, event, reason }, `plugin ${event}`);
+  }
+
   private async recordReloadFailure(row: PluginRow, error: unknown): Promise<void> {
     const reason = error instanceof Error ? error.message : String(error);
+    this.serviceLog('warn', row.name, row.version, 'reload_failed', reason);
     await this.deps.store.addEvent({
       plugin_id: row.id,
       event_type: 'reload_failed',

@@ -28,6 +28,8 @@ export type FixtureName =
   | 'pypi-simple'
   | 'wasm-module'
   | 'puppet'
+  | 'stream'
+  | 'stream-http'
   | 'careless';
 
 /** Absolute path of the repository root (this file runs as dist/test/support/fixtures.js). */
@@ -41,6 +43,7 @@ const BUILDER_VERSION = '2';
 
 const CACHE_DIR = path.join(repoRoot, '.cache', 'fixtures');
 const PLUGIN_WIT = 'wit/format-plugin.wit';
+const PLUGIN_WIT_1_1 = 'wit/format-plugin-1.1.wit';
 
 /** How a fixture is made; every path is relative to the repository root. */
 type Recipe =
@@ -90,6 +93,9 @@ const RECIPES: Record<FixtureName, Recipe> = {
   puppet: { kind: 'plugin', dir: 'test/fixtures/puppet', wit: PLUGIN_WIT },
   // A new author's bug (a missing null check) and console output (test/fixtures/careless).
   careless: { kind: 'plugin', dir: 'test/fixtures/careless', wit: PLUGIN_WIT },
+  // 1.1.0: reads its artifact through the host's resource; misbehaves on request (stream.wat).
+  stream: { kind: 'wat-component', wat: 'test/fixtures/stream.wat', wit: PLUGIN_WIT_1_1, world: 'format-plugin-v3' },
+  'stream-http': { kind: 'wat-component', wat: 'test/fixtures/stream.wat', wit: PLUGIN_WIT_1_1, world: 'format-plugin-v3-http' },
 };
 
 const builds = new Map<FixtureName, Promise<string>>();

@@ -9,13 +9,13 @@
  * answers was checked where it came in (../../formats/plugin-results.ts), and which of its
  * headers reach the client is decided by the HTTP layer.
  */
-import type { RepoContext } from '../../formats/handler.js';
 import type { RoutingTable } from '../../formats/routing.js';
 import type { Store } from '../../store/store.js';
 import type { BodyLimit, NativeAnswer, NativeProtocolService, NativeRequest } from '../contracts.js';
 import { ServiceError, notFound } from '../errors.js';
 import { repositoryNotFound } from '../repositories.js';
 import { handlerLimit } from './artifacts.js';
+import { repositoryContext } from './context.js';
 import { toMetadata } from './indexes.js';
 
 /** Large enough for a publish request of most native protocols; bounded, as it is held in memory. */
@@ -45,13 +45,4 @@ export class NativeProtocol implements NativeProtocolService {
     const response = await handler.handleRequest({ ...rest, body }, repositoryContext(externalBase, formatKey, repositoryKey), artifacts);
     return { ...response, repositoryPublic: repository.public };
   }
-}
-
-/** Where the repository's native protocol and its downloads are, as the client sees the server. */
-export function repositoryContext(externalBase: string, formatKey: string, repositoryKey: string): RepoContext {
-  return {
-    repoKey: repositoryKey,
-    baseUrl: `${externalBase}/ext/${formatKey}/${repositoryKey}`,
-    downloadBaseUrl: `${externalBase}/api/v1/repositories/${repositoryKey}/artifacts`,
-  };
 }
