@@ -48,8 +48,10 @@ export async function componentizeJs(sourcePath: string, wit: string, world: str
     sourcePath,
     witWorld: wit,
     worldName: world,
-    // With every feature off the component imports no WASI at all: a pure handler.
-    disableFeatures: ['random', 'stdio', 'clocks', 'http', 'fetch-event'],
+    // stdio on: console.log/console.error reach the plugin's log through the host's WASI
+    // stdout/stderr (plugin-host/wasi/imports.ts). Everything else off: no network, and no
+    // filesystem, environment or arguments beyond the empty ones the host's WASI gives.
+    disableFeatures: ['random', 'clocks', 'http', 'fetch-event'],
   });
   return component;
 }

@@ -9,7 +9,12 @@
  *   The build writes the world's guest types, generated from the WIT, to `types/` (for the
  *   author's editor and the type check; never edit them), type-checks the folder with its
  *   own `tsconfig.json` when there is one, bundles `src/index.ts` with esbuild into one ES
- *   module and turns that into a component with componentize-js.
+ *   module and turns that into a component with componentize-js, stdio on (console.log and
+ *   console.error go to the plugin's log). The bundle's entry wraps every export: an error
+ *   the plugin did not mean as its `err` result is reported to the host (plugin-host/
+ *   uncaught.ts) before it traps the component, and the bundle's source map goes into the
+ *   component (protocol/source-map-section.ts) so that the host can tell its stack in the
+ *   author's TypeScript lines.
  * - Any other language: a `build.mjs` in the folder takes over the compile step. It exports
  *   `buildComponent({ dir, wit, world, onProgress })` returning the component's bytes (see
  *   `CustomBuild`); this pipeline still reads the manifest, picks the world and writes
@@ -22,7 +27,15 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parse as parseToml } from 'smol-toml';
 import { generateWitTypes, type PluginWorld } from './author/wit-types.js';
+import { appendSourceMap } from '../protocol/source-map-section.js';
+import { GUARD_SOURCE, UNCAUGHT_MARKER } from '../plugin-host/uncaught.js';
 import { componentizeJs } from './component-build.js';
+
+/**
+ * Changes whenever the same sources build into a different component (now: stdio on,
+ * exports wrapped, source map inside), so that callers caching builds by their sources rebuild.
+ */
+export const BUILD_PIPELINE_VERSION = 3;
 
 export interface BuildOptions {
   onProgress?: (message: string) => void;
@@ -132,10 +145,10 @@ async function buildTypeScript(pluginDir: string, wit: string, world: PluginWorl
   const workDir = await mkdtemp(path.join(tmpdir(), 'plugin-build-'));
   try {
     progress('bundling src/index.ts (esbuild)');
-    const bundle = path.join(workDir, 'plugin.js');
-    await bundleEntry(entry, bundle);
+    const bundle = path.join(workDir, BUNDLE_FILE);
+    const sourceMap = await bundleEntry(pluginDir, world, bundle);
     progress(`making the component (componentize-js, ${world})`);
-    return await componentizeJs(bundle, wit, world);
+    return appendSourceMap(await componentizeJs(bundle, wit, world), sourceMap);
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
@@ -174,11 +187,75 @@ async function typeCheck(pluginDir: string): Promise<void> {
   }
 }
 
-async function bundleEntry(entry: string, outfile: string): Promise<void> {
+const BUNDLE_FILE = 'plugin.js';
+
+/** The exports of each world, as src/index.ts names them. */
+const WORLD_EXPORTS: Record<PluginWorld, string[]> = {
+  'format-plugin': ['handler'],
+  'format-plugin-v2': ['handler', 'requestHandler'],
+};
+
+/**
+ * The bundle's entry: re-exports src/index.ts's exports, each function wrapped. A thrown
+ * string is the plugin's `err` result and passes through untouched; anything else (a
+ * TypeError from a bug) is written to stderr as plugin-host/uncaught.ts reads it, with its
+ * stack cut to fit one log line, then rethrown, which traps the component: without this the
+ * bindings would report only that they "expected a string, received [object]".
+ */
+function guardedEntry(world: PluginWorld): string {
+  const exports = WORLD_EXPORTS[world];
+  return `import * as plugin from './${TYPESCRIPT_ENTRY.split(path.sep).join('/')}';
+const MARKER = ${JSON.stringify(UNCAUGHT_MARKER)};
+function report(error) {
+  const isError = error instanceof Error;
+  const text = (value, max) => String(value).slice(0, max);
+  const fields = {
+    name: isError ? text(error.name, 200) : typeof error,
+    message: text(isError ? error.message : error, 2000),
+    stack: isError && typeof error.stack === 'string' ? error.stack.split('\\n').slice(0, 30).map((frame) => text(frame, 160)).join('\\n') : '',
+  };
+  console.error(MARKER + JSON.stringify(fields));
+}
+// A proxy rather than a copy: methods a class instance inherits are wrapped too.
+function guard(target) {
+  if (target === null || typeof target !== 'object') return target;
+  return new Proxy(target, {
+    get(object, key) {
+      const value = Reflect.get(object, key);
+      if (typeof value !== 'function') return value;
+      return function (...args) {
+        try {
+          return value.apply(object, args);
+        } catch (error) {
+          if (typeof error !== 'string') {
+            try {
+              report(error);
+            } catch {
+              // An error whose fields cannot even be read still traps, unreported.
+            }
+          }
+          throw error;
+        }
+      };
+    },
+  });
+}
+${exports.map((name) => `export const ${name} = guard(plugin.${name});`).join('\n')}
+`;
+}
+
+/** Bundles src/index.ts behind the guarded entry into `outfile`; returns the source map (JSON). */
+async function bundleEntry(pluginDir: string, world: PluginWorld, outfile: string): Promise<string> {
   const { build } = await import('esbuild');
-  await build({
-    entryPoints: [entry],
-    outfile,
+  const result = await build({
+    stdin: { contents: guardedEntry(world), resolveDir: pluginDir, sourcefile: GUARD_SOURCE, loader: 'js' },
+    // Not written: the map's sources come out relative to this path, the plugin folder
+    // (`src/index.ts`), as the author knows them.
+    outfile: path.join(pluginDir, BUNDLE_FILE),
+    write: false,
+    sourcemap: 'external',
+    // The author has the sources; the component need not carry them.
+    sourcesContent: false,
     bundle: true,
     format: 'esm',
     // componentize-js runs the module in StarlingMonkey, a web-style engine: packages'
@@ -189,6 +266,9 @@ async function bundleEntry(entry: string, outfile: string): Promise<void> {
     // Failures come back in the thrown error's message.
     logLevel: 'silent',
   });
+  const output = (suffix: string) => result.outputFiles.find((file) => file.path.endsWith(suffix))!.text;
+  await writeFile(outfile, output('.js'));
+  return output('.js.map');
 }
 
 async function isFile(file: string): Promise<boolean> {

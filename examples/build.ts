@@ -15,7 +15,7 @@ import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promi
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yazl from 'yazl';
-import { buildPluginComponent, pluginSources } from '../cli/plugin-build.js';
+import { BUILD_PIPELINE_VERSION, buildPluginComponent, pluginSources } from '../cli/plugin-build.js';
 import { loadConfig } from '../supervisor/config.js';
 
 const examplesDir = path.resolve(fileURLToPath(new URL('../../examples', import.meta.url)));
@@ -23,7 +23,7 @@ const witFile = path.resolve(examplesDir, '../wit/format-plugin.wit');
 
 async function buildExample(name: string, outDir: string): Promise<void> {
   const dir = path.join(examplesDir, name);
-  const hash = createHash('sha256').update(await readFile(witFile));
+  const hash = createHash('sha256').update(`pipeline ${BUILD_PIPELINE_VERSION}\0`).update(await readFile(witFile));
   for (const file of await pluginSources(dir)) hash.update(`${file}\0`).update(await readFile(path.join(dir, file)));
   const digest = hash.digest('hex');
   const zipPath = path.join(outDir, `${name}.zip`);

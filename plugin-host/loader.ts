@@ -24,6 +24,7 @@ import type {
 } from '../protocol/methods.js';
 import { capMemories, capTables, WASM_PAGE_BYTES } from '../protocol/wasm-memory.js';
 import { ARTIFACT_SOURCE_IMPORT, ArtifactMisuse, ArtifactResource, readWhole, ReadTooLarge, type ArtifactInput } from './artifact.js';
+import { describeUncaught, parseUncaught, StackMapper, type UncaughtError } from './uncaught.js';
 import { createWasi, type PluginLog } from './wasi/imports.js';
 
 /** What each interface version exports: the handler, and the request handler of its `-http` world. */
@@ -182,6 +183,9 @@ class ComponentPlugin implements LoadedPlugin {
   private current: Instance | undefined;
   /** Compiled once per core module: re-instantiation after a trap only links. */
   private readonly compiled = new Map<string, Promise<WebAssembly.Module>>();
+  private readonly stackMapper: StackMapper;
+  /** What the build's wrapper reported during the current call (./uncaught.ts). */
+  private uncaught: UncaughtError | undefined;
 
   constructor(
     private readonly transpiled: TranspiledModule,
@@ -192,6 +196,7 @@ class ComponentPlugin implements LoadedPlugin {
     private readonly log: PluginLog,
   ) {
     this.capBytes = maximumPages * WASM_PAGE_BYTES;
+    this.stackMapper = new StackMapper(dir);
   }
 
   get instantiations(): number {
@@ -287,6 +292,7 @@ class ComponentPlugin implements LoadedPlugin {
       if (pending === this.live) break;
     }
     const sizesBefore = memorySizes(instance);
+    this.uncaught = undefined;
     try {
       return guestCall(instance);
     } catch (thrown) {
@@ -357,6 +363,8 @@ class ComponentPlugin implements LoadedPlugin {
         `the plugin's memory was within one growth step of its limit of ${formatMiB(this.limitBytes)} when it trapped (its allocator most likely could not grow): ${message}`,
       );
     }
+    // The build's wrapper said what the guest threw: the trap itself only says "unreachable".
+    if (this.uncaught) return new GuestTrap(`uncaught ${describeUncaught(this.uncaught)}`, { cause: thrown });
     return new GuestTrap(message, { cause: thrown });
   }
 
@@ -373,7 +381,7 @@ class ComponentPlugin implements LoadedPlugin {
 
   private async instantiate(): Promise<Instance> {
     const memories = new Set<WebAssembly.Memory>();
-    const wasi = createWasi(this.log);
+    const wasi = createWasi((stream, text) => this.guestLog(stream, text));
     // No single read may be larger than the guest's whole memory: it could never hold it.
     const artifacts = new ArtifactResource(this.capBytes);
     const root = await this.transpiled.instantiate(
@@ -405,6 +413,14 @@ class ComponentPlugin implements LoadedPlugin {
     this.instantiationCount++;
     this.current = instance;
     return instance;
+  }
+
+  /** The guest's stdout/stderr lines, an uncaught error's marker line taken out and told mapped. */
+  private guestLog(stream: 'stdout' | 'stderr', text: string): void {
+    const report = stream === 'stderr' ? parseUncaught(text) : undefined;
+    if (!report) return this.log(stream, text);
+    this.uncaught = this.stackMapper.map(report);
+    for (const line of `uncaught ${describeUncaught(this.uncaught)}`.split('\n')) this.log(stream, `${line}\n`);
   }
 
   private coreModule(name: string): Promise<WebAssembly.Module> {

@@ -118,7 +118,7 @@ export class WasmReader {
   }
 }
 
-function encodeUnsigned(value: number): number[] {
+export function encodeUnsigned(value: number): number[] {
   if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`cannot LEB128-encode ${value}`);
   const out: number[] = [];
   let rest = BigInt(value);

@@ -5,14 +5,17 @@
  * give it), and the calls go through the same WasmFormatHandler the server uses, so a
  * capability the manifest leaves out behaves here as it does there.
  *
- * validate, parse-metadata, then generate-index over the metadata the server would store (its own size and SHA-256); each with its
- * result, its time (as the server sees it: the RPC included) and the child's memory right
- * after it (RSS and WebAssembly linear memory, from the child's own stats). The first
- * failure ends the run with exit status 1.
+ * validate, parse-metadata, then generate-index over the metadata the server would store (its
+ * own size and SHA-256), and with `--request` one handle-request over that artifact; each
+ * with its result, its time (as the server sees it: the RPC included) and the child's memory
+ * right after it (RSS and WebAssembly linear memory, from the child's own stats). The first
+ * failure ends the run with exit status 1. The plugin's own lines (console.log, and an
+ * uncaught error with its stack mapped to the TypeScript source) are shown on stderr as they
+ * come; a crash's message carries the error and the stack too.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Stats } from '../../protocol/methods.js';
+import { type HttpRequest, type HttpResponse, Stats } from '../../protocol/methods.js';
 import { loadConfig } from '../../supervisor/config.js';
 import type { ArtifactMetadata, IndexFile } from '../../supervisor/formats/handler.js';
 import { WasmFormatHandler } from '../../supervisor/formats/wasm-handler.js';
@@ -30,10 +33,17 @@ import { AUTHOR_TEMP_DIR, checkPluginFolder, type CheckedPlugin } from './packag
 import { formatDuration, progressOn } from './progress.js';
 import { sha256Hex } from '../../supervisor/sha256.js';
 
-/** Where the author's test run tells generate-index the repository is (the server's default address). */
+/** Where the author's test run tells generate-index and handle-request the repository is (the server's default address). */
 const AUTHOR_TEST_BASE_URL = 'http://localhost:8080';
 
-type CallName = 'validate' | 'parse-metadata' | 'generate-index';
+type CallName = 'validate' | 'parse-metadata' | 'generate-index' | 'handle-request';
+
+/** An index file or an answer's body, as JSON can carry it: UTF-8 as text, anything else as base64. */
+interface ShownBytes {
+  size_bytes: number;
+  text?: string;
+  base64?: string;
+}
 
 interface CallReport {
   call: CallName;
@@ -41,7 +51,7 @@ interface CallReport {
   ms: number;
   /** The child's figures right after the call; null when the call took the child down. */
   memory: { rss_bytes: number; wasm_memory_bytes: number } | null;
-  result?: ArtifactMetadata | Array<{ path: string; size_bytes: number; text?: string; base64?: string }> | null;
+  result?: ArtifactMetadata | Array<{ path: string } & ShownBytes> | { status: number; headers: Array<[string, string]>; body: ShownBytes } | null;
   error?: { code: string; message: string };
   /** Set when the manifest leaves the capability out: the server then answers without the plugin. */
   note?: string;
@@ -63,12 +73,14 @@ const CAPABILITY_OF: Record<CallName, keyof CapabilitySet> = {
   validate: 'validate_artifact',
   'parse-metadata': 'parse_metadata',
   'generate-index': 'generate_index',
+  'handle-request': 'handle_request',
 };
+
 
 export const testCommand: Command = {
   name: 'test',
   summary: 'run an artifact through a built plugin, in the server\'s sandbox and limits',
-  usage: `usage: plugin-keeper test DIR ARTIFACT [--path PATH] [--json]
+  usage: `usage: plugin-keeper test DIR ARTIFACT [--path PATH] [--request "METHOD /PATH[?QUERY]"] [--json]
 
 Checks the plugin in DIR as an install would, starts it in the server's sandbox with the
 limits the server would give it, and calls validate, parse-metadata, then generate-index
@@ -78,14 +90,21 @@ status 1 when a call fails (the artifact is invalid, or the plugin crashed or ra
 time or memory).
 
   --path PATH   the artifact's path in the repository (default: ARTIFACT's file name)
+  --request "GET /index.json"
+                then send this request to handle-request (a plugin with
+                handle_request = true), the artifact being the repository's only one,
+                and print the answer's status, headers and body
   --json        print one JSON document instead of text
 
 Limits come from plugin.toml, filled and capped by the server settings of the environment
-(PLUGINS_DEFAULT_*, PLUGINS_MAX_*). The plugin's own output is shown on stderr.`,
+(PLUGINS_DEFAULT_*, PLUGINS_MAX_*). The plugin's own output (console.log, console.error)
+is shown on stderr as "[plugin] [plugin stdout] ..."; an error the plugin did not catch is
+shown there and in the failed call with its stack, in src/ lines.`,
 
   async run(args, output) {
-    const { values, positionals } = parseCommandLine(args, { path: { type: 'string' }, json: { type: 'boolean' } }, 2);
+    const { values, positionals } = parseCommandLine(args, { path: { type: 'string' }, request: { type: 'string' }, json: { type: 'boolean' } }, 2);
     if (positionals.length < 2) throw new UsageError('test needs the plugin folder and an artifact file');
+    const request = values.request === undefined ? undefined : parseRequestLine(values.request);
     const [dir, artifactFile] = positionals as [string, string];
     const data = await readFile(artifactFile).catch((error: Error) => {
       throw new CommandFailed(`cannot read the artifact ${artifactFile}: ${error.message}`);
@@ -94,7 +113,7 @@ Limits come from plugin.toml, filled and capped by the server settings of the en
 
     const checked = await checkPluginFolder(dir, loadConfig().plugins);
     try {
-      const report = await runPlugin(checked, { file: path.resolve(artifactFile), path: artifactPath, data }, output);
+      const report = await runPlugin(checked, { file: path.resolve(artifactFile), path: artifactPath, data }, request, output);
       for (const line of values.json ? [JSON.stringify(report, null, 2)] : renderText(report)) output.out(line);
       return report.ok ? 0 : 1;
     } finally {
@@ -106,6 +125,7 @@ Limits come from plugin.toml, filled and capped by the server settings of the en
 async function runPlugin(
   { pkg, limits, warnings }: CheckedPlugin,
   artifact: { file: string; path: string; data: Uint8Array },
+  request: HttpRequest | undefined,
   output: Output,
 ): Promise<TestReport> {
   const progress = progressOn(output);
@@ -152,7 +172,9 @@ async function runPlugin(
       const parsed = await call('parse-metadata', () => handler.parseMetadata(artifact.path, bytesSource(artifact.data)), (metadata) => metadata);
       // The metadata the server would store and index: its own size and SHA-256, not the plugin's.
       const stored = parsed.ok && toMetadata(storedArtifact(artifact.path, { size: artifact.data.byteLength, sha256: sha256Hex(artifact.data) }, parsed.value));
-      if (stored) await call('generate-index', () => handler.generateIndex([stored], repositoryContext(AUTHOR_TEST_BASE_URL, manifest.format.key, 'test')), showIndex);
+      const context = repositoryContext(AUTHOR_TEST_BASE_URL, manifest.format.key, 'test');
+      const indexed = stored && (await call('generate-index', () => handler.generateIndex([stored], context), showIndex)).ok;
+      if (indexed && request) await call('handle-request', () => handler.handleRequest(request, context, [stored]), showResponse);
     }
   } finally {
     await pool.drain();
@@ -171,7 +193,7 @@ async function runPlugin(
     sandbox: runtime.settings.sandbox.describe(),
     artifact: { file: artifact.file, path: artifact.path, size_bytes: artifact.data.byteLength },
     startup_ms: { transpile: transpileMs, start: startMs },
-    ok: calls.length === 3 && calls.every((report) => report.ok),
+    ok: calls.length === (request ? 4 : 3) && calls.every((report) => report.ok),
     calls,
   };
 }
@@ -215,19 +237,30 @@ async function memoryOf(pool: VersionPool): Promise<CallReport['memory']> {
   return { rss_bytes: stats.rssBytes, wasm_memory_bytes: stats.wasmMemoryBytes };
 }
 
+/** `--request "GET /index.json?x=1"`: a request line, as the server hands one to the plugin (no headers, no body). */
+function parseRequestLine(line: string): HttpRequest {
+  const parts = /^([A-Z]+) (\/[^\s?]*)(?:\?(\S*))?$/.exec(line.trim());
+  if (!parts) throw new UsageError(`--request takes a method and a path, e.g. "GET /index.json", not "${line}"`);
+  return { method: parts[1]!, path: parts[2]!, query: parts[3] ?? '', headers: [], body: new Uint8Array() };
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Index files as JSON can carry them: UTF-8 contents as text, anything else as base64. */
+function showBytes(bytes: Uint8Array): ShownBytes {
+  try {
+    return { size_bytes: bytes.byteLength, text: utf8.decode(bytes) };
+  } catch {
+    return { size_bytes: bytes.byteLength, base64: Buffer.from(bytes).toString('base64') };
+  }
+}
+
 function showIndex(files: IndexFile[] | null): CallReport['result'] {
   if (files === null) return null;
-  return files.map((file) => {
-    const shown = { path: file.path, size_bytes: file.content.byteLength };
-    try {
-      return { ...shown, text: utf8.decode(file.content) };
-    } catch {
-      return { ...shown, base64: Buffer.from(file.content).toString('base64') };
-    }
-  });
+  return files.map((file) => ({ path: file.path, ...showBytes(file.content) }));
+}
+
+function showResponse(response: HttpResponse): CallReport['result'] {
+  return { status: response.status, headers: response.headers, body: showBytes(response.body) };
 }
 
 const MAX_SHOWN_CHARS = 2000;
@@ -253,16 +286,22 @@ function renderText(report: TestReport): string[] {
     if (call.result === null) lines.push('  no index (none)');
     else if (Array.isArray(call.result)) {
       for (const file of call.result) {
-        lines.push(`  ${file.path} (${file.size_bytes} bytes)`);
-        const shown = file.text ?? `base64 ${file.base64}`;
-        lines.push(`    ${shown.length > MAX_SHOWN_CHARS ? `${shown.slice(0, MAX_SHOWN_CHARS)}... (${shown.length - MAX_SHOWN_CHARS} more characters)` : shown}`);
+        lines.push(`  ${file.path} (${file.size_bytes} bytes)`, `    ${renderBytes(file)}`);
       }
+    } else if (call.result !== undefined && 'status' in call.result) {
+      const { status, headers, body } = call.result;
+      lines.push(`  status ${status}`, ...headers.map(([name, value]) => `  ${name}: ${value}`), `  body (${body.size_bytes} bytes)`, `    ${renderBytes(body)}`);
     } else if (call.result !== undefined) {
       lines.push(`  ${JSON.stringify(call.result)}`);
     }
   }
   lines.push('', report.ok ? 'ok: the artifact passed every call' : `FAILED: ${failure(report)}`);
   return lines;
+}
+
+function renderBytes(bytes: ShownBytes): string {
+  const shown = bytes.text ?? `base64 ${bytes.base64}`;
+  return shown.length > MAX_SHOWN_CHARS ? `${shown.slice(0, MAX_SHOWN_CHARS)}... (${shown.length - MAX_SHOWN_CHARS} more characters)` : shown;
 }
 
 function failure(report: TestReport): string {

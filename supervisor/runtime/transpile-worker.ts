@@ -9,6 +9,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { transpileBytes } from '@bytecodealliance/jco-transpile';
+import { MAX_SOURCE_MAP_BYTES, readSourceMap, SOURCE_MAP_FILE } from '../../protocol/source-map-section.js';
 
 export interface TranspileRequest {
   bytes: Uint8Array;
@@ -58,6 +59,10 @@ async function transpile({ bytes, maxJavaScriptBytes }: TranspileRequest): Promi
       problem: `its transpiled JavaScript would be ${mib(javaScriptBytes)}, more than the limit of ${mib(maxJavaScriptBytes)}; export fewer functions`,
     };
   }
+  // The build's source map (protocol/source-map-section.ts), for the host to map a guest's
+  // stack with; one too large is left out, and the stack stays the bundle's.
+  const sourceMap = readSourceMap(bytes);
+  if (sourceMap && sourceMap.byteLength <= MAX_SOURCE_MAP_BYTES) entries.push([SOURCE_MAP_FILE, sourceMap.slice()]);
   return { ok: true, files: entries };
 }
 

@@ -235,6 +235,44 @@ describe('plugin host loader', () => {
     });
   });
 
+  describe('a TypeScript plugin (plugin-keeper build): console output and uncaught errors', () => {
+    let plugin: LoadedPlugin;
+    const logs: LogEntry[] = [];
+    const descriptor = (release: unknown) => ({ data: text(JSON.stringify({ name: 'left-pad', release })) });
+    before(async () => {
+      plugin = await load('careless', { logs });
+    });
+    beforeEach(() => logs.splice(0));
+
+    it('passes console.log and console.error lines to the log as stdout and stderr', async () => {
+      await plugin.validate('a.json', descriptor(null));
+      expect(logs).to.deep.equal([['stdout', 'validating a.json (34 bytes)\n']]);
+    });
+
+    it('fails the call as a trap naming the error and its stack in src/index.ts lines, and logs the same', async () => {
+      const error = await rejection(plugin.parseMetadata('a.json', descriptor(null)));
+      expect(error).to.be.instanceOf(GuestTrap);
+      const [headline, ...frames] = error.message.split('\n');
+      expect(headline).to.match(/^uncaught TypeError: .*descriptor\.release is null$/);
+      // The plugin's own frames only: the build's wrapper and the bindings are cut off.
+      expect(frames).to.have.length(2);
+      expect(frames[0]).to.match(/^ {4}at versionOf \(src\/index\.ts:29:\d+\)$/);
+      expect(frames[1]).to.match(/^ {4}at parseMetadata \(src\/index\.ts:43:\d+\)$/);
+      const stderr = logs.filter(([stream]) => stream === 'stderr').map(([, line]) => line);
+      expect(stderr.slice(0, 4)).to.deep.equal(['parsing left-pad\n', ...error.message.split('\n').map((line) => `${line}\n`)]);
+      expect(stderr.join('')).not.to.include('plugin-keeper:uncaught');
+      // The replacement instance answers.
+      expect((await plugin.parseMetadata('b.json', descriptor({ version: '1.2.3' }))).version).to.equal('1.2.3');
+      expect(plugin.instantiations).to.equal(2);
+    });
+
+    it('keeps a thrown string the plugin\'s own err result', async () => {
+      const error = await rejection(plugin.parseMetadata('a.json', { data: text('{}') }));
+      expect(error).to.be.instanceOf(GuestError);
+      expect(error.message).to.equal('missing name');
+    });
+  });
+
   describe('WASI', () => {
     it('runs the JavaScript handler through the host WASI imports', async () => {
       const plugin = await load('js-handler');

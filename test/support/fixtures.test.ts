@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { transpileBytes } from '@bytecodealliance/jco-transpile';
 import { componentWit } from '@bytecodealliance/jco-transpile/wasm-tools';
+import { createWasi } from '../../plugin-host/wasi/imports.js';
 import { type FixtureName, fixturePath, fixtureWasm, repoRoot } from './fixtures.js';
 
 const HANDLER = 'artifact-keeper:format/handler@1.0.0';
@@ -76,7 +77,8 @@ async function transpile(name: FixtureName): Promise<Transpiled> {
     dir,
     coreModules,
     instantiate: (prepareCore = (core) => core) =>
-      bindings.instantiate((file) => WebAssembly.compile(prepareCore(coreModules.get(file)!)), {}),
+      // The plugin host's own WASI: TypeScript plugins import stdio.
+      bindings.instantiate((file) => WebAssembly.compile(prepareCore(coreModules.get(file)!)), createWasi(() => {}).imports),
   };
 }
 
@@ -384,11 +386,17 @@ describe('test fixtures', function () {
       handler = exports[HANDLER];
     });
 
-    it('is a component that imports nothing (no WASI) and exports both interfaces', async function () {
+    it('is a component that imports only the WASI stdio brings (no network, no random) and exports both interfaces', async function () {
       const wasm = await fixtureWasm('js-handler');
       expect([...wasm.subarray(4, 8)]).to.deep.equal([0x0d, 0x00, 0x01, 0x00]);
       const wit = await componentWit(wasm);
-      expect(wit).not.to.include('import ');
+      const imports = [...wit.matchAll(/^ {2}import ([^@;\s]+)/gm)].map((match) => match[1]).sort();
+      expect(imports).to.deep.equal([
+        'wasi:cli/stderr', 'wasi:cli/stdin', 'wasi:cli/stdout',
+        'wasi:cli/terminal-input', 'wasi:cli/terminal-output', 'wasi:cli/terminal-stderr', 'wasi:cli/terminal-stdin', 'wasi:cli/terminal-stdout',
+        'wasi:clocks/wall-clock', 'wasi:filesystem/preopens', 'wasi:filesystem/types',
+        'wasi:io/error', 'wasi:io/poll', 'wasi:io/streams',
+      ]);
       expect(wit).to.include(`export ${HANDLER};`);
       expect(wit).to.include(`export ${REQUEST_HANDLER};`);
     });

@@ -8,7 +8,7 @@ import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/p
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { watToComponent, watToCore } from '../../cli/component-build.js';
-import { buildPluginComponent, pluginSources } from '../../cli/plugin-build.js';
+import { BUILD_PIPELINE_VERSION, buildPluginComponent, pluginSources } from '../../cli/plugin-build.js';
 
 export type FixtureName =
   | 'good'
@@ -29,12 +29,16 @@ export type FixtureName =
   | 'wasm-module'
   | 'puppet'
   | 'stream'
-  | 'stream-http';
+  | 'stream-http'
+  | 'careless';
 
 /** Absolute path of the repository root (this file runs as dist/test/support/fixtures.js). */
 export const repoRoot: string = path.resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 
-/** Bump whenever the build steps change, so that older cached builds are not reused. */
+/**
+ * Bump whenever the build steps here change, so that older cached builds are not reused
+ * (plugin folders also follow cli/plugin-build.ts's BUILD_PIPELINE_VERSION).
+ */
 const BUILDER_VERSION = '2';
 
 const CACHE_DIR = path.join(repoRoot, '.cache', 'fixtures');
@@ -87,6 +91,8 @@ const RECIPES: Record<FixtureName, Recipe> = {
   'wasm-module': examplePlugin('wasm-module'),
   // Returns whatever the test tells it to: results out of bounds (test/fixtures/puppet).
   puppet: { kind: 'plugin', dir: 'test/fixtures/puppet', wit: PLUGIN_WIT },
+  // A new author's bug (a missing null check) and console output (test/fixtures/careless).
+  careless: { kind: 'plugin', dir: 'test/fixtures/careless', wit: PLUGIN_WIT },
   // 1.1.0: reads its artifact through the host's resource; misbehaves on request (stream.wat).
   stream: { kind: 'wat-component', wat: 'test/fixtures/stream.wat', wit: PLUGIN_WIT_1_1, world: 'format-plugin-v3' },
   'stream-http': { kind: 'wat-component', wat: 'test/fixtures/stream.wat', wit: PLUGIN_WIT_1_1, world: 'format-plugin-v3-http' },
@@ -153,6 +159,7 @@ async function readInputs(recipe: Recipe): Promise<Map<string, Buffer>> {
 function cacheKey(recipe: Recipe, inputs: Map<string, Buffer>): string {
   const hash = createHash('sha256');
   hash.update(`builder ${BUILDER_VERSION}\0${JSON.stringify(recipe)}\0`);
+  if (recipe.kind === 'plugin') hash.update(`pipeline ${BUILD_PIPELINE_VERSION}\0`);
   for (const [file, contents] of inputs) {
     hash.update(`${file}\0${contents.length}\0`);
     hash.update(contents);
