@@ -687,7 +687,7 @@ const PLUGIN_PATHS: Record<string, PathItem> = {
       tag: 'plugins',
       parameters: ['PluginId'],
       body: { ...jsonBody('ReloadRequest'), ...multipartBody('ZipUpload') },
-      success: [200, 'Reloaded (the body is optional: none reloads the recorded source).', 'Plugin'],
+      success: [200, 'Reloaded (the body is optional: none reloads the recorded source), with what changed and any warnings, as an install answers.', 'InstalledPlugin'],
       errors: ['BadRequest', 'NotFound', 'PayloadTooLarge', 'UnsupportedMediaType', 'Unprocessable'],
     }),
   },

@@ -86,7 +86,7 @@ export interface PluginService {
   install(source: InstallSource): Promise<InstalledPluginView>;
   enable(id: string): Promise<PluginView>;
   disable(id: string): Promise<PluginView>;
-  reload(id: string, source: ReloadSource): Promise<PluginView>;
+  reload(id: string, source: ReloadSource): Promise<InstalledPluginView>;
   setLimits(id: string, limits: Partial<ResourceLimits>): Promise<PluginView>;
   uninstall(id: string, options: { force: boolean }): Promise<void>;
   events(id: string, query: { severity?: EventSeverity; limit: number }): Promise<{ items: PluginEventRow[] }>;

@@ -153,7 +153,7 @@ export class PluginLifecycle implements PluginService {
     return this.view(updated);
   }
 
-  async reload(id: string, source: ReloadSource): Promise<PluginView> {
+  async reload(id: string, source: ReloadSource): Promise<InstalledPluginView> {
     const row = await this.requirePlugin(id);
     let pkg: PluginPackage;
     try {
@@ -166,6 +166,7 @@ export class PluginLifecycle implements PluginService {
       const { manifest } = pkg;
       this.checkSamePlugin(row, pkg);
       const resolved = resolveLimits(manifest, this.deps.config.plugins.defaultLimits, this.deps.config.plugins.maxLimits);
+      const overridden = Object.keys(row.limits_override ?? {});
       const limits = { ...resolved.limits, ...(row.limits_override ?? {}) };
       const version = manifest.plugin.version;
       const { files, node } = this.deps;
@@ -185,7 +186,15 @@ export class PluginLifecycle implements PluginService {
         });
         if (!handler && !sameFolder) await files.removeVersion(id, row.version, row.wasm_sha256);
         if (!handler) await node.reconcileNow();
-        return this.view(updated);
+        return {
+          ...(await this.view(updated)),
+          message: `plugin ${row.name} reloaded: ${row.version} → ${version}, serving format ${row.format_key}`,
+          warnings: [
+            ...pkg.warnings,
+            ...resolved.warnings,
+            ...(overridden.length > 0 ? [`limits set by an admin kept over the manifest's: ${overridden.join(', ')}`] : []),
+          ],
+        };
       } catch (error) {
         await handler?.drain();
         await discard();

@@ -170,7 +170,7 @@ export class PluginServiceDouble extends Recorder implements PluginService {
   reload(id: string, source: ReloadSource) {
     return this.record('reload', [id, source], async () => {
       if (source.kind === 'zip') await this.seeUpload(source.file);
-      return samplePlugin(id);
+      return { ...samplePlugin(id), message: 'plugin unity reloaded: 1.0.0 → 1.0.0, serving format unity', warnings: [] };
     });
   }
 

@@ -247,6 +247,9 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       await pluginFolder('demo', manifest('demo-format', '1.1.0', 'demo'), 'good');
       const reloaded = await lifecycle.reload(installed.id, { kind: 'same' });
       expect(reloaded.version).to.equal('1.1.0');
+      // The reload answers as an install does: what happened, and the warnings.
+      expect(reloaded.message).to.match(/reloaded: 1\.0\.0 → 1\.1\.0, serving format demo/);
+      expect(reloaded.warnings).to.be.an('array');
       expect(routing.require('demo')).to.not.equal(handler);
 
       await pluginFolder('demo', manifest('demo-format', '1.2.0', 'demo'), 'wrong-key');
