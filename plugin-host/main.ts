@@ -113,7 +113,7 @@ connection.onRequest(methods.ParseMetadata, ({ path, data }) => guestCall((p) =>
 connection.onRequest(methods.Validate, ({ path, data }) => guestCall(async (p) => (await p.validate(path, data), null)));
 connection.onRequest(methods.GenerateIndex, ({ artifacts }) => guestCall((p) => p.generateIndex(artifacts)));
 connection.onRequest(methods.HandleRequest, ({ request, context, artifacts }) =>
-  guestCall((p) => p.handleRequest(request, context, artifacts)),
+  guestCall((p) => p.handleRequest(request, context, methods.decodeArtifacts(artifacts))),
 );
 
 // The supervisor closing our stdin means it is gone or wants us gone.

@@ -7,6 +7,7 @@
  * handler rejecting an artifact throws `ArtifactInvalid` exactly as a plugin's `err` does.
  */
 import type {
+  ArtifactList,
   ArtifactMetadata,
   HttpRequest,
   HttpResponse,
@@ -16,7 +17,7 @@ import type {
 
 import type { PoolLimits, PoolState, ProcessInfo } from '../runtime/pool.js';
 
-export type { ArtifactMetadata, HttpRequest, HttpResponse, IndexFile, RepoContext };
+export type { ArtifactList, ArtifactMetadata, HttpRequest, HttpResponse, IndexFile, RepoContext };
 /** One process of a plugin version, as the processes endpoint shows it. */
 export type PluginProcess = ProcessInfo;
 
@@ -45,7 +46,7 @@ export interface FormatHandler {
   /** `null`: this format has no index. */
   generateIndex(artifacts: ArtifactMetadata[]): Promise<IndexFile[] | null>;
   /** Native client protocol; only called when `capabilities.handle_request` is true. */
-  handleRequest(request: HttpRequest, context: RepoContext, artifacts: ArtifactMetadata[]): Promise<HttpResponse>;
+  handleRequest(request: HttpRequest, context: RepoContext, artifacts: ArtifactList): Promise<HttpResponse>;
 
   /** Linear memory in use now (a plugin's), for the format test endpoint; null for core handlers. */
   memoryUsedBytes(): Promise<number | null>;

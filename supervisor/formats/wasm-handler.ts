@@ -17,6 +17,7 @@ import { Stats } from '../../protocol/methods.js';
 import type { PoolLimits, PoolState, ProcessInfo, VersionPool } from '../runtime/pool.js';
 import { checkHttpResponse, checkIndexResult, checkMetadata } from './plugin-results.js';
 import type {
+  ArtifactList,
   ArtifactMetadata,
   Capabilities,
   HttpRequest,
@@ -104,7 +105,7 @@ export class WasmFormatHandler implements PluginHandler {
     return checkIndexResult(this.formatKey, await this.pool.call(GenerateIndex, { artifacts }));
   }
 
-  async handleRequest(request: HttpRequest, context: RepoContext, artifacts: ArtifactMetadata[]): Promise<HttpResponse> {
+  async handleRequest(request: HttpRequest, context: RepoContext, artifacts: ArtifactList): Promise<HttpResponse> {
     if (!this.capabilities.handle_request) {
       throw new FormatUnavailable(`the ${this.formatKey} plugin does not serve a native protocol`);
     }

@@ -291,12 +291,19 @@ export class Repository implements StoreOps {
     return rows.sort((a, b) => byCodeUnit(a.path, b.path));
   }
 
-  insertArtifact(artifact: NewArtifact): Promise<ArtifactRow> {
+  async artifactsGeneration(repositoryId: string): Promise<number | undefined> {
+    const row = await this.db.get('SELECT artifacts_generation FROM repositories WHERE id = ?', [repositoryId]);
+    return row && toNumber(row.artifacts_generation, 'repositories.artifacts_generation');
+  }
+
+  async insertArtifact(artifact: NewArtifact): Promise<ArtifactRow> {
     const now = timestamp();
+    await this.moveArtifactsGeneration(artifact.repository_id);
     return this.insert(artifacts, { ...artifact, created_at: now, updated_at: now });
   }
 
   async replaceArtifact(artifact: NewArtifact): Promise<ArtifactRow | undefined> {
+    await this.moveArtifactsGeneration(artifact.repository_id);
     const fields = encode(artifacts, { ...artifact, updated_at: timestamp() }, true);
     const updated = await this.db.get(
       `UPDATE artifacts SET ${fields.map(([column]) => `${column} = ?`).join(', ')} WHERE repository_id = ? AND path = ? RETURNING *`,
@@ -306,6 +313,7 @@ export class Repository implements StoreOps {
   }
 
   async deleteArtifact(repositoryId: string, path: string): Promise<ArtifactRow | undefined> {
+    await this.moveArtifactsGeneration(repositoryId);
     const deleted = await this.db.get('DELETE FROM artifacts WHERE repository_id = ? AND path = ? RETURNING *', [repositoryId, path]);
     return deleted && decode(artifacts, deleted);
   }
@@ -433,6 +441,11 @@ export class Repository implements StoreOps {
   }
 
   /** `sql` selects one row with the count as `n`. */
+  /** Before the artifact write it goes with (in the same transaction): a caller never sees the new list under the old number. */
+  private async moveArtifactsGeneration(repositoryId: string): Promise<void> {
+    await this.db.run('UPDATE repositories SET artifacts_generation = artifacts_generation + 1 WHERE id = ?', [repositoryId]);
+  }
+
   private async count(sql: string, params: readonly SqlValue[]): Promise<number> {
     return toNumber((await this.db.get(sql, params))?.n, 'COUNT(*)');
   }

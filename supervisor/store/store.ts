@@ -348,6 +348,12 @@ export interface StoreOps {
   getArtifact(repositoryId: string, path: string): Promise<ArtifactRow | undefined>;
   /** Ordered by path (JavaScript string order, the same on both engines); `prefix` keeps the paths starting with it. */
   listArtifacts(repositoryId: string, query: { prefix?: string }): Promise<ArtifactRow[]>;
+  /**
+   * The repository's artifact list generation (migration 009), moved by every insert, replace
+   * and delete below: call those in a transaction, so the number and the list change at
+   * once. Undefined when there is no such repository.
+   */
+  artifactsGeneration(repositoryId: string): Promise<number | undefined>;
   /** Throws `UniqueViolation` (column `repository_id, path`) when the path is taken. */
   insertArtifact(artifact: NewArtifact): Promise<ArtifactRow>;
   /** Replaces the artifact at the same repository and path (keeping its id and creation time); undefined when there is none. */
