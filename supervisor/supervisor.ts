@@ -21,6 +21,7 @@ import { Metrics } from './metrics.js';
 import { PluginRuntime } from './runtime/runtime.js';
 import { ArtifactCatalog } from './services/artifacts/artifacts.js';
 import { IndexBuilder } from './services/artifacts/indexes.js';
+import { formatHandlerChanged } from './services/artifacts/handler-changed.js';
 import { NativeProtocol } from './services/artifacts/native.js';
 import { FormatCatalog } from './services/formats.js';
 import { HealthCheck } from './services/health.js';
@@ -123,7 +124,8 @@ async function startNode(config: Config, store: Store, lock: DataDirLock, member
     logger,
     observeRuntimeEvent: (formatKey, event) => metrics.countRuntimeEvent(formatKey, event),
   });
-  const lifecycle = new PluginLifecycle({ store, node, routing, files, config, logger, dependents: repositories });
+  const handlerChanged = formatHandlerChanged({ dependents: repositories, indexes });
+  const lifecycle = new PluginLifecycle({ store, node, routing, files, config, logger, dependents: repositories, handlerChanged });
   const formats = new FormatCatalog({ store, routing, dependents: repositories, coreHandlers, changes: node });
   await formats.startCoreHandlers();
   const health = new HealthCheck(store, lifecycle, membership);

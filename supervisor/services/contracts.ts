@@ -66,11 +66,13 @@ export interface ProcessView {
   last_exit: { code: number | null; signal: string | null; reason: string } | null;
 }
 
-export type InstallSource =
+/** `replaceCore`: the admin means the plugin to serve a core key in place of the core handler (api.md). */
+export type InstallSource = (
   | { kind: 'git'; url: string; ref?: string; path?: string }
   /** A ZIP already streamed to a temporary file by the HTTP layer (size-capped). */
   | { kind: 'zip'; file: string }
-  | { kind: 'local'; path: string };
+  | { kind: 'local'; path: string }
+) & { replaceCore?: boolean };
 
 /** Reload: a git ref, an uploaded ZIP, or nothing (re-read the same source). */
 export type ReloadSource = { kind: 'git'; ref?: string } | { kind: 'zip'; file: string } | { kind: 'same' };
@@ -93,7 +95,11 @@ export interface PluginService {
   processes(id: string): Promise<{ items: ProcessView[] }>;
 }
 
-export type FormatView = FormatHandlerRow & { repository_count: number };
+/**
+ * A format as the API shows it: who serves the key now. A core key replaced by an active
+ * plugin shows `handler_type: "wasm"`, the plugin's id and capabilities, `replaces_core: true`.
+ */
+export type FormatView = Omit<FormatHandlerRow, 'replaced_by'> & { repository_count: number; replaces_core: boolean };
 
 export interface FormatTestInput {
   path: string;

@@ -46,8 +46,9 @@ export class FormatCatalog implements FormatService {
   }
 
   async list(query: { handler_type?: HandlerType; enabled?: boolean }) {
-    const rows = await this.deps.store.listFormatHandlers(query);
-    const items = await Promise.all(rows.map((row) => this.view(row)));
+    // The type shown depends on whether a replacing plugin is active: filtered on the views.
+    const rows = await this.deps.store.listFormatHandlers({ enabled: query.enabled });
+    const items = (await Promise.all(rows.map((row) => this.view(row)))).filter((view) => query.handler_type === undefined || view.handler_type === query.handler_type);
     return { items, total: items.length };
   }
 
@@ -148,7 +149,12 @@ export class FormatCatalog implements FormatService {
   }
 
   private async view(row: FormatHandlerRow): Promise<FormatView> {
+    const { replaced_by: replacedBy, ...fields } = row;
     const repositories = await this.deps.dependents.forFormat(row.format_key);
-    return { ...row, repository_count: repositories.length };
+    const replacing = replacedBy ? await this.deps.store.getPlugin(replacedBy) : undefined;
+    if (replacing?.status === 'active') {
+      return { ...fields, handler_type: 'wasm', plugin_id: replacing.id, capabilities: replacing.capabilities, repository_count: repositories.length, replaces_core: true };
+    }
+    return { ...fields, repository_count: repositories.length, replaces_core: false };
   }
 }

@@ -138,7 +138,7 @@ export class Repository implements StoreOps {
 
   insertFormatHandler(handler: NewFormatHandler): Promise<FormatHandlerRow> {
     const now = timestamp();
-    return this.insert(formatHandlers, { ...handler, created_at: now, updated_at: now });
+    return this.insert(formatHandlers, { ...handler, replaced_by: null, created_at: now, updated_at: now });
   }
 
   updateFormatHandler(formatKey: string, patch: FormatHandlerPatch): Promise<FormatHandlerRow | undefined> {
@@ -147,6 +147,14 @@ export class Repository implements StoreOps {
 
   async deleteFormatHandler(formatKey: string): Promise<boolean> {
     return (await this.db.run('DELETE FROM format_handlers WHERE format_key = ?', [formatKey])) > 0;
+  }
+
+  async claimCoreFormat(formatKey: string, pluginId: string): Promise<boolean> {
+    const claimed = await this.db.get(
+      "UPDATE format_handlers SET replaced_by = ?, updated_at = ? WHERE format_key = ? AND handler_type = 'core' AND replaced_by IS NULL RETURNING id",
+      [pluginId, timestamp(), formatKey],
+    );
+    return claimed !== undefined;
   }
 
   countEnabledFormatHandlers(): Promise<number> {

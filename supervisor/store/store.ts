@@ -129,6 +129,11 @@ export interface FormatHandlerRow {
   is_enabled: boolean;
   priority: number;
   capabilities: CapabilitySet;
+  /**
+   * A core row only (migration 010): the plugin installed with `replace_core` to serve this
+   * key. It serves it while it is active; otherwise the core handler does. Null when none.
+   */
+  replaced_by: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -230,7 +235,7 @@ export interface FormatListQuery {
 /** A new plugin is at generation 1 unless said otherwise. */
 export type NewPlugin = Omit<PluginRow, 'installed_at' | 'updated_at' | 'generation'> & { generation?: number };
 export type PluginPatch = Partial<Omit<PluginRow, 'id' | 'installed_at' | 'updated_at'>>;
-export type NewFormatHandler = Omit<FormatHandlerRow, 'created_at' | 'updated_at'>;
+export type NewFormatHandler = Omit<FormatHandlerRow, 'created_at' | 'updated_at' | 'replaced_by'>;
 export type FormatHandlerPatch = Partial<Pick<FormatHandlerRow, 'is_enabled' | 'display_name' | 'description' | 'extensions' | 'capabilities' | 'priority'>>;
 export type NewEvent = Omit<PluginEventRow, 'id' | 'created_at' | 'node_id'> & { node_id?: string | null };
 export type NewRepository = Omit<RepositoryRow, 'created_at' | 'updated_at' | 'index_generated_at' | 'index_error'>;
@@ -293,6 +298,11 @@ export interface StoreOps {
   /** Sets `updated_at`; returns the updated row, or undefined when there is none. */
   updateFormatHandler(formatKey: string, patch: FormatHandlerPatch): Promise<FormatHandlerRow | undefined>;
   deleteFormatHandler(formatKey: string): Promise<boolean>;
+  /**
+   * Names `pluginId` as the plugin replacing the core handler of `formatKey`; false when the
+   * key has no core handler or another plugin replaces it already (one claim wins, on any node).
+   */
+  claimCoreFormat(formatKey: string, pluginId: string): Promise<boolean>;
   countEnabledFormatHandlers(): Promise<number>;
 
   /** Events are never deleted with their plugin: they are the audit log. */

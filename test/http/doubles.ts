@@ -74,6 +74,7 @@ export function sampleFormat(formatKey = 'unity'): FormatView {
     format_key: formatKey,
     plugin_id: PLUGIN_ID,
     handler_type: 'wasm',
+    replaces_core: false,
     display_name: 'Unity packages',
     description: null,
     extensions: ['.unitypackage'],
