@@ -111,7 +111,8 @@ export class FormatCatalog implements FormatService {
     const result: FormatTestResult = {
       success: false,
       format_key: formatKey,
-      handler_type: row.handler_type,
+      // The handler that ran: a plugin replacing a core handler runs under the core row.
+      handler_type: handler.handlerType,
       execution_time_ms: 0,
       memory_used_bytes: null,
       metadata: null,

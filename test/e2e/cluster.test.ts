@@ -196,6 +196,29 @@ describe('cluster: desired state reconciled on every node (two supervisors, Post
     expect((await plugin(a, installed.id)).status).to.equal('active');
   });
 
+  it('a plugin installed on A with replace_core serves pypi on B; uninstalled on A, B serves the core handler again', async () => {
+    const dir = await pluginFolder(cluster.localRoot, 'pypi-replacement', manifest('pypi-replacement', '1.0.0', 'pypi'), 'good-pypi');
+    const refused = await a.call('POST', `${PLUGINS}/install/local`, { body: { path: dir } });
+    expect(refused.status, refused.text).to.equal(409);
+    expect(refused.json).to.include({ error: 'format_key_conflict', core_handler: 'pypi', flag: 'replace_core' });
+    const answer = await a.call('POST', `${PLUGINS}/install/local`, { body: { path: dir, replace_core: true } });
+    expect(answer.status, answer.text).to.equal(201);
+    // The format test names the handler that ran (the core one refuses the demo artifact: 422).
+    const servedBy = async (node: ClusterNode) => {
+      const tested = await testFormat(node, 'pypi');
+      return tested.json?.handler_type ?? `status ${tested.status} ${tested.text}`;
+    };
+    expect(await servedBy(a)).to.equal('wasm');
+    await propagated(async () => (await servedBy(b)) === 'wasm', 'B serves pypi with the plugin');
+    expect((await testFormat(b, 'pypi')).json.success).to.equal(true);
+    expect((await b.call('GET', `${FORMATS}/pypi`)).json).to.include({ handler_type: 'wasm', plugin_id: answer.json.id, replaces_core: true, is_enabled: true });
+
+    expect((await a.call('DELETE', `${PLUGINS}/${answer.json.id}`)).status).to.equal(204);
+    expect(await servedBy(a)).to.equal('core');
+    await propagated(async () => (await servedBy(b)) === 'core', 'B serves pypi with the core handler again');
+    expect((await b.call('GET', `${FORMATS}/pypi`)).json).to.include({ handler_type: 'core', plugin_id: null, replaces_core: false, is_enabled: true });
+  });
+
   it('a format disabled on A is not served by B; enabled again, B serves it', async () => {
     try {
       expect((await a.call('POST', `${FORMATS}/generic/disable`)).status).to.equal(200);
