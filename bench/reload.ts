@@ -7,6 +7,7 @@
  * 0), p99 in windows around each reload (from the start of the new pool until 100 ms after
  * the old one is drained), p99 over the whole reload phase, and how long reloads take.
  */
+import { bytesSource } from '../supervisor/formats/artifact-source.js';
 import type { Capabilities } from '../supervisor/formats/handler.js';
 import { RoutingTable } from '../supervisor/formats/routing.js';
 import { WasmFormatHandler } from '../supervisor/formats/wasm-handler.js';
@@ -61,7 +62,7 @@ export async function run(): Promise<void> {
     const { data, sum } = payload(1024);
     let wrong = 0;
     const call = async () => {
-      const metadata = await routing.require('demo').parseMetadata('bench/a.demo', data);
+      const metadata = await routing.require('demo').parseMetadata('bench/a.demo', bytesSource(data));
       if (metadata.version !== String(sum)) {
         wrong++;
         throw new Error(`wrong answer: ${metadata.version}`);

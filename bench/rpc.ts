@@ -34,13 +34,13 @@ export async function run(): Promise<void> {
       const { data } = payload(size);
       const warm = { concurrency: 32, durationMs: ms(size === 1024 ? 1500 : 400) };
       await closedLoop({ ...warm, call: () => pool.call(ParseMetadata, { path: 'warm', data }) });
-      await closedLoop({ ...warm, durationMs: ms(200), call: () => local.parseMetadata('warm', data) });
+      await closedLoop({ ...warm, durationMs: ms(200), call: () => local.parseMetadata('warm', { data }) });
     }
 
     for (const size of SIZES) {
       const { data, sum } = payload(size);
       const viaRuntime = () => pool.call(ParseMetadata, { path: 'bench/artifact.demo', data });
-      const inProcess = () => local.parseMetadata('bench/artifact.demo', data);
+      const inProcess = () => local.parseMetadata('bench/artifact.demo', { data });
 
       // Both paths must compute the same thing before we time them.
       const [a, b] = await Promise.all([viaRuntime(), inProcess()]);
@@ -77,7 +77,7 @@ export async function run(): Promise<void> {
     for (const size of SIZES) {
       const { data } = payload(size);
       const viaPair = () => pair.call(ParseMetadata, { path: 'bench/artifact.demo', data });
-      const inProcess = () => local.parseMetadata('bench/artifact.demo', data);
+      const inProcess = () => local.parseMetadata('bench/artifact.demo', { data });
       await closedLoop({ concurrency: 32, durationMs: ms(size === 1024 ? 1500 : 400), call: viaPair });
       const rt = await closedLoop({ concurrency: 32, durationMs: ms(size >= 1024 * 1024 ? 2500 : 2000), call: viaPair });
       await closedLoop({ concurrency: 32, durationMs: ms(300), call: inProcess });

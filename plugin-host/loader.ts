@@ -14,12 +14,29 @@
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { ArtifactMetadata, HttpRequest, HttpResponse, IndexFile, RepoContext } from '../protocol/methods.js';
+import type {
+  ArtifactMetadata,
+  HttpRequest,
+  HttpResponse,
+  IndexFile,
+  InterfaceVersion,
+  RepoContext,
+} from '../protocol/methods.js';
 import { capMemories, capTables, WASM_PAGE_BYTES } from '../protocol/wasm-memory.js';
+import { ARTIFACT_SOURCE_IMPORT, ArtifactMisuse, ArtifactResource, readWhole, ReadTooLarge, type ArtifactInput } from './artifact.js';
 import { createWasi, type PluginLog } from './wasi/imports.js';
 
-const HANDLER_INTERFACE = 'artifact-keeper:format/handler@1.0.0';
-const REQUEST_HANDLER_INTERFACE = 'artifact-keeper:format/request-handler@1.0.0';
+/** What each interface version exports: the handler, and the request handler of its `-http` world. */
+const INTERFACES = {
+  '1.0.0': {
+    handler: 'artifact-keeper:format/handler@1.0.0',
+    requestHandler: 'artifact-keeper:format/request-handler@1.0.0',
+  },
+  '1.1.0': {
+    handler: 'artifact-keeper:format/streaming-handler@1.1.0',
+    requestHandler: 'artifact-keeper:format/streaming-request-handler@1.1.0',
+  },
+} as const satisfies Record<InterfaceVersion, { handler: string; requestHandler: string }>;
 
 /** The guest returned `err(message)`; the message is the guest's own text. */
 export class GuestError extends Error {
@@ -55,11 +72,15 @@ export class NotSupported extends Error {
 }
 
 export interface LoadedPlugin {
+  /** Told by the exports: 1.1.0 components export streaming-handler. */
+  readonly interfaceVersion: InterfaceVersion;
   readonly handlesRequests: boolean;
   formatKey(): Promise<string>;
-  parseMetadata(path: string, data: Uint8Array): Promise<ArtifactMetadata>;
-  validate(path: string, data: Uint8Array): Promise<void>;
-  generateIndex(artifacts: ArtifactMetadata[]): Promise<IndexFile[] | null>;
+  /** A 1.1.0 guest reads the artifact through its handle; a 1.0.0 one gets it whole. */
+  parseMetadata(path: string, artifact: ArtifactInput): Promise<ArtifactMetadata>;
+  validate(path: string, artifact: ArtifactInput): Promise<void>;
+  /** `context` reaches 1.1.0 guests only. */
+  generateIndex(artifacts: ArtifactMetadata[], context: RepoContext): Promise<IndexFile[] | null>;
   handleRequest(request: HttpRequest, context: RepoContext, artifacts: ArtifactMetadata[]): Promise<HttpResponse>;
   /** Bytes of linear memory the current instance holds, all its memories summed. */
   wasmMemoryBytes(): number;
@@ -76,23 +97,36 @@ export interface LoadOptions {
   log: PluginLog;
 }
 
-// The shapes jco generates for the WIT in wit/format-plugin.wit.
+// The shapes jco generates for the WIT in wit/format-plugin.wit and wit/format-plugin-1.1.wit.
 interface WitMetadata {
   path: string;
   version?: string;
   contentType: string;
   sizeBytes: bigint;
   checksumSha256?: string;
+  /** 1.1.0 only. */
+  properties?: Array<[string, string]>;
 }
 
+type WitIndex = Array<[string, Uint8Array]> | undefined;
+
+/** 1.0.0 `handler`: the artifact as bytes. */
 interface HandlerExports {
   formatKey(): string;
   parseMetadata(path: string, data: Uint8Array): WitMetadata;
   validate(path: string, data: Uint8Array): void;
-  generateIndex(artifacts: WitMetadata[]): Array<[string, Uint8Array]> | undefined;
+  generateIndex(artifacts: WitMetadata[]): WitIndex;
 }
 
-/** http-request, repo-context and http-response lift to exactly the protocol's shapes. */
+/** 1.1.0 `streaming-handler`: the artifact as a borrowed handle (the host object jco lowers). */
+interface StreamingHandlerExports {
+  formatKey(): string;
+  parseMetadata(path: string, artifact: object): WitMetadata;
+  validate(path: string, artifact: object): void;
+  generateIndex(context: RepoContext, artifacts: WitMetadata[]): WitIndex;
+}
+
+/** http-request, repo-context and http-response lift to exactly the protocol's shapes (both versions). */
 interface RequestHandlerExports {
   handleRequest(request: HttpRequest, context: RepoContext, artifacts: WitMetadata[]): HttpResponse;
 }
@@ -105,9 +139,15 @@ interface TranspiledModule {
   ): Promise<Record<string, unknown>>;
 }
 
+type VersionedHandler =
+  | { version: '1.0.0'; exports: HandlerExports }
+  | { version: '1.1.0'; exports: StreamingHandlerExports };
+
 interface Instance {
-  handler: HandlerExports;
+  handler: VersionedHandler;
   requestHandler: RequestHandlerExports | undefined;
+  /** The instance's `artifact` resource (1.1.0; unused by 1.0.0 guests). */
+  artifacts: ArtifactResource;
   /** Every memory exported by one of the component's core instances (imported ones are among them). */
   memories: Set<WebAssembly.Memory>;
   /** Passes the guest's unfinished stdout/stderr line to the log. */
@@ -136,6 +176,7 @@ class ComponentPlugin implements LoadedPlugin {
   /** The most any one call has grown a linear memory by: the guest allocator's growth step. */
   private largestGrowthBytes = 0;
   private exportsRequestHandler = false;
+  private version: InterfaceVersion = '1.0.0';
   /** The instance calls go to; replaced as soon as one fails. */
   private live!: Promise<Instance>;
   private current: Instance | undefined;
@@ -161,30 +202,56 @@ class ComponentPlugin implements LoadedPlugin {
     return this.exportsRequestHandler;
   }
 
+  get interfaceVersion(): InterfaceVersion {
+    return this.version;
+  }
+
   async start(): Promise<void> {
     this.live = this.instantiate();
     const instance = await this.live;
+    this.version = instance.handler.version;
     this.exportsRequestHandler = instance.requestHandler !== undefined;
   }
 
   async formatKey(): Promise<string> {
-    return this.call((i) => i.handler.formatKey());
+    return this.call((i) => i.handler.exports.formatKey());
   }
 
-  async parseMetadata(path: string, data: Uint8Array): Promise<ArtifactMetadata> {
-    return this.call((i) => fromWitMetadata(i.handler.parseMetadata(path, data)));
+  async parseMetadata(path: string, artifact: ArtifactInput): Promise<ArtifactMetadata> {
+    return this.withArtifact(artifact, {
+      whole: (handler, data) => handler.parseMetadata(path, data),
+      lent: (handler, borrowed) => handler.parseMetadata(path, borrowed),
+    }).then(fromWitMetadata);
   }
 
-  async validate(path: string, data: Uint8Array): Promise<void> {
-    return this.call((i) => i.handler.validate(path, data));
+  async validate(path: string, artifact: ArtifactInput): Promise<void> {
+    await this.withArtifact(artifact, {
+      whole: (handler, data) => handler.validate(path, data),
+      lent: (handler, borrowed) => handler.validate(path, borrowed),
+    });
   }
 
-  async generateIndex(artifacts: ArtifactMetadata[]): Promise<IndexFile[] | null> {
-    const lowered = artifacts.map(toWitMetadata);
+  async generateIndex(artifacts: ArtifactMetadata[], context: RepoContext): Promise<IndexFile[] | null> {
+    const lowered = artifacts.map((metadata) => toWitMetadata(metadata, this.version));
     return this.call((i) => {
-      const files = i.handler.generateIndex(lowered);
+      const files =
+        i.handler.version === '1.1.0' ? i.handler.exports.generateIndex(context, lowered) : i.handler.exports.generateIndex(lowered);
       return files === undefined ? null : files.map(([path, content]) => ({ path, content }));
     });
+  }
+
+  /** A validate or parse-metadata call: a 1.0.0 guest gets the bytes whole, a 1.1.0 one a handle. */
+  private withArtifact<T>(
+    artifact: ArtifactInput,
+    calls: { whole: (handler: HandlerExports, data: Uint8Array) => T; lent: (handler: StreamingHandlerExports, borrowed: object) => T },
+  ): Promise<T> {
+    // Read before the instance is taken: nothing may be awaited between the two (see call()).
+    const data = this.version === '1.0.0' ? readWhole(artifact) : undefined;
+    return this.call((i) =>
+      i.handler.version === '1.1.0'
+        ? i.artifacts.lend(artifact, (borrowed) => calls.lent(i.handler.exports as StreamingHandlerExports, borrowed))
+        : calls.whole(i.handler.exports, data!),
+    );
   }
 
   async handleRequest(
@@ -194,10 +261,10 @@ class ComponentPlugin implements LoadedPlugin {
   ): Promise<HttpResponse> {
     if (!this.handlesRequests) {
       throw new NotSupported(
-        `the plugin's component does not export ${REQUEST_HANDLER_INTERFACE}, so it cannot handle requests`,
+        `the plugin's component does not export ${INTERFACES[this.version].requestHandler}, so it cannot handle requests`,
       );
     }
-    const lowered = artifacts.map(toWitMetadata);
+    const lowered = artifacts.map((metadata) => toWitMetadata(metadata, this.version));
     return this.call((i) => i.requestHandler!.handleRequest(request, context, lowered));
   }
 
@@ -254,6 +321,10 @@ class ComponentPlugin implements LoadedPlugin {
 
   /** What a guest call threw, as one of the loader's error classes. */
   private classify(thrown: unknown, instance: Instance, sizesBefore: Map<WebAssembly.Memory, number>): Error {
+    if (thrown instanceof ArtifactMisuse) return thrown;
+    if (thrown instanceof ReadTooLarge) {
+      return new MemoryLimitExceeded(this.limitBytes, `${thrown.message} (${formatMiB(this.limitBytes)}); read it in smaller ranges`);
+    }
     const atCap = [...instance.memories].some((m) => m.buffer.byteLength >= this.capBytes - WASM_PAGE_BYTES);
     // noComponentErrorWrapping: an `err` result arrives as the guest's bare string.
     if (typeof thrown === 'string') {
@@ -303,22 +374,31 @@ class ComponentPlugin implements LoadedPlugin {
   private async instantiate(): Promise<Instance> {
     const memories = new Set<WebAssembly.Memory>();
     const wasi = createWasi(this.log);
+    // No single read may be larger than the guest's whole memory: it could never hold it.
+    const artifacts = new ArtifactResource(this.capBytes);
     const root = await this.transpiled.instantiate(
       (name) => this.coreModule(name),
-      wasi.imports,
+      { ...wasi.imports, [ARTIFACT_SOURCE_IMPORT]: { Artifact: artifacts.hostClass } },
       async (module, imports) => {
-        const instance = await WebAssembly.instantiate(module, imports);
+        const instance = await WebAssembly.instantiate(module, artifacts.watchDrops(imports));
         for (const value of Object.values(instance.exports)) {
           if (value instanceof WebAssembly.Memory) memories.add(value);
         }
         return instance;
       },
     );
-    const handler = root[HANDLER_INTERFACE] as HandlerExports | undefined;
-    if (!handler) throw new Error(`the component does not export ${HANDLER_INTERFACE}`);
+    const streaming = root[INTERFACES['1.1.0'].handler] as StreamingHandlerExports | undefined;
+    const plain = root[INTERFACES['1.0.0'].handler] as HandlerExports | undefined;
+    const handler: VersionedHandler | undefined = streaming
+      ? { version: '1.1.0', exports: streaming }
+      : plain && { version: '1.0.0', exports: plain };
+    if (!handler) {
+      throw new Error(`the component exports neither ${INTERFACES['1.0.0'].handler} nor ${INTERFACES['1.1.0'].handler}`);
+    }
     const instance: Instance = {
       handler,
-      requestHandler: root[REQUEST_HANDLER_INTERFACE] as RequestHandlerExports | undefined,
+      requestHandler: root[INTERFACES[handler.version].requestHandler] as RequestHandlerExports | undefined,
+      artifacts,
       memories,
       flushLog: wasi.flush,
     };
@@ -360,14 +440,16 @@ function memorySizes(instance: Instance): Map<WebAssembly.Memory, number> {
   return new Map([...instance.memories].map((memory) => [memory, memory.buffer.byteLength]));
 }
 
-function toWitMetadata(metadata: ArtifactMetadata): WitMetadata {
-  return {
+function toWitMetadata(metadata: ArtifactMetadata, version: InterfaceVersion): WitMetadata {
+  const lowered: WitMetadata = {
     path: metadata.path,
     version: metadata.version ?? undefined,
     contentType: metadata.contentType,
     sizeBytes: BigInt(metadata.sizeBytes),
     checksumSha256: metadata.checksumSha256 ?? undefined,
   };
+  if (version === '1.1.0') lowered.properties = metadata.properties ?? [];
+  return lowered;
 }
 
 function fromWitMetadata(metadata: WitMetadata): ArtifactMetadata {
@@ -380,6 +462,7 @@ function fromWitMetadata(metadata: WitMetadata): ArtifactMetadata {
     contentType: metadata.contentType,
     sizeBytes: Number(metadata.sizeBytes),
     checksumSha256: metadata.checksumSha256 ?? null,
+    ...(metadata.properties !== undefined && { properties: metadata.properties }),
   };
 }
 

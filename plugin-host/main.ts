@@ -23,6 +23,8 @@ const { BinaryMessageReader, BinaryMessageWriter } = await import('../protocol/f
 const methods = await import('../protocol/methods.js');
 const loader = await import('./loader.js');
 const { AckingReader } = await import('./acking-reader.js');
+const { guestLinePrefix } = await import('../protocol/log-lines.js');
+const { ArtifactMisuse } = await import('./artifact.js');
 
 const { values: args } = parseArgs({
   options: {
@@ -54,7 +56,7 @@ const connection = createMessageConnection(reader, writer);
 const pluginLoading = loader.loadPlugin({
   entry: args.entry,
   memoryLimitBytes,
-  log: (stream, text) => process.stderr.write(`[plugin ${stream}] ${text}`),
+  log: (stream, text) => process.stderr.write(`${guestLinePrefix(stream)}${text}`),
 });
 // A load failure is reported to the supervisor through the readiness call, never thrown here.
 pluginLoading.catch(() => undefined);
@@ -80,6 +82,8 @@ function toResponseError(error: unknown): InstanceType<typeof ResponseError> {
     return new ResponseError(PluginErrorCode.MemoryLimit, error.message, { limitBytes: error.limitBytes });
   }
   if (error instanceof loader.NotSupported) return new ResponseError(PluginErrorCode.NotSupported, error.message);
+  // The instance was replaced, as after a trap: the supervisor counts it the same way.
+  if (error instanceof ArtifactMisuse) return new ResponseError(PluginErrorCode.GuestTrap, error.message);
   const message = error instanceof Error ? error.message : String(error);
   return new ResponseError(PluginErrorCode.GuestTrap, message);
 }
@@ -93,7 +97,7 @@ connection.onRequest(methods.Ready, async () => {
     throw new ResponseError(methods.PluginErrorCode.LoadFailed, `could not load the component: ${message}`);
   }
   const formatKey = await guestCall((p) => p.formatKey());
-  return { formatKey, handlesRequests: plugin.handlesRequests, memoryLimitBytes };
+  return { formatKey, interfaceVersion: plugin.interfaceVersion, handlesRequests: plugin.handlesRequests, memoryLimitBytes };
 });
 
 connection.onRequest(methods.Stats, async () => {
@@ -109,12 +113,21 @@ connection.onRequest(methods.Stats, async () => {
 });
 
 connection.onRequest(methods.FormatKey, () => guestCall((p) => p.formatKey()));
-connection.onRequest(methods.ParseMetadata, ({ path, data }) => guestCall((p) => p.parseMetadata(path, data)));
-connection.onRequest(methods.Validate, ({ path, data }) => guestCall(async (p) => (await p.validate(path, data), null)));
-connection.onRequest(methods.GenerateIndex, ({ artifacts }) => guestCall((p) => p.generateIndex(artifacts)));
+connection.onRequest(methods.ParseMetadata, (params) => guestCall((p) => p.parseMetadata(params.path, artifactInput(params))));
+connection.onRequest(methods.Validate, (params) => guestCall(async (p) => (await p.validate(params.path, artifactInput(params)), null)));
+connection.onRequest(methods.GenerateIndex, ({ artifacts, context }) => guestCall((p) => p.generateIndex(artifacts, context ?? NO_CONTEXT)));
 connection.onRequest(methods.HandleRequest, ({ request, context, artifacts }) =>
   guestCall((p) => p.handleRequest(request, context, methods.decodeArtifacts(artifacts))),
 );
+
+const NO_CONTEXT = { repoKey: '', baseUrl: '', downloadBaseUrl: '' };
+
+/** The call's artifact: the staged file the supervisor named, or the bytes it sent. */
+function artifactInput({ data, file }: import('../protocol/methods.js').ArtifactParams): import('./artifact.js').ArtifactInput {
+  if (file !== undefined) return { file };
+  if (data !== undefined) return { data };
+  throw new ResponseError(methods.PluginErrorCode.NotSupported, 'the call carried neither the artifact nor its file');
+}
 
 // The supervisor closing our stdin means it is gone or wants us gone.
 connection.onClose(() => process.exit(0));

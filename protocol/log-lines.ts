@@ -77,3 +77,17 @@ export function forwardLines(stream: NodeJS.ReadableStream, log: (line: string) 
   stream.on('data', (chunk: Buffer) => cutter.write(chunk));
   stream.on('end', () => cutter.flush());
 }
+
+/** Where a plugin child's line came from: the guest's stdout or stderr, or the host itself. */
+export type LogStream = 'stdout' | 'stderr' | 'host';
+
+/** The host writes a guest's line to its stderr as `<prefix><text>`; any other line is the host's own. */
+export const guestLinePrefix = (stream: 'stdout' | 'stderr'): string => `[plugin ${stream}] `;
+
+const GUEST_PREFIXES = (['stdout', 'stderr'] as const).map((stream) => [stream, guestLinePrefix(stream)] as const);
+
+/** Splits a line of the child's stderr into its stream and text (the supervisor's side of the prefix). */
+export function classifyLine(line: string): { stream: LogStream; text: string } {
+  for (const [stream, prefix] of GUEST_PREFIXES) if (line.startsWith(prefix)) return { stream, text: line.slice(prefix.length) };
+  return { stream: 'host', text: line };
+}

@@ -7,14 +7,23 @@
  */
 import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
 
-/** `metadata` record of the WIT `handler` interface. `sizeBytes` travels as a number (< 2^53). */
+/**
+ * `metadata` record of the WIT `handler` (1.0.0) and `streaming-handler` (1.1.0) interfaces.
+ * `sizeBytes` travels as a number (< 2^53). `properties` (1.1.0: strings the server stores and
+ * never parses, keys unique, in the handler's order) is absent from 1.0.0 results, and not
+ * handed to 1.0.0 plugins.
+ */
 export interface ArtifactMetadata {
   path: string;
   version: string | null;
   contentType: string;
   sizeBytes: number;
   checksumSha256: string | null;
+  properties?: Array<[string, string]>;
 }
+
+/** The versions of the format-plugin interface a component may target, told by its exports. */
+export type InterfaceVersion = '1.0.0' | '1.1.0';
 
 /** One file of a generated repository index. */
 export interface IndexFile {
@@ -45,7 +54,8 @@ export interface HttpResponse {
 /** What a child reports once its component is instantiated and callable. */
 export interface ReadyResult {
   formatKey: string;
-  /** Whether the component exports the v2 `request-handler` interface. */
+  interfaceVersion: InterfaceVersion;
+  /** Whether the component exports `request-handler` (1.0.0) or `streaming-request-handler` (1.1.0). */
   handlesRequests: boolean;
   /** Linear memory cap applied to every core module, in bytes. */
   memoryLimitBytes: number;
@@ -60,13 +70,25 @@ export interface StatsResult {
   instantiations: number;
 }
 
-export interface PathAndData {
+/**
+ * The artifact a validate or parse-metadata call is about: its bytes (a small artifact the
+ * supervisor holds in memory), or `file`, an absolute path in the supervisor's staging folder
+ * that the plugin host opens read-only itself, so the bytes never cross the pipe. A 1.1.0
+ * guest reads either through the `artifact` resource; a 1.0.0 guest gets them whole.
+ */
+export interface ArtifactParams {
   path: string;
-  data: Uint8Array;
+  data?: Uint8Array;
+  file?: string;
 }
 
 export interface GenerateIndexParams {
   artifacts: ArtifactMetadata[];
+  /**
+   * Handed to 1.1.0 plugins only (1.0.0's generate-index takes no context). The supervisor
+   * always sends it; a bare RPC call without it (a benchmark) gives a 1.1.0 guest empty URLs.
+   */
+  context?: RepoContext;
 }
 
 export interface HandleRequestParams {
@@ -97,8 +119,8 @@ export const Ready = new RequestType0<ReadyResult, void>('plugin/ready');
 export const Stats = new RequestType0<StatsResult, void>('plugin/stats');
 
 export const FormatKey = new RequestType0<string, void>('handler/formatKey');
-export const ParseMetadata = new RequestType<PathAndData, ArtifactMetadata, void>('handler/parseMetadata');
-export const Validate = new RequestType<PathAndData, null, void>('handler/validate');
+export const ParseMetadata = new RequestType<ArtifactParams, ArtifactMetadata, void>('handler/parseMetadata');
+export const Validate = new RequestType<ArtifactParams, null, void>('handler/validate');
 /** `null` result: the format has no index (the WIT's `none`). */
 export const GenerateIndex = new RequestType<GenerateIndexParams, IndexFile[] | null, void>('handler/generateIndex');
 export const HandleRequest = new RequestType<HandleRequestParams, HttpResponse, void>('requestHandler/handleRequest');

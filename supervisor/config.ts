@@ -50,6 +50,14 @@ export interface Config {
    */
   publicUrl: string | null;
   /**
+   * The base URL of the repository context handed to plugins by index runs, which have no
+   * request to take an address from: PUBLIC_URL, else `http://<HOST>:<PORT>` (`localhost` for
+   * a wildcard HOST), which only clients on this machine can use: the supervisor warns at start.
+   */
+  indexBaseUrl: string;
+  /** Whether `indexBaseUrl` is the fallback, not PUBLIC_URL. */
+  indexBaseUrlIsFallback: boolean;
+  /**
    * Host names requests may name (Host, or X-Forwarded-Host behind a trusted proxy), with any
    * port, lowercase, IPv6 without brackets; `.example.com` also matches its subdomains, `*`
    * matches anything. Any other host is refused with 400 `invalid_host`.
@@ -77,6 +85,19 @@ export interface Config {
   shutdownGraceMs: number;
   /** Where blobs live: a folder (local or shared file system) or an S3 bucket. */
   blobStore: BlobStoreSettings;
+  /** Plugin log lines: how many are kept per plugin, and how fast one plugin may write them on a node. */
+  pluginLogs: PluginLogSettings;
+}
+
+export interface PluginLogSettings {
+  /** Newest lines kept per plugin (`PLUGIN_LOG_LINES`). */
+  lines: number;
+  /** Newest bytes of text kept per plugin (`PLUGIN_LOG_KB`). */
+  bytes: number;
+  /** Lines per second one plugin may write on one node (`PLUGIN_LOG_RATE`); the excess is dropped and counted. */
+  ratePerSecond: number;
+  /** Lines written at once above the rate (`PLUGIN_LOG_BURST`). */
+  burst: number;
 }
 
 export type BlobStoreSettings =
@@ -121,9 +142,11 @@ export function loadConfig(env: Env = process.env): Config {
   const publicUrl = readPublicUrl(env, problems);
   const nodeUrl = env.NODE_URL || null;
   const nodeTimeoutMs = read.integer('CLUSTER_NODE_TIMEOUT_MS', 10_000, 500, 600_000);
+  const port = read.integer('PORT', 8080, 0, 65535);
+  const host = env.HOST || '0.0.0.0';
   const config: Config = {
-    port: read.integer('PORT', 8080, 0, 65535),
-    host: env.HOST || '0.0.0.0',
+    port,
+    host,
     dataDir,
     databaseUrl,
     adminToken: env.ADMIN_TOKEN || undefined,
@@ -143,6 +166,8 @@ export function loadConfig(env: Env = process.env): Config {
     },
     trustProxy: read.boolean('TRUST_PROXY', false),
     publicUrl,
+    indexBaseUrl: publicUrl ?? fallbackBaseUrl(host, port),
+    indexBaseUrlIsFallback: publicUrl === null,
     allowedHosts: readAllowedHosts(env, [publicUrl, nodeUrl], problems),
     logLevel: env.LOG_LEVEL || 'info',
     cluster: {
@@ -155,6 +180,12 @@ export function loadConfig(env: Env = process.env): Config {
     },
     shutdownGraceMs: read.integer('SHUTDOWN_GRACE_MS', 0, 0, 600_000),
     blobStore: readBlobStore(env, dataDir, read, problems),
+    pluginLogs: {
+      lines: read.integer('PLUGIN_LOG_LINES', 1000, 10, 1_000_000),
+      bytes: read.integer('PLUGIN_LOG_KB', 1024, 16, 1024 * 1024) * 1024,
+      ratePerSecond: read.integer('PLUGIN_LOG_RATE', 200, 1, 100_000),
+      burst: read.integer('PLUGIN_LOG_BURST', 400, 1, 1_000_000),
+    },
   };
   if (config.cluster.nodeTimeoutMs <= config.cluster.heartbeatMs) {
     problems.push('CLUSTER_NODE_TIMEOUT_MS must be longer than CLUSTER_HEARTBEAT_MS');
@@ -175,6 +206,12 @@ function readNodeId(env: Env, problems: string[]): string {
     problems.push(`NODE_ID must match ${NODE_ID_PATTERN.source}, got "${nodeId}"${env.NODE_ID ? '' : ' (the host name)'}`);
   }
   return nodeId;
+}
+
+/** `http://<host>:<port>` as this machine reaches the server; a wildcard host is `localhost`. */
+function fallbackBaseUrl(host: string, port: number): string {
+  const name = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  return `http://${name}:${port}`;
 }
 
 /** An absolute http(s) URL without query, fragment or credentials; returned without its trailing slash. */

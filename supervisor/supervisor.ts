@@ -18,10 +18,11 @@ import { BlobLeases, SWEEP_INTERVAL_MS } from './blobs/leases.js';
 import { openBlobStore } from './blobs/open.js';
 import { createApp } from './http/app.js';
 import { Metrics } from './metrics.js';
+import { PluginLogReader } from './services/logs/reader.js';
+import { PluginLogWriter } from './services/logs/writer.js';
 import { PluginRuntime } from './runtime/runtime.js';
 import { ArtifactCatalog } from './services/artifacts/artifacts.js';
 import { IndexBuilder } from './services/artifacts/indexes.js';
-import { formatHandlerChanged } from './services/artifacts/handler-changed.js';
 import { NativeProtocol } from './services/artifacts/native.js';
 import { FormatCatalog } from './services/formats.js';
 import { HealthCheck } from './services/health.js';
@@ -95,22 +96,32 @@ async function joinCluster(config: Config, store: Store, lock: DataDirLock, logg
 async function startNode(config: Config, store: Store, lock: DataDirLock, membership: NodeMembership, logger: pino.Logger): Promise<Supervisor> {
   const files = new PluginFiles(config.dataDir);
   await files.prepare();
-  const runtime = new PluginRuntime({ cacheDir: files.componentCache });
+  const blobs = await openBlobStore(config);
+  logger.info({ blobs: blobs.location }, 'blob store');
+  const runtime = new PluginRuntime({ cacheDir: files.componentCache, artifactDir: blobs.stagingDir });
   logger.info({ sandbox: runtime.settings.sandbox.describe() }, 'plugin sandbox');
 
   const routing = new RoutingTable();
   const coreHandlers = coreFormatHandlers();
 
-  const blobs = await openBlobStore(config);
-  logger.info({ blobs: blobs.location }, 'blob store');
   const leases = new BlobLeases({ store, blobs, nodeId: config.cluster.nodeId });
   const stopSweeping = leases.sweepEvery(SWEEP_INTERVAL_MS, (error) => logger.warn({ err: error }, 'blob sweep failed'));
   const repositories = new RepositoryCatalog(store, leases);
-  const indexes = new IndexBuilder({ store, blobs, leases, routing, logger });
+  // Index runs have no request to take an address from; the fallback's port is known once listening.
+  let indexBaseUrl = config.indexBaseUrl;
+  const indexes = new IndexBuilder({ store, blobs, leases, routing, logger, baseUrl: () => indexBaseUrl });
+  routing.onActivate((format) => void indexes.refreshStale(format));
   const artifacts = new ArtifactCatalog({ store, blobs, leases, routing, indexes, maxUploadBytes: config.artifacts.maxUploadBytes });
   const native = new NativeProtocol({ store, routing });
   // Each reads the other only later (on a scrape, on a runtime event).
-  const metrics = new Metrics({ runningPlugins: () => node.runningPlugins() });
+  const metrics = new Metrics({ runningPlugins: () => node.runningPlugins() }, config.cluster.nodeId);
+  const logs = new PluginLogWriter({
+    store,
+    nodeId: config.cluster.nodeId,
+    settings: config.pluginLogs,
+    logger,
+    onDropped: (pluginId, version, count) => metrics.countDroppedLogLines({ plugin: node.pluginName(pluginId), version }, count),
+  });
   const node = new Reconciler({
     store,
     runtime,
@@ -122,17 +133,18 @@ async function startNode(config: Config, store: Store, lock: DataDirLock, member
     heartbeatMs: config.cluster.heartbeatMs,
     nodeTimeoutMs: config.cluster.nodeTimeoutMs,
     logger,
-    observeRuntimeEvent: (formatKey, event) => metrics.countRuntimeEvent(formatKey, event),
+    logs,
+    observeRuntimeEvent: (formatKey, event, plugin) => metrics.countRuntimeEvent(formatKey, event, plugin),
+    observeCall: (plugin, method, outcome, seconds) => metrics.observeCall(plugin, method, outcome, seconds),
   });
-  const handlerChanged = formatHandlerChanged({ dependents: repositories, indexes });
-  const lifecycle = new PluginLifecycle({ store, node, routing, files, config, logger, dependents: repositories, handlerChanged });
+  const lifecycle = new PluginLifecycle({ store, node, routing, files, config, logger, dependents: repositories });
   const formats = new FormatCatalog({ store, routing, dependents: repositories, coreHandlers, changes: node });
   await formats.startCoreHandlers();
   const health = new HealthCheck(store, lifecycle, membership);
   const tokens = new TokenService(store, config);
   const generated = await tokens.bootstrap();
 
-  const app = createApp({ plugins: lifecycle, formats, repositories, artifacts, native, health, cluster: membership, tokens, config, logger, metrics });
+  const app = createApp({ plugins: lifecycle, logs: new PluginLogReader(store), formats, repositories, artifacts, native, health, cluster: membership, tokens, config, logger, metrics });
   const server = app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -142,9 +154,18 @@ async function startNode(config: Config, store: Store, lock: DataDirLock, member
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
   logger.info({ url, store: store.engine, dataDir: config.dataDir, node_id: config.cluster.nodeId }, 'plugin-keeper listening');
+  if (config.indexBaseUrlIsFallback) {
+    indexBaseUrl = indexBaseUrl.replace(/:\d+$/, `:${port}`);
+    logger.warn(
+      { index_base_url: indexBaseUrl },
+      'PUBLIC_URL is not set: the absolute URLs that 1.1.0 plugins put in indexes carry this address, which only clients on this machine can use; set PUBLIC_URL to the address clients use (the same on every node)',
+    );
+  }
 
   // The node's first reconcile: until it is over, /ready keeps load balancers away.
   await node.start();
+  // Artifacts parsed by another handler (or before migration 008), indexes made on another base URL.
+  void indexes.refreshStale();
   health.markReady();
 
   const leave = async () => {
@@ -162,6 +183,7 @@ async function startNode(config: Config, store: Store, lock: DataDirLock, member
         await leave();
         await new Promise<void>((resolve) => server.close(() => resolve()));
         await node.stop();
+        await logs.stop();
         stopSweeping();
         await blobs.close();
         await store.close();

@@ -21,12 +21,17 @@ import { PluginStartFailed, type VersionPool } from '../../supervisor/runtime/po
 import { PluginRuntime } from '../../supervisor/runtime/runtime.js';
 import { storedArtifact } from '../../supervisor/services/artifacts/artifacts.js';
 import { toMetadata } from '../../supervisor/services/artifacts/indexes.js';
+import { repositoryContext } from '../../supervisor/services/artifacts/context.js';
+import { bytesSource } from '../../supervisor/formats/artifact-source.js';
 import type { CapabilitySet } from '../../supervisor/store/store.js';
 import { type Command, CommandFailed, type Output, UsageError } from '../command.js';
 import { parseCommandLine } from './args.js';
 import { AUTHOR_TEMP_DIR, checkPluginFolder, type CheckedPlugin } from './package-check.js';
 import { formatDuration, progressOn } from './progress.js';
 import { sha256Hex } from '../../supervisor/sha256.js';
+
+/** Where the author's test run tells generate-index the repository is (the server's default address). */
+const AUTHOR_TEST_BASE_URL = 'http://localhost:8080';
 
 type CallName = 'validate' | 'parse-metadata' | 'generate-index';
 
@@ -133,8 +138,8 @@ async function runPlugin(
 
   const handler = new WasmFormatHandler(manifest.format.key, manifest.capabilities, component.sha256, pool);
   const sizeWarnings =
-    artifact.data.byteLength > handler.maxArtifactBytes
-      ? [`the server refuses uploads this large for this plugin (413): its memory limit allows artifacts up to ${handler.maxArtifactBytes} bytes`]
+    handler.maxArtifactBytes !== null && artifact.data.byteLength > handler.maxArtifactBytes
+      ? [`the server refuses uploads this large for this plugin (413): ${handler.maxArtifactReason}`]
       : [];
   const calls: CallReport[] = [];
   const call = async <T>(name: CallName, run: () => Promise<T>, show: (value: T) => CallReport['result']) => {
@@ -143,11 +148,11 @@ async function runPlugin(
     return outcome;
   };
   try {
-    if ((await call('validate', () => handler.validate(artifact.path, artifact.data), () => undefined)).ok) {
-      const parsed = await call('parse-metadata', () => handler.parseMetadata(artifact.path, artifact.data), (metadata) => metadata);
+    if ((await call('validate', () => handler.validate(artifact.path, bytesSource(artifact.data)), () => undefined)).ok) {
+      const parsed = await call('parse-metadata', () => handler.parseMetadata(artifact.path, bytesSource(artifact.data)), (metadata) => metadata);
       // The metadata the server would store and index: its own size and SHA-256, not the plugin's.
       const stored = parsed.ok && toMetadata(storedArtifact(artifact.path, { size: artifact.data.byteLength, sha256: sha256Hex(artifact.data) }, parsed.value));
-      if (stored) await call('generate-index', () => handler.generateIndex([stored]), showIndex);
+      if (stored) await call('generate-index', () => handler.generateIndex([stored], repositoryContext(AUTHOR_TEST_BASE_URL, manifest.format.key, 'test')), showIndex);
     }
   } finally {
     await pool.drain();

@@ -35,6 +35,11 @@ export interface ByteRange {
 export interface BlobStore {
   /** Where the blobs are, for logs and messages: `file:/srv/blobs`, `s3://bucket/prefix`. */
   readonly location: string;
+  /**
+   * This node's folder of staging files: a plugin child may read it (and nothing else of the
+   * data directory), since a call names the staged artifact's file instead of sending bytes.
+   */
+  readonly stagingDir: string;
   /** Creates what the backend needs and empties this node's staging folder (a crash's leftovers). */
   prepare(): Promise<void>;
   /**

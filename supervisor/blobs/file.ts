@@ -28,6 +28,10 @@ export class FileBlobStore implements BlobStore {
     this.staging = new Staging(path.join(root, '.staging', nodeId));
   }
 
+  get stagingDir(): string {
+    return this.staging.dir;
+  }
+
   async prepare(): Promise<void> {
     await mkdir(path.join(this.root, 'sha256'), { recursive: true });
     await this.staging.prepare();

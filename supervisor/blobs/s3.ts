@@ -58,6 +58,10 @@ export class S3BlobStore implements BlobStore {
   }
 
   /** Also checks, once, that the bucket is there and these credentials reach it: a start fails with the reason rather than every upload. */
+  get stagingDir(): string {
+    return this.staging.dir;
+  }
+
   async prepare(): Promise<void> {
     await this.staging.prepare();
     try {

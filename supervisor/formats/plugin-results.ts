@@ -27,6 +27,12 @@ export const PLUGIN_RESULT_LIMITS = {
   responseHeaders: 100,
   /** Names and values of all the answer's headers together, in UTF-16 code units. */
   responseHeaderLength: 32 * 1024,
+  /** Properties of one artifact's metadata (1.1.0): how many keys... */
+  properties: 64,
+  /** ...their keys and values together, in UTF-8 bytes... */
+  propertiesBytes: 64 * 1024,
+  /** ...and one key, in characters. */
+  propertyKeyLength: 128,
 } as const;
 
 /** `type/subtype` with optional `; name=value` parameters (RFC 9110 tokens, quoted values). */
@@ -58,7 +64,7 @@ function checked<T>(formatKey: string, call: string, check: () => T): T {
   }
 }
 
-/** parse-metadata's result, as a fresh record of the five fields only. */
+/** parse-metadata's result, as a fresh record of its fields only (properties when the plugin returned some). */
 export function checkMetadata(formatKey: string, value: unknown): ArtifactMetadata {
   return checked(formatKey, 'parse-metadata', () => metadata(value));
 }
@@ -160,7 +166,36 @@ function metadata(value: unknown): ArtifactMetadata {
   if (checksum !== null && !SHA256_HEX.test(checksum)) {
     fail('checksum', `${JSON.stringify(checksum.slice(0, 100))}${checksum.length > 100 ? '...' : ''} is not a SHA-256 (64 hex digits)`);
   }
-  return { path, version, contentType, sizeBytes, checksumSha256: checksum === null ? null : checksum.toLowerCase() };
+  const result: ArtifactMetadata = { path, version, contentType, sizeBytes, checksumSha256: checksum === null ? null : checksum.toLowerCase() };
+  if (record.properties !== undefined) result.properties = properties(record.properties);
+  return result;
+}
+
+/**
+ * Properties are stored as they come and never parsed, but bounded: at most 64 keys and
+ * 64 KiB in all, keys unique, printable, at most 128 characters (they become the keys of
+ * `metadata.properties` in the API's JSON), values any string.
+ */
+function properties(value: unknown): Array<[string, string]> {
+  const limits = PLUGIN_RESULT_LIMITS;
+  if (!Array.isArray(value)) fail('properties', `is ${describe(value)}, not a list`);
+  if (value.length > limits.properties) fail('properties', `has ${value.length} entries; at most ${limits.properties}`);
+  const seen = new Set<string>();
+  let bytes = 0;
+  return value.map((entry: unknown, index: number): [string, string] => {
+    if (!Array.isArray(entry) || entry.length !== 2) fail(`property ${index}`, 'is not a (key, value) pair');
+    const key = string(entry[0], `property ${index} key`);
+    const text = string(entry[1], `property ${index} value`);
+    if (key.length === 0 || key.length > limits.propertyKeyLength) {
+      fail(`property ${index} key`, `is ${key.length} characters long; from 1 to ${limits.propertyKeyLength}`);
+    }
+    if (!PRINTABLE.test(key)) fail(`property ${index} key`, `${JSON.stringify(key)} contains a control or other unprintable character`);
+    if (seen.has(key)) fail(`property ${index} key`, `${JSON.stringify(key)} is listed twice; keys are unique`);
+    seen.add(key);
+    bytes += Buffer.byteLength(key) + Buffer.byteLength(text);
+    if (bytes > limits.propertiesBytes) fail('properties', `hold more than ${limits.propertiesBytes} bytes in all`);
+    return [key, text];
+  });
 }
 
 function object(value: unknown, field: string): Record<string, unknown> {

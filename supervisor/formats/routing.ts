@@ -25,6 +25,16 @@ export class RoutingTable {
   private readonly keyOfPlugin = new Map<string, string>();
   /** The compiled-in handlers, whether they serve their key now or a plugin replaces them. */
   private readonly cores = new Map<string, Route>();
+  private readonly activations: Array<(formatKey: string) => void> = [];
+
+  /**
+   * Calls `listener` each time a plugin version starts serving a key (a new plugin, a reload,
+   * a plugin replacing a core handler), and when a core handler serves its key again (the
+   * plugin replacing it retired): what it parsed may differ from what is stored.
+   */
+  onActivate(listener: (formatKey: string) => void): void {
+    this.activations.push(listener);
+  }
 
   /** The handler serving `formatKey` now, if its key is enabled. */
   get(formatKey: string): FormatHandler | undefined {
@@ -60,9 +70,11 @@ export class RoutingTable {
    * Returns what it replaced: the plugin's previous version, to drain.
    */
   activate(pluginId: string, handler: PluginHandler, enabled: boolean): PluginHandler | undefined {
-    const previous = this.retire(pluginId);
+    const previousKey = this.keyOfPlugin.get(pluginId);
+    const previous = previousKey === undefined ? undefined : this.takeOut(pluginId, previousKey);
     this.routes.set(handler.formatKey, { handler, enabled, pluginId });
     this.keyOfPlugin.set(pluginId, handler.formatKey);
+    for (const listener of this.activations) listener(handler.formatKey);
     return previous;
   }
 
@@ -87,17 +99,24 @@ export class RoutingTable {
   retire(pluginId: string): PluginHandler | undefined {
     const key = this.keyOfPlugin.get(pluginId);
     if (key === undefined) return undefined;
+    const retired = this.takeOut(pluginId, key);
+    if (this.cores.has(key)) for (const listener of this.activations) listener(key);
+    return retired;
+  }
+
+  /** Takes every plugin out (shutdown); returns their handlers, to drain. */
+  retireAll(): PluginHandler[] {
+    return [...this.keyOfPlugin].map(([pluginId, key]) => this.takeOut(pluginId, key));
+  }
+
+  /** The plugin's version out of the table, the core handler of its key (if any) back in; no listener told. */
+  private takeOut(pluginId: string, key: string): PluginHandler {
     const route = this.routes.get(key)!;
     const core = this.cores.get(key);
     if (core) this.routes.set(key, core);
     else this.routes.delete(key);
     this.keyOfPlugin.delete(pluginId);
     return route.handler as PluginHandler;
-  }
-
-  /** Takes every plugin out (shutdown); returns their handlers, to drain. */
-  retireAll(): PluginHandler[] {
-    return [...this.keyOfPlugin.keys()].map((pluginId) => this.retire(pluginId)!);
   }
 
   /** The plugin's running version on this node. */

@@ -16,6 +16,7 @@ export function accessLog(logger: Logger): AppMiddleware {
         status: ctx.status,
         ms: Number(process.hrtime.bigint() - started) / 1e6,
         role: ctx.state.principal?.role ?? 'anonymous',
+        ...(ctx.state.errorCode ? { error: ctx.state.errorCode } : {}),
       };
       // A 5xx is worth a look, but not itself an error of this process: plugin limits and an
       // unreachable database answer 5xx too, and internal errors get a line of their own.

@@ -16,6 +16,7 @@ import type {
   FormatService,
   HealthService,
   NativeProtocolService,
+  PluginLogService,
   PluginService,
   RepositoryService,
 } from '../services/contracts.js';
@@ -25,12 +26,14 @@ import { authenticate } from './auth.js';
 import { errorHandler } from './errors.js';
 import { checkHost } from './host.js';
 import { openApiDocument } from './openapi.js';
-import { CLUSTER_MOUNTS, FORMAT_MOUNTS, OPENAPI_PATH, PLUGIN_MOUNTS, REPOSITORY_MOUNTS } from './paths.js';
+import { CLUSTER_MOUNTS, FORMAT_MOUNTS, ME_PATH, OPENAPI_PATH, PLUGIN_MOUNTS, REPOSITORY_MOUNTS } from './paths.js';
 import { requestId } from './request-id.js';
 import { clusterRoutes } from './routes/cluster.js';
 import { formatRoutes } from './routes/formats.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes, requestMetrics } from './routes/metrics.js';
+import { meRoutes } from './routes/me.js';
+import { pluginLogRoutes } from './routes/plugin-logs.js';
 import { pluginRoutes } from './routes/plugins.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { extRoutes } from './routes/ext.js';
@@ -40,6 +43,7 @@ import { publicRepositoryAccess } from './visibility.js';
 
 export interface AppDeps {
   plugins: PluginService;
+  logs: PluginLogService;
   formats: FormatService;
   repositories: RepositoryService;
   artifacts: ArtifactService;
@@ -61,6 +65,8 @@ export function createApp(deps: AppDeps): Koa<AppState> {
 
   const router = new Router<AppState>();
   mount(router, PLUGIN_MOUNTS, pluginRoutes(deps.plugins, { uploads: { tempRoot, maxFileBytes: deps.config.plugins.maxZipBytes } }));
+  mount(router, PLUGIN_MOUNTS, pluginLogRoutes(deps.logs));
+  mount(router, [ME_PATH], meRoutes());
   mount(router, FORMAT_MOUNTS, formatRoutes(deps.formats, { tempRoot }));
   mount(router, REPOSITORY_MOUNTS, repositoryRoutes(deps.repositories));
   mount(router, REPOSITORY_MOUNTS, artifactRoutes(deps.artifacts));

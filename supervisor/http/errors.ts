@@ -48,11 +48,13 @@ export function errorHandler(logger: Logger): AppMiddleware {
       ctx.status = status;
       if (error instanceof Busy) ctx.set('Retry-After', String(error.retryAfterSeconds));
       ctx.body = body;
+      ctx.state.errorCode = body.error;
       return;
     }
     if (ctx.body == null && ctx.status >= 400) {
       const status = ctx.status;
       ctx.body = bodylessStatusBody(ctx);
+      ctx.state.errorCode = (ctx.body as ErrorBody).error;
       // Koa turns an implicit 404 into 200 when a body is set.
       ctx.status = status;
     }

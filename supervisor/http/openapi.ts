@@ -8,10 +8,10 @@ import { WWW_AUTHENTICATE } from './auth.js';
 import { JSON_LIMIT_BYTES } from './body.js';
 import { PLUGIN_FAILURE_STATUS } from './errors.js';
 import type { IntegerRange } from './input.js';
-import { CLUSTER_MOUNTS, EXT_PREFIX, FORMAT_MOUNTS, OPENAPI_PATH, PLUGIN_MOUNTS, REPOSITORY_MOUNTS } from './paths.js';
+import { CLUSTER_MOUNTS, EXT_PREFIX, FORMAT_MOUNTS, ME_PATH, OPENAPI_PATH, PLUGIN_MOUNTS, REPOSITORY_MOUNTS } from './paths.js';
 import { NODE_STATES } from '../cluster/nodes.js';
 import { MAX_PATH_LENGTH } from '../relative-path.js';
-import { ARTIFACT_SHARE_OF_MEMORY } from '../formats/wasm-handler.js';
+import { ARTIFACT_MEMORY_NEEDS } from '../formats/wasm-handler.js';
 import { REPOSITORY_KEY } from '../services/repositories.js';
 import { REQUEST_ID_HEADER } from './request-id.js';
 import { FORWARDED_REQUEST_HEADERS } from './routes/ext.js';
@@ -76,8 +76,10 @@ const DECISIONS = `
 - **Artifacts.** Paths are relative to the repository, \`/\`-separated, at most ${MAX_PATH_LENGTH} characters;
   empty and \`.\` segments are dropped; \`..\` segments, a leading \`/\`, backslashes, NUL and other
   control characters, and drive letters are a 400 \`invalid_path\`. An upload over ARTIFACTS_MAX_MB, or
-  over ${ARTIFACT_SHARE_OF_MEMORY * 100} % of a plugin's memory limit (the artifact is copied into it), is a
-  413 naming the limit; a path in use is a 409 \`artifact_exists\` unless \`?overwrite=true\` (which
+  more than a 1.0.0 plugin's memory limit can hold (the artifact is copied into it: half the limit, or for a
+  componentize-js plugin (limit - ${ARTIFACT_MEMORY_NEEDS['componentize-js'].fixedBytes / 1048576} MiB) / ${ARTIFACT_MEMORY_NEEDS['componentize-js'].perArtifactByte}),
+  is a 413 naming the limit (a 1.1.0 plugin reads ranges: ARTIFACTS_MAX_MB only);
+  \`POST /api/v1/repositories/{key}/reparse\` (admin) parses every artifact again and rebuilds the index; a path in use is a 409 \`artifact_exists\` unless \`?overwrite=true\` (which
   answers 201 too, keeping \`created_at\`). The upload answers once the repository's index has been
   regenerated (runs are serialised per repository, across every node, and coalesce); a failed index run never fails the
   upload: the repository's \`index_error\` says why, and the previous index stays. Downloads carry
@@ -95,8 +97,8 @@ const DECISIONS = `
   missing or holds another format (the message names its own \`${EXT_PREFIX}\` path), 404 \`no_native_protocol\`
   when the format's handler has no \`handle_request\`, 503 \`format_unavailable\` when no handler serves it.
   Forwarded request headers: ${[...FORWARDED_REQUEST_HEADERS].map((name) => `\`${name}\``).join(', ')} (never
-  credentials or cookies); bodies up to ${NATIVE_BODY_LIMIT_BYTES} bytes, or ${ARTIFACT_SHARE_OF_MEMORY * 100} % of the plugin's memory
-  limit when lower (413 naming the limit). The plugin's status (${PLUGIN_STATUS_RANGE.min}..${PLUGIN_STATUS_RANGE.max}) and body are returned
+  credentials or cookies); bodies up to ${NATIVE_BODY_LIMIT_BYTES} bytes, or what a 1.0.0 plugin's memory
+  limit can hold when lower (413 naming the limit). The plugin's status (${PLUGIN_STATUS_RANGE.min}..${PLUGIN_STATUS_RANGE.max}) and body are returned
   with only these of its headers, each with a value of its own syntax: ${EXT_RESPONSE_HEADERS.map((name) => `\`${name}\``).join(', ')};
   any other is dropped, and the server's \`X-Content-Type-Options\` and sandboxing \`Content-Security-Policy\`
   always apply. A private repository's answers always carry \`Cache-Control: private\` (never \`public\` or
@@ -304,10 +306,48 @@ const SCHEMAS: Record<string, Schema> = {
       calls_total: { type: 'integer' },
       errors_total: { type: 'integer' },
       restarts: { type: 'integer' },
-      last_exit: {
-        type: ['object', 'null'],
-        properties: { code: nullable('integer'), signal: nullable('string'), reason: { type: 'string' } },
-      },
+      last_exit: { oneOf: [ref('schemas', 'LastExit'), { type: 'null' }], description: 'How the process in this slot last ended other than by a stop.' },
+    },
+  },
+  LastExit: {
+    type: 'object',
+    required: ['code', 'signal', 'reason', 'message', 'at', 'stderr_tail'],
+    properties: {
+      code: nullable('integer'),
+      signal: nullable('string'),
+      reason: { enum: ['timeout', 'memory', 'unresponsive', 'crashed', 'start_failed'] },
+      message: { type: 'string', description: 'The sentence: what happened and, for limits, which limit.' },
+      at: { type: 'string', format: 'date-time' },
+      stderr_tail: { type: 'array', items: { type: 'string' }, description: 'The last lines (up to 10, each up to 1 KiB) the process wrote, oldest first.' },
+    },
+  },
+  LogLine: {
+    type: 'object',
+    required: ['seq', 'time', 'node_id', 'pid', 'version', 'stream', 'text'],
+    properties: {
+      seq: { type: 'integer', description: "The line's number in the plugin's log, across every node; the SSE event id." },
+      time: { type: 'string', format: 'date-time' },
+      node_id: { type: 'string' },
+      pid: nullable('integer'),
+      version: { type: 'string' },
+      stream: { enum: ['stdout', 'stderr', 'host'], description: '`host`: the plugin host\'s or the supervisor\'s own line about the plugin (exits, restarts, dropped lines).' },
+      text: { type: 'string', description: 'At most 8 KiB; a longer line ends with the marker " [line cut at 8192 bytes]".' },
+    },
+  },
+  LogPage: {
+    type: 'object',
+    required: ['items', 'next'],
+    properties: {
+      items: { type: 'array', items: ref('schemas', 'LogLine'), description: 'The newest `limit` matching lines, oldest first.' },
+      next: { type: 'integer', description: 'The last line\'s seq (else `after`, else 0): pass it as `after` for newer lines.' },
+    },
+  },
+  Me: {
+    type: 'object',
+    required: ['role'],
+    properties: {
+      role: { enum: ['admin', 'reader'] },
+      token_name: { type: 'string', description: 'The API token\'s name; absent for ADMIN_TOKEN and ADMIN_PASSWORD.' },
     },
   },
   ProcessList: listOf('Process'),
@@ -496,7 +536,26 @@ const SCHEMAS: Record<string, Schema> = {
           database: { type: 'object', required: ['ok'], properties: { ok: { type: 'boolean' }, error: { type: 'string' } } },
           plugins: {
             type: 'object',
-            properties: { ok: { type: 'boolean' }, active: { type: 'integer' }, running: { type: 'integer' }, error: { type: 'integer' } },
+            description: 'Judged on this node: `ok` when every plugin meant to be active runs here; each one that does not is in `failing`.',
+            properties: {
+              ok: { type: 'boolean' },
+              active: { type: 'integer' },
+              running: { type: 'integer' },
+              error: { type: 'integer', description: 'Of `failing`, those quarantined or failed to start here.' },
+              failing: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    id: { type: 'string', format: 'uuid' },
+                    name: { type: 'string' },
+                    version: { type: 'string' },
+                    state: { enum: ['starting', 'running', 'stopped', 'error', 'quarantined', 'draining'] },
+                    message: nullable('string'),
+                  },
+                },
+              },
+            },
           },
           cluster: {
             type: 'object',
@@ -547,6 +606,10 @@ const PARAMETERS: Record<string, Schema> = {
   Page: query('page', { type: 'integer', minimum: PAGE_RANGE.min, default: 1 }, '1-based page number.'),
   PerPage: query('per_page', { type: 'integer', minimum: PER_PAGE_RANGE.min, maximum: PER_PAGE_RANGE.max, default: DEFAULT_PER_PAGE }, 'Page size.'),
   Severity: query('severity', { enum: EVENT_SEVERITIES }, 'Only events of this severity.'),
+  LogAfter: query('after', { type: 'integer', minimum: 0 }, 'Only lines numbered above this (a previous `next`).'),
+  LogSince: query('since', { type: 'string' }, 'Only lines written since an RFC 3339 time, or a duration back from now: `30s`, `10m`, `2h`, `1d`.'),
+  LogStream: query('stream', { enum: ['stdout', 'stderr', 'host'] }, 'Only lines of this stream.'),
+  LogLimit: query('limit', { type: 'integer', minimum: 1, maximum: 1000, default: 100 }, 'Most lines returned (the newest).'),
   Limit: query('limit', { type: 'integer', minimum: EVENT_LIMIT_RANGE.min, maximum: EVENT_LIMIT_RANGE.max, default: DEFAULT_EVENT_LIMIT }, 'Most events returned.'),
   ReplaceCore: query('replace_core', { type: 'boolean', default: false }, 'Serve a core format key in place of its core handler (also a multipart field).'),
   Force: query('force', { type: 'boolean', default: false }, 'Uninstall even when repositories use the format.'),
@@ -573,7 +636,7 @@ const ERROR_RESPONSES: Record<string, [number, string]> = {
     PLUGIN_FAILURE_STATUS.plugin_crashed,
     '`plugin_crashed`: the plugin process died or trapped mid-call; or `plugin_invalid_response`: the plugin returned something out of bounds (the message names the field).',
   ],
-  Unavailable: [503, '`format_unavailable` (plugin disabled, quarantined or uninstalled) or `database_unavailable`.'],
+  Unavailable: [503, '`format_unavailable` (plugin disabled, quarantined or uninstalled), `database_unavailable`, or `too_many_streams` (this node follows logs for 32 clients already).'],
   Timeout: [504, '`plugin_timeout` (names the limit in ms), or a git clone over 60 s.'],
   MemoryExceeded: [PLUGIN_FAILURE_STATUS.plugin_memory_exceeded, '`plugin_memory_exceeded` (names the limit in MB).'],
   Internal: [500, '`internal_error`: the message quotes the request id it was logged under.'],
@@ -734,6 +797,26 @@ const PLUGIN_PATHS: Record<string, PathItem> = {
       success: [200, 'Events, newest first.', 'EventList'],
       errors: ['BadRequest', 'NotFound'],
     }),
+  },
+  '/{id}/logs': {
+    get: operation({
+      id: 'listPluginLogs',
+      summary: "A plugin's log lines, from every node",
+      tag: 'plugins',
+      parameters: ['PluginId', 'LogAfter', 'LogSince', 'LogStream', 'LogLimit'],
+      success: [200, 'The newest `limit` matching lines, oldest first, and the cursor for newer ones.', 'LogPage'],
+      errors: ['BadRequest', 'NotFound'],
+    }),
+  },
+  '/{id}/logs/stream': {
+    get: operation({
+        id: 'followPluginLogs',
+        summary: "A plugin's new log lines as Server-Sent Events",
+        tag: 'plugins',
+        parameters: ['PluginId', 'LogAfter'],
+        success: [200, 'Server-Sent Events until the client goes away: `id:` the seq, `data:` a LogLine as JSON. Resumes after `Last-Event-ID` (or `after`); without either, from the newest line on.', null],
+        errors: ['BadRequest', 'NotFound', 'Unavailable'],
+      }),
   },
   '/{id}/processes': {
     get: operation({
@@ -948,6 +1031,9 @@ const OTHER_PATHS: Record<string, PathItem> = {
       success: [200, 'Ready.', 'Readiness'],
       also: { 503: { description: 'Start-up is not over, or the node is stopping (from SIGTERM on).', schema: 'Readiness' } },
     }),
+  },
+  [ME_PATH]: {
+    get: operation({ id: 'me', summary: 'Who the credentials are: role, and the token name', tag: 'health', success: [200, 'The caller.', 'Me'] }),
   },
   [OPENAPI_PATH]: {
     get: operation({ id: 'openapi', summary: 'This document', tag: 'health', success: [200, 'OpenAPI 3.1.', null] }),

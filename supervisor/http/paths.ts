@@ -12,6 +12,8 @@ export const REPOSITORY_MOUNTS = ['/api/v1/repositories'] as const;
 /** New with the cluster: no older alias to keep. */
 export const CLUSTER_MOUNTS = ['/api/v1/cluster'] as const;
 export const OPENAPI_PATH = '/api/v1/openapi.json';
+/** Who the caller is (any authenticated role). */
+export const ME_PATH = '/api/v1/me';
 /** Native client protocols: `/ext/:format_key/:repo_key/*path`. */
 export const EXT_PREFIX = '/ext';
 
@@ -19,7 +21,7 @@ export const EXT_PREFIX = '/ext';
 export const PUBLIC_PATHS = ['/health', '/ready', '/metrics'] as const;
 
 /** What the `reader` role may GET (and HEAD): the resources it can read, native protocols, and the API description. */
-export const READER_PATHS: readonly string[] = [...PLUGIN_MOUNTS, ...FORMAT_MOUNTS, ...REPOSITORY_MOUNTS, ...CLUSTER_MOUNTS, EXT_PREFIX, OPENAPI_PATH];
+export const READER_PATHS: readonly string[] = [...PLUGIN_MOUNTS, ...FORMAT_MOUNTS, ...REPOSITORY_MOUNTS, ...CLUSTER_MOUNTS, EXT_PREFIX, OPENAPI_PATH, ME_PATH];
 
 /**
  * What anonymous callers may reach on a public repository (the contract: "its download and

@@ -15,6 +15,8 @@ export interface AppState {
    * request's scheme and allowed host. Set before auth, on every request that gets further.
    */
   externalBase: string;
+  /** The error code of a failed request's answer (./errors.ts), for the access log. */
+  errorCode?: string;
 }
 
 export type AppContext = ParameterizedContext<AppState>;

@@ -26,7 +26,7 @@ import {
 import { BinaryMessageReader, BinaryMessageWriter } from '../../protocol/framing.js';
 import { forwardLines } from '../../protocol/log-lines.js';
 import { Ack, PluginErrorCode, Ready, Stats, type ReadyResult } from '../../protocol/methods.js';
-import { ArtifactInvalid, FormatUnavailable, PluginCrashed, PluginMemoryExceeded, PluginTimeout } from './errors.js';
+import { ArtifactInvalid, FormatUnavailable, PluginCrashed, PluginFailure, PluginMemoryExceeded, PluginTimeout } from './errors.js';
 import type { ResourceMonitor, ResourceSample } from './monitor.js';
 import type { Sandbox } from './sandbox.js';
 
@@ -64,8 +64,12 @@ export interface ChildOptions {
   ackTimeoutMs: number;
   /** How long spawn-to-ready may take. */
   startTimeoutMs: number;
-  /** Lines the child (host or guest) wrote to stderr, each at most 8 KiB and a marker (protocol/log-lines.ts). */
-  log: (line: string) => void;
+  /** The staging folder whose files calls name (read-only, and nothing else of the data directory). */
+  artifactDir: string | null;
+  /** Told of every call a client made (not the supervisor's own stats and readiness calls): method, outcome, duration. */
+  onCall?: (method: string, outcome: string, seconds: number) => void;
+  /** Lines the child (host or guest) wrote to stderr, each at most 8 KiB and a marker (protocol/log-lines.ts), with its pid. */
+  log: (line: string, pid: number | undefined) => void;
 }
 
 export type ChildState = 'starting' | 'ready' | 'draining' | 'stopped';
@@ -79,6 +83,10 @@ export interface ChildExit {
   reason: ExitReason;
   /** A sentence for the operator: what happened and, for limits, which limit. */
   message: string;
+  /** When the process ended (RFC 3339). */
+  at: string;
+  /** The last lines the process wrote (host and guest), oldest first: what it said before it died. */
+  stderrTail: string[];
   /**
    * Whether the process ended while it had a call to answer. A client's input can cause any
    * such death (a bomb, a loop, a host-side allocation), so it never counts toward quarantine.
@@ -88,13 +96,39 @@ export interface ChildExit {
   duringCall: boolean;
 }
 
+/** A process's end as the API shows it (`last_exit`, and the details of crash, restart and quarantine events). */
+export interface LastExit {
+  code: number | null;
+  signal: string | null;
+  reason: ExitReason;
+  message: string;
+  at: string;
+  stderr_tail: string[];
+}
+
+export function lastExit(exit: ChildExit): LastExit {
+  return { code: exit.code, signal: exit.signal, reason: exit.reason, message: exit.message, at: exit.at, stderr_tail: exit.stderrTail };
+}
+
+/** The child did not become ready; `exit` says how it ended. */
+export class ChildStartFailed extends PluginCrashed {
+  constructor(message: string, readonly exit: ChildExit) {
+    super(message);
+  }
+}
+
 /** A call that never ran to completion because its child went away; safe to retry elsewhere. */
 export class ChildLost extends Error {}
+
+/** How many of a child's last lines an exit keeps, each cut to `TAIL_LINE_CHARS`. */
+export const STDERR_TAIL_LINES = 10;
+const TAIL_LINE_CHARS = 1024;
 
 type AnyRequestType = RequestType<any, any, any> | RequestType0<any, any>;
 
 interface PendingCall {
   method: string;
+  sentAt: number;
   timeoutMs: number;
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
@@ -128,6 +162,8 @@ export class PluginChild extends EventEmitter<ChildEvents> {
   private readonly livenessTimer: NodeJS.Timeout;
   /** Set when we decide to kill the child, so its exit is reported with the right reason. */
   private killReason: { reason: ExitReason; message: string } | undefined;
+  /** The child's last lines, for its exit's `stderrTail`. */
+  private readonly tail: string[] = [];
 
   private constructor(private readonly options: ChildOptions) {
     super();
@@ -135,7 +171,7 @@ export class PluginChild extends EventEmitter<ChildEvents> {
     const command = options.sandbox.command({
       hostEntry,
       hostArgs: ['--entry', options.entry, '--memory-bytes', String(memoryLimitBytes)],
-      readablePaths: childReadablePaths(options.entry),
+      readablePaths: [...childReadablePaths(options.entry), ...(options.artifactDir ? [options.artifactDir] : [])],
       maxOldSpaceMb: 64 + options.limits.memoryMb,
     });
     this.process = execa(command.file, command.args, {
@@ -165,7 +201,11 @@ export class PluginChild extends EventEmitter<ChildEvents> {
     // A closed or broken pipe shows up as the process exiting; nothing more to do here.
     this.connection.onError(() => undefined);
     this.connection.listen();
-    forwardLines(this.process.stderr!, options.log);
+    forwardLines(this.process.stderr!, (line) => {
+      this.tail.push(line.length > TAIL_LINE_CHARS ? line.slice(0, TAIL_LINE_CHARS) : line);
+      if (this.tail.length > STDERR_TAIL_LINES) this.tail.shift();
+      options.log(line, this.process.pid);
+    });
     // Sampled from spawn, not from readiness: loading a component can take all the memory too.
     if (this.process.pid !== undefined) options.monitor.watch(this.process.pid, (sample) => this.onSample(sample));
 
@@ -189,8 +229,7 @@ export class PluginChild extends EventEmitter<ChildEvents> {
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       child.kill('start_failed', `the plugin process failed to start: ${message}`);
-      await child.exited;
-      throw new PluginCrashed(`the plugin process failed to start: ${message}`);
+      throw new ChildStartFailed(`the plugin process failed to start: ${message}`, await child.exited);
     }
     child.state = 'ready';
     return child;
@@ -202,7 +241,7 @@ export class PluginChild extends EventEmitter<ChildEvents> {
   call(type: AnyRequestType, params: unknown, timeoutMs = this.options.limits.timeoutMs): Promise<unknown> {
     if (this.state === 'stopped') return Promise.reject(new ChildLost('the plugin process has exited'));
     return new Promise((resolve, reject) => {
-      const pending: PendingCall = { method: type.method, timeoutMs, resolve, reject };
+      const pending: PendingCall = { method: type.method, sentAt: performance.now(), timeoutMs, resolve, reject };
       this.calls.push(pending);
       this.unackedSentAt.push(Date.now());
       if (this.calls.length === 1) this.startHead();
@@ -210,8 +249,11 @@ export class PluginChild extends EventEmitter<ChildEvents> {
         ? this.connection.sendRequest(type as RequestType0<unknown, unknown>)
         : this.connection.sendRequest(type as RequestType<unknown, unknown, unknown>, params);
       sent.then(
-        (result) => this.settle(pending, () => resolve(result)),
-        (error) => this.settle(pending, () => reject(this.toFailure(error))),
+        (result) => this.settle(pending, undefined, () => resolve(result)),
+        (error) => {
+          const failure = this.toFailure(error, pending);
+          this.settle(pending, failure, () => reject(failure));
+        },
       );
     });
   }
@@ -258,12 +300,13 @@ export class PluginChild extends EventEmitter<ChildEvents> {
     }, head.timeoutMs);
   }
 
-  private settle(pending: PendingCall, complete: () => void): void {
+  private settle(pending: PendingCall, failure: Error | undefined, complete: () => void): void {
     const index = this.calls.indexOf(pending);
     if (index === -1) return; // already failed by the child's exit
     this.lastHeardAt = Date.now();
     this.calls.splice(index, 1);
-    this.callsTotal++;
+    if (isClientCall(pending)) this.callsTotal++;
+    this.reportCall(pending, failure);
     if (index === 0) {
       clearTimeout(this.deadlineTimer);
       this.deadlineTimer = undefined;
@@ -272,8 +315,8 @@ export class PluginChild extends EventEmitter<ChildEvents> {
     complete();
   }
 
-  private toFailure(error: unknown): Error {
-    this.errorsTotal++;
+  private toFailure(error: unknown, pending: PendingCall): Error {
+    if (isClientCall(pending)) this.errorsTotal++;
     if (!(error instanceof ResponseError)) {
       return new ChildLost(error instanceof Error ? error.message : String(error));
     }
@@ -328,14 +371,24 @@ export class PluginChild extends EventEmitter<ChildEvents> {
       reason: 'crashed' as const,
       message: `the plugin process exited unexpectedly (code ${code}, signal ${signal})`,
     };
-    // The supervisor's own stats request runs no guest code and carries no client input.
-    const clientCall = [head, ...queued].some((call) => call !== undefined && call.method !== Stats.method);
+    const clientCall = [head, ...queued].some((call) => call !== undefined && isClientCall(call));
     const duringCall = clientCall && killed.reason !== 'unresponsive' && killed.reason !== 'start_failed';
-    const exit: ChildExit = { code, signal, ...killed, duringCall };
-    if (head) head.reject(this.headFailure(exit, head));
+    const exit: ChildExit = { code, signal, ...killed, duringCall, at: new Date().toISOString(), stderrTail: [...this.tail] };
+    if (head) {
+      const failure = this.headFailure(exit, head);
+      this.reportCall(head, failure);
+      head.reject(failure);
+    }
     for (const call of queued) call.reject(new ChildLost(exit.message));
     this.emit('exit', exit);
     return exit;
+  }
+
+  /** Tells `onCall` how a client's call ended: `ok`, its failure code, or `lost` (to be retried elsewhere). */
+  private reportCall(call: PendingCall, failure: Error | undefined): void {
+    if (!isClientCall(call)) return;
+    const outcome = failure === undefined ? 'ok' : failure instanceof PluginFailure ? failure.code : 'lost';
+    this.options.onCall?.(call.method, outcome, (performance.now() - call.sentAt) / 1000);
   }
 
   /** The error for the call that was executing when the child ended. */
@@ -353,4 +406,13 @@ export class PluginChild extends EventEmitter<ChildEvents> {
         return new PluginCrashed(exit.message);
     }
   }
+}
+
+/**
+ * A call made for a client, as opposed to the supervisor's own stats and readiness calls:
+ * those run no handler and carry no client input, so they count neither as calls nor toward
+ * the in-call rule.
+ */
+function isClientCall(call: PendingCall): boolean {
+  return call.method !== Stats.method && call.method !== Ready.method;
 }

@@ -23,6 +23,7 @@ import {
   WASM_PAGE_BYTES,
   WasmReader,
 } from '../../protocol/wasm-memory.js';
+import type { InterfaceVersion } from '../../protocol/methods.js';
 import { sha256Hex } from '../sha256.js';
 import { ComponentRefused } from './errors.js';
 import type { TranspileReply, TranspileRequest } from './transpile-worker.js';
@@ -50,6 +51,10 @@ export type ComponentLimits = typeof COMPONENT_LIMITS;
 
 export const HANDLER_INTERFACE = 'artifact-keeper:format/handler@1.0.0';
 export const REQUEST_HANDLER_INTERFACE = 'artifact-keeper:format/request-handler@1.0.0';
+/** The 1.1.0 worlds (wit/format-plugin-1.1.wit): the artifact is read through a resource the host provides. */
+export const STREAMING_HANDLER_INTERFACE = 'artifact-keeper:format/streaming-handler@1.1.0';
+export const STREAMING_REQUEST_HANDLER_INTERFACE = 'artifact-keeper:format/streaming-request-handler@1.1.0';
+export const ARTIFACT_SOURCE_INTERFACE = 'artifact-keeper:format/artifact-source@1.1.0';
 
 /** Bytes 4..7 of a component binary: version 0x0d, layer 1. */
 const COMPONENT_PREAMBLE = [0x0d, 0x00, 0x01, 0x00];
@@ -74,6 +79,8 @@ export interface ComponentInspection {
   /** Interfaces (or bare functions) the component imports, as WIT names with versions. */
   imports: string[];
   exports: string[];
+  /** Which interface the component targets, told by its handler export; null when it exports neither. */
+  interfaceVersion: InterfaceVersion | null;
   exportsHandler: boolean;
   exportsRequestHandler: boolean;
   coreModules: CoreModuleInfo[];
@@ -103,12 +110,18 @@ export async function inspectComponent(bytes: Uint8Array): Promise<Inspection> {
     return { kind: 'invalid-component', reason: errorText(error) };
   }
   const { imports, exports } = rootWorldItems(wit);
+  const interfaceVersion: InterfaceVersion | null = exports.includes(STREAMING_HANDLER_INTERFACE)
+    ? '1.1.0'
+    : exports.includes(HANDLER_INTERFACE)
+      ? '1.0.0'
+      : null;
   return {
     kind: 'component',
     imports,
     exports,
-    exportsHandler: exports.includes(HANDLER_INTERFACE),
-    exportsRequestHandler: exports.includes(REQUEST_HANDLER_INTERFACE),
+    interfaceVersion,
+    exportsHandler: interfaceVersion !== null,
+    exportsRequestHandler: exports.includes(interfaceVersion === '1.1.0' ? STREAMING_REQUEST_HANDLER_INTERFACE : REQUEST_HANDLER_INTERFACE),
     coreModules,
   };
 }
@@ -190,12 +203,16 @@ function exportProblems(inspection: ComponentInspection, options: CheckOptions):
   const exported = inspection.exports.length > 0 ? inspection.exports.join(', ') : 'nothing';
   const problems: string[] = [];
   if (!inspection.exportsHandler) {
-    problems.push(`does not export ${HANDLER_INTERFACE} (exports: ${exported})`);
+    problems.push(`does not export ${HANDLER_INTERFACE} (1.0.0) or ${STREAMING_HANDLER_INTERFACE} (1.1.0) (exports: ${exported})`);
   }
   if (options.requireRequestHandler && !inspection.exportsRequestHandler) {
+    const [wanted, world] =
+      inspection.interfaceVersion === '1.1.0'
+        ? [STREAMING_REQUEST_HANDLER_INTERFACE, 'format-plugin-v3-http']
+        : [REQUEST_HANDLER_INTERFACE, 'format-plugin-v2'];
     problems.push(
-      `does not export ${REQUEST_HANDLER_INTERFACE}, which plugin.toml asks for with handle_request = true ` +
-        `(exports: ${exported}); build it for the format-plugin-v2 world or set handle_request = false`,
+      `does not export ${wanted}, which plugin.toml asks for with handle_request = true ` +
+        `(exports: ${exported}); build it for the ${world} world or set handle_request = false`,
     );
   }
   return problems;
@@ -204,6 +221,8 @@ function exportProblems(inspection: ComponentInspection, options: CheckOptions):
 const provided: ReadonlySet<string> = new Set(PROVIDED_WASI_INTERFACES);
 
 function importProblem(name: string): string[] {
+  // The host's own interface of the 1.1.0 worlds.
+  if (name === ARTIFACT_SOURCE_INTERFACE) return [];
   const { unversioned, version } = splitVersion(name);
   if (provided.has(unversioned)) {
     if (isSupportedWasiVersion(version)) return [];
@@ -246,6 +265,34 @@ function memoryProblems(module: CoreModuleInfo, memoryLimitBytes: number): strin
     }
     return problems;
   });
+}
+
+/**
+ * What built the component, as far as the plugin's memory needs go: `componentize-js` (its
+ * root `producers` section names ComponentizeJS: a JavaScript engine whose heap lives in
+ * linear memory and keeps several copies of what it is handed), else `other` (WAT, C, Rust...).
+ */
+export type Toolchain = 'componentize-js' | 'other';
+
+export function componentToolchain(component: Uint8Array): Toolchain {
+  try {
+    for (const section of readSections(component)) {
+      if (section.id !== CORE_SECTION_CUSTOM) continue;
+      const reader = new WasmReader(component, section.contentStart);
+      if (reader.name() !== 'producers') continue;
+      // producers: fields (name, values (name, version)*)*
+      for (let fields = reader.unsigned(); fields > 0; fields--) {
+        reader.name();
+        for (let values = reader.unsigned(); values > 0; values--) {
+          if (reader.name() === 'ComponentizeJS') return 'componentize-js';
+          reader.name();
+        }
+      }
+    }
+  } catch {
+    // An unreadable producers section says nothing about the toolchain.
+  }
+  return 'other';
 }
 
 /**

@@ -17,9 +17,20 @@
  *   that is how a reload retires the old version without dropping a call.
  */
 import type { RequestType, RequestType0 } from 'vscode-jsonrpc/node';
-import { Stats, type StatsResult } from '../../protocol/methods.js';
-import { ChildLost, PluginChild, type ChildExit, type ChildOptions, type ChildState, type ExitReason } from './child.js';
+import { Stats, type InterfaceVersion, type StatsResult } from '../../protocol/methods.js';
+import {
+  ChildLost,
+  ChildStartFailed,
+  lastExit,
+  PluginChild,
+  type ChildExit,
+  type ChildOptions,
+  type ChildState,
+  type ExitReason,
+  type LastExit,
+} from './child.js';
 import { FormatUnavailable } from './errors.js';
+import type { Toolchain } from './component.js';
 import type { ResourceMonitor } from './monitor.js';
 import type { Sandbox } from './sandbox.js';
 
@@ -38,6 +49,8 @@ export interface RuntimeSettings {
   startTimeoutMs: number;
   backoff: { initialMs: number; maxMs: number };
   quarantine: { maxCrashes: number; windowMs: number };
+  /** The folder of staged artifacts children may read (calls name files in it); null: none. */
+  artifactDir: string | null;
 }
 
 export type RuntimeEventType = 'crashed' | 'restarted' | 'quarantined' | 'limit_exceeded';
@@ -49,6 +62,8 @@ export interface RuntimeEvent {
   reason?: ExitReason | 'trap';
   /** For `crashed` and `limit_exceeded`: the failure happened inside a call, so it does not count toward quarantine. */
   inCall?: boolean;
+  /** The process's end this event is about (for `restarted`: the one it replaced; for `quarantined`: the last crash). */
+  exit?: LastExit;
 }
 
 export interface PoolOptions {
@@ -60,8 +75,11 @@ export interface PoolOptions {
   /** When set, a child whose `format-key()` differs is refused. */
   expectedFormatKey?: string;
   settings: RuntimeSettings;
+  /** What built the component (what its memory needs per artifact byte depend on); default `other`. */
+  toolchain?: Toolchain;
   onEvent?: (event: RuntimeEvent) => void;
-  log?: (line: string) => void;
+  log?: (line: string, pid: number | undefined) => void;
+  onCall?: ChildOptions['onCall'];
 }
 
 export type PoolState = 'running' | 'draining' | 'stopped' | 'quarantined';
@@ -78,7 +96,7 @@ export interface ProcessInfo {
   callsTotal: number;
   errorsTotal: number;
   restarts: number;
-  lastExit: { code: number | null; signal: string | null; reason: string } | null;
+  lastExit: LastExit | null;
 }
 
 export class PluginStartFailed extends Error {}
@@ -105,6 +123,7 @@ export class VersionPool {
   private consecutiveRestarts = 0;
   private inFlight = 0;
   private readonly idleWaiters: Array<() => void> = [];
+  private reportedInterface: InterfaceVersion | undefined;
 
   private constructor(private readonly options: PoolOptions) {
     this.slots = Array.from({ length: options.limits.instances }, () => ({
@@ -122,6 +141,15 @@ export class VersionPool {
 
   get version(): string {
     return this.options.version;
+  }
+
+  get toolchain(): Toolchain {
+    return this.options.toolchain ?? 'other';
+  }
+
+  /** The format-plugin interface the component targets, as its first child reported it (all run the same component). */
+  get interfaceVersion(): InterfaceVersion {
+    return this.reportedInterface ?? '1.0.0';
   }
 
   /** Starts every instance and resolves once all answer; on any failure none is left running. */
@@ -186,6 +214,17 @@ export class VersionPool {
     return this.slots.flatMap((slot) => (slot.child?.pid !== undefined ? [slot.child.pid] : []));
   }
 
+  /** Memory of the children as last sampled (RSS) and as their last stats said (wasm), summed. */
+  usage(): { rssBytes: number; wasmMemoryBytes: number } {
+    let rssBytes = 0;
+    let wasmMemoryBytes = 0;
+    for (const slot of this.slots) {
+      rssBytes += slot.child?.lastSample?.rssBytes ?? 0;
+      if (slot.child) wasmMemoryBytes += slot.lastStats?.wasmMemoryBytes ?? 0;
+    }
+    return { rssBytes, wasmMemoryBytes };
+  }
+
   get restarts(): number {
     return this.slots.reduce((sum, slot) => sum + slot.restarts, 0);
   }
@@ -237,6 +276,7 @@ export class VersionPool {
       await child.stop(0);
       return;
     }
+    this.reportedInterface ??= child.ready?.interfaceVersion;
     slot.child = child;
     child.on('exit', (exit) => this.onChildExit(slot, child, exit));
     // The host re-instantiates in the same process; a trap is always inside a call.
@@ -260,23 +300,26 @@ export class VersionPool {
       hostAllowanceMb: settings.hostAllowanceMb,
       ackTimeoutMs: settings.ackTimeoutMs,
       startTimeoutMs: settings.startTimeoutMs,
+      artifactDir: settings.artifactDir,
       log: this.options.log ?? (() => undefined),
+      onCall: this.options.onCall,
     };
   }
 
   private onChildExit(slot: Slot, child: PluginChild, exit: ChildExit): void {
     if (slot.child === child) slot.child = undefined;
-    slot.lastExit = exit;
+    // An orderly stop is not an exit worth explaining; the previous one stays shown.
+    if (exit.reason !== 'stopped') slot.lastExit = exit;
     if (exit.reason === 'stopped' || this.state === 'stopped' || this.state === 'quarantined') return;
 
-    const event = { reason: exit.reason, pid: child.pid, inCall: exit.duringCall, message: exit.message };
+    const event = { reason: exit.reason, pid: child.pid, inCall: exit.duringCall, message: exit.message, exit: lastExit(exit) };
     if (exit.reason === 'timeout' || exit.reason === 'memory') {
       this.emit({ type: 'limit_exceeded', ...event });
     } else if (exit.duringCall) {
       this.emit({ type: 'crashed', ...event, message: `${exit.message} (inside a call; not counted toward quarantine)` });
     } else {
       this.emit({ type: 'crashed', ...event });
-      if (this.recordCrash(exit.message)) return;
+      if (this.recordCrash(exit.message, event.exit)) return;
     }
     if (Date.now() - child.startedAt.getTime() >= this.options.settings.backoff.maxMs) this.consecutiveRestarts = 0;
     this.scheduleRestart(slot, this.nextBackoffMs());
@@ -289,11 +332,14 @@ export class VersionPool {
       slot.restarts++;
       this.startSlot(slot).then(
         () => {
-          if (slot.child) this.emit({ type: 'restarted', pid: slot.child.pid, message: `restarted after: ${slot.lastExit?.message}` });
+          const replaced = slot.lastExit && lastExit(slot.lastExit);
+          if (slot.child) this.emit({ type: 'restarted', pid: slot.child.pid, message: `restarted after: ${slot.lastExit?.message}`, exit: replaced });
         },
         (error: Error) => {
-          this.emit({ type: 'crashed', reason: 'start_failed', inCall: false, message: error.message });
-          if (this.recordCrash(error.message)) return;
+          if (error instanceof ChildStartFailed) slot.lastExit = error.exit;
+          const exit = error instanceof ChildStartFailed ? lastExit(error.exit) : undefined;
+          this.emit({ type: 'crashed', reason: 'start_failed', inCall: false, message: error.message, exit });
+          if (this.recordCrash(error.message, exit)) return;
           this.scheduleRestart(slot, this.nextBackoffMs());
         },
       );
@@ -308,7 +354,7 @@ export class VersionPool {
   }
 
   /** Counts a crash no client could have caused; returns true when it tipped the version into quarantine. */
-  private recordCrash(message: string): boolean {
+  private recordCrash(message: string, exit: LastExit | undefined): boolean {
     const now = Date.now();
     const { maxCrashes, windowMs } = this.options.settings.quarantine;
     this.crashTimes.push(now);
@@ -316,7 +362,7 @@ export class VersionPool {
     if (this.crashTimes.length < maxCrashes || this.state === 'quarantined') return false;
     this.state = 'quarantined';
     this.quarantineReason = `${this.crashTimes.length} crashes outside calls within ${Math.round(windowMs / 1000)} s; last: ${message}`;
-    this.emit({ type: 'quarantined', message: this.quarantineReason });
+    this.emit({ type: 'quarantined', message: this.quarantineReason, exit });
     void this.stop();
     return true;
   }
@@ -332,7 +378,6 @@ export class VersionPool {
 
   private describe(slot: Slot): ProcessInfo {
     const child = slot.child;
-    const lastExit = slot.lastExit ? { code: slot.lastExit.code, signal: slot.lastExit.signal, reason: slot.lastExit.message } : null;
     return {
       pid: child?.pid ?? null,
       version: this.options.version,
@@ -345,7 +390,7 @@ export class VersionPool {
       callsTotal: child?.callsTotal ?? 0,
       errorsTotal: child?.errorsTotal ?? 0,
       restarts: slot.restarts,
-      lastExit,
+      lastExit: slot.lastExit ? lastExit(slot.lastExit) : null,
     };
   }
 }

@@ -3,9 +3,9 @@
  * timings) and the two steps every plugin version goes through: `prepare` (check and
  * transpile the component once, cached by SHA-256) and `startVersion` (its children).
  */
-import { removeFromCache, transpileToCache } from './component.js';
+import { componentToolchain, removeFromCache, transpileToCache, type Toolchain } from './component.js';
 import { ResourceMonitor } from './monitor.js';
-import { VersionPool, type PoolLimits, type RuntimeEvent, type RuntimeSettings } from './pool.js';
+import { VersionPool, type PoolLimits, type PoolOptions, type RuntimeEvent, type RuntimeSettings } from './pool.js';
 import { Sandbox } from './sandbox.js';
 
 export interface RuntimeConfig {
@@ -22,6 +22,11 @@ export interface RuntimeConfig {
   /** Cut children off the network with a namespace when the machine allows. Default true. */
   networkIsolation?: boolean;
   monitorIntervalMs?: number;
+  /**
+   * The blob store's staging folder: a call names an uploaded artifact's staged file there and
+   * the child opens it read-only (the sandbox grants this folder and no other part of DATA_DIR).
+   */
+  artifactDir?: string;
 }
 
 export interface PreparedComponent {
@@ -30,6 +35,7 @@ export interface PreparedComponent {
   entry: string;
   /** This preparation wrote the cache entry (nothing was running from it before). */
   transpiled: boolean;
+  toolchain: Toolchain;
 }
 
 export interface VersionSpec {
@@ -40,7 +46,8 @@ export interface VersionSpec {
   limits: PoolLimits;
   expectedFormatKey?: string;
   onEvent?: (event: RuntimeEvent) => void;
-  log?: (line: string) => void;
+  log?: PoolOptions['log'];
+  onCall?: PoolOptions['onCall'];
 }
 
 export class PluginRuntime {
@@ -55,13 +62,14 @@ export class PluginRuntime {
       startTimeoutMs: config.startTimeoutMs ?? 15_000,
       backoff: config.backoff ?? { initialMs: 100, maxMs: 15_000 },
       quarantine: config.quarantine ?? { maxCrashes: 5, windowMs: 5 * 60_000 },
+      artifactDir: config.artifactDir ?? null,
     };
   }
 
   /** Refuses (ComponentRefused) a component over the limits of component.ts; caches nothing then. */
   async prepare(wasm: Uint8Array): Promise<PreparedComponent> {
     const { sha256, entry, transpiled } = await transpileToCache(wasm, this.config.cacheDir);
-    return { sha256, entry, transpiled };
+    return { sha256, entry, transpiled, toolchain: componentToolchain(wasm) };
   }
 
   /**
@@ -81,12 +89,14 @@ export class PluginRuntime {
     return VersionPool.start({
       version: spec.version,
       entry: spec.component.entry,
+      toolchain: spec.component.toolchain,
       cwd: spec.cwd,
       limits: spec.limits,
       expectedFormatKey: spec.expectedFormatKey,
       settings: this.settings,
       onEvent: spec.onEvent,
       log: spec.log,
+      onCall: spec.onCall,
     });
   }
 }

@@ -19,6 +19,10 @@ import type {
   PluginRow,
   PluginStatus,
   IndexFileRow,
+  NodePluginState,
+  PluginLogQuery,
+  PluginLogRow,
+  ProcessExit,
   RepositoryRow,
   ResourceLimits,
   Role,
@@ -63,7 +67,7 @@ export interface ProcessView {
   calls_total: number;
   errors_total: number;
   restarts: number;
-  last_exit: { code: number | null; signal: string | null; reason: string } | null;
+  last_exit: ProcessExit | null;
 }
 
 /** `replaceCore`: the admin means the plugin to serve a core key in place of the core handler (api.md). */
@@ -93,6 +97,18 @@ export interface PluginService {
   uninstall(id: string, options: { force: boolean }): Promise<void>;
   events(id: string, query: { severity?: EventSeverity; limit: number }): Promise<{ items: PluginEventRow[] }>;
   processes(id: string): Promise<{ items: ProcessView[] }>;
+}
+
+/** A page of a plugin's log: lines oldest first, and the cursor for `after` to read newer ones. */
+export interface PluginLogPage {
+  items: PluginLogRow[];
+  next: number;
+}
+
+export interface PluginLogService {
+  list(pluginId: string, query: PluginLogQuery): Promise<PluginLogPage>;
+  /** New lines after `after` (unset: from now on) in batches, until `signal` aborts or the plugin goes; iterate it to free its place. */
+  follow(pluginId: string, after: number | undefined, signal: AbortSignal): Promise<AsyncGenerator<PluginLogRow[]>>;
 }
 
 /**
@@ -133,11 +149,23 @@ export interface Principal {
   name: string;
 }
 
+/** This node's plugins in `/health`: those meant to be active and not running here are named in `failing`. */
+export interface PluginsHealth {
+  ok: boolean;
+  /** Plugins whose desired status is active. */
+  active: number;
+  /** Of those, running on this node. */
+  running: number;
+  /** Of those, quarantined or failed to start on this node. */
+  error: number;
+  failing: Array<{ id: string; name: string; version: string; state: NodePluginState | 'draining'; message: string | null }>;
+}
+
 export interface HealthReport {
   status: 'ok' | 'degraded';
   checks: {
     database: { ok: boolean; error?: string };
-    plugins: { ok: boolean; active: number; running: number; error: number };
+    plugins: PluginsHealth;
     /** Absent when the database does not answer. */
     cluster?: ClusterHealth;
   };
@@ -178,7 +206,15 @@ export interface RepositoryService {
 }
 
 /** The artifact object of the contract: its row without the store's ids. */
-export type ArtifactView = Omit<ArtifactRow, 'id' | 'repository_id'>;
+export type ArtifactView = Omit<ArtifactRow, 'id' | 'repository_id' | 'parsed_by'>;
+
+/** What `POST /repositories/:key/reparse` answers: how many artifacts were parsed again, and the index's state after. */
+export interface ReparseResult {
+  repository: string;
+  artifacts: number;
+  index_generated_at: string | null;
+  index_error: string | null;
+}
 
 /** An index file as listed. */
 export type IndexFileView = Omit<IndexFileRow, 'repository_id'>;
@@ -208,6 +244,11 @@ export interface ArtifactService {
   delete(repositoryKey: string, path: string): Promise<void>;
   listIndex(repositoryKey: string): Promise<{ items: IndexFileView[]; total: number; generated_at: string | null; error: string | null }>;
   indexFile(repositoryKey: string, path: string): Promise<Download>;
+  /**
+   * Every artifact of the repository parsed again by its handler, then the index rebuilt
+   * (admin); answers once that run is over, on whichever node ran it.
+   */
+  reparse(repositoryKey: string): Promise<ReparseResult>;
   /** Whether anonymous callers may read the repository (it exists and is public). */
   isPublic(repositoryKey: string): Promise<boolean>;
 }

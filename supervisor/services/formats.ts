@@ -7,6 +7,7 @@
  * applies it at once, the others when they reconcile.
  */
 import { performance } from 'node:perf_hooks';
+import { bytesSource } from '../formats/artifact-source.js';
 import type { FormatHandler } from '../formats/handler.js';
 import type { RoutingTable } from '../formats/routing.js';
 import { ArtifactInvalid, FormatUnavailable } from '../runtime/errors.js';
@@ -121,15 +122,17 @@ export class FormatCatalog implements FormatService {
     };
     const started = performance.now();
     try {
-      await handler.validate(input.path, input.content);
+      await handler.validate(input.path, bytesSource(input.content));
       result.validation_result.valid = true;
-      const metadata = await handler.parseMetadata(input.path, input.content);
+      const metadata = await handler.parseMetadata(input.path, bytesSource(input.content));
       result.metadata = {
         path: metadata.path,
         version: metadata.version,
         content_type: metadata.contentType,
         size_bytes: metadata.sizeBytes,
         checksum_sha256: metadata.checksumSha256,
+        // A 1.1.0 handler's properties, as the artifact API shows them.
+        ...(metadata.properties !== undefined && { properties: Object.fromEntries(metadata.properties) }),
       };
       result.success = true;
     } catch (error) {

@@ -36,9 +36,8 @@ export class HealthCheck implements HealthService {
       () => ({ ok: true }),
       (error: unknown) => ({ ok: false, error: describeError(error) }),
     );
-    if (!database.ok) return { status: 'degraded', checks: { database, plugins: { ok: false, active: 0, running: 0, error: 0 } } };
-    const { active, running, error } = await this.lifecycle.counts();
-    const plugins = { ok: running >= active, active, running, error };
+    if (!database.ok) return { status: 'degraded', checks: { database, plugins: { ok: false, active: 0, running: 0, error: 0, failing: [] } } };
+    const plugins = await this.lifecycle.nodeHealth();
     const cluster = await this.membership.health();
     return { status: plugins.ok && cluster.ok ? 'ok' : 'degraded', checks: { database, plugins, cluster } };
   }

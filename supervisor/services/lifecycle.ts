@@ -38,6 +38,7 @@ import type {
   InstalledPluginView,
   NodeStateView,
   PluginService,
+  PluginsHealth,
   PluginView,
   ProcessView,
   ReloadSource,
@@ -61,11 +62,6 @@ export interface LifecycleDeps {
   config: Config;
   logger: Logger;
   dependents: DependentRepositories;
-  /**
-   * The handler serving a format changed on purpose (a plugin took a core key over, or gave
-   * it back): its repositories follow (./artifacts/handler-changed.ts).
-   */
-  handlerChanged(formatKey: string): Promise<void>;
 }
 
 const MiB = 1024 * 1024;
@@ -110,7 +106,7 @@ export class PluginLifecycle implements PluginService {
           throw this.conflictFromUnique(error, manifest.plugin.name, manifest.format.key);
         }
       });
-      if (replacesCore) await this.deps.handlerChanged(row.format_key);
+      this.serviceLog('info', row.name, row.version, 'installed', `installed, serving format ${row.format_key}`);
       return {
         ...(await this.view(row)),
         message: replacesCore
@@ -148,7 +144,6 @@ export class PluginLifecycle implements PluginService {
     if (own?.state === 'error') {
       throw new ServiceError(422, 'plugin_start_failed', `the plugin could not be started: ${own.error_message}`);
     }
-    if (replacesCore) await this.deps.handlerChanged(row.format_key);
     return this.view(updated);
   }
 
@@ -167,7 +162,6 @@ export class PluginLifecycle implements PluginService {
       }),
     );
     await this.deps.node.reconcileNow();
-    if (replacesCore) await this.deps.handlerChanged(row.format_key);
     return this.view(updated);
   }
 
@@ -204,6 +198,7 @@ export class PluginLifecycle implements PluginService {
         });
         if (!handler && !sameFolder) await files.removeVersion(id, row.version, row.wasm_sha256);
         if (!handler) await node.reconcileNow();
+        this.serviceLog('info', row.name, version, 'reloaded', `reloaded from ${row.version}`);
         return {
           ...(await this.view(updated)),
           message: `plugin ${row.name} reloaded: ${row.version} → ${version}, serving format ${row.format_key}`,
@@ -278,7 +273,6 @@ export class PluginLifecycle implements PluginService {
     );
     // The pass retires the processes and removes the files, here and on every node.
     await this.deps.node.reconcileNow();
-    if (replacesCore && row.status === 'active') await this.deps.handlerChanged(row.format_key);
   }
 
   async events(id: string, query: { severity?: EventSeverity; limit: number }) {
@@ -301,12 +295,36 @@ export class PluginLifecycle implements PluginService {
   }
 
   /** Counts for the health check: desired active, running here, and shown as `error`. */
-  async counts(): Promise<{ active: number; running: number; error: number }> {
-    const all = await this.list({ page: 1, per_page: Number.MAX_SAFE_INTEGER });
+  /**
+   * This node's side of `/health`: every plugin meant to be active (its desired status) should
+   * run here; each that does not is named with this node's state of it (quarantined, error,
+   * starting, stopped) and the reason. Judged per node: another node serving it does not
+   * make this one healthy, and this one failing does not make the others unhealthy.
+   */
+  async nodeHealth(): Promise<PluginsHealth> {
+    const { store, routing } = this.deps;
+    const [rows, own] = await Promise.all([store.allPlugins(), store.nodeStatesOf(this.deps.config.cluster.nodeId)]);
+    const states = new Map(own.map((state) => [state.plugin_id, state]));
+    const active = rows.filter((row) => row.status === 'active');
+    const failing: PluginsHealth['failing'] = [];
+    for (const row of active) {
+      const handler = routing.plugin(row.id);
+      if (handler?.state() === 'running') continue;
+      const state = states.get(row.id);
+      failing.push({
+        id: row.id,
+        name: row.name,
+        version: state?.version ?? row.version,
+        state: handler?.state() === 'quarantined' ? 'quarantined' : (state?.state ?? 'stopped'),
+        message: state?.error_message ?? handler?.quarantineReason() ?? null,
+      });
+    }
     return {
-      active: all.items.filter((view) => view.status === 'active').length,
-      running: this.deps.routing.plugins().filter(([, handler]) => handler.state() === 'running').length,
-      error: all.items.filter((view) => view.status === 'error').length,
+      ok: failing.length === 0,
+      active: active.length,
+      running: active.length - failing.length,
+      error: failing.filter((plugin) => plugin.state === 'error' || plugin.state === 'quarantined').length,
+      failing,
     };
   }
 
@@ -320,6 +338,7 @@ export class PluginLifecycle implements PluginService {
     try {
       return await this.deps.node.startVersion({
         pluginId: id,
+        pluginName: manifest.plugin.name,
         version: manifest.plugin.version,
         formatKey: manifest.format.key,
         capabilities: manifest.capabilities,
@@ -571,8 +590,14 @@ export class PluginLifecycle implements PluginService {
     return conflict('format_key_conflict', `format key ${formatKey} is already served by another handler`);
   }
 
+  /** One service log line per lifecycle change, with plugin, version, node and reason (crashes and the like: reconcile.ts). */
+  private serviceLog(level: 'info' | 'warn', plugin: string, version: string, event: string, reason: string): void {
+    this.deps.logger[level]({ plugin, version, node: this.deps.config.cluster.nodeId, event, reason }, `plugin ${event}`);
+  }
+
   private async recordReloadFailure(row: PluginRow, error: unknown): Promise<void> {
     const reason = error instanceof Error ? error.message : String(error);
+    this.serviceLog('warn', row.name, row.version, 'reload_failed', reason);
     await this.deps.store.addEvent({
       plugin_id: row.id,
       event_type: 'reload_failed',

@@ -21,6 +21,8 @@ import type { ChangeNotifier } from '../cluster/notify.js';
 import type { Capabilities, PluginHandler } from '../formats/handler.js';
 import type { RoutingTable } from '../formats/routing.js';
 import { WasmFormatHandler } from '../formats/wasm-handler.js';
+import { classifyLine } from '../../protocol/log-lines.js';
+import type { PluginVersionLabels, RunningPluginFigures } from '../metrics.js';
 import type { RuntimeEvent } from '../runtime/pool.js';
 import type { PluginRuntime } from '../runtime/runtime.js';
 import type { EventSeverity, NodePluginState, PluginNodeStateRow, PluginProcessRow, PluginRow, ResourceLimits, Store } from '../store/store.js';
@@ -49,13 +51,24 @@ export interface ReconcilerDeps {
   /** How long a node stays live without a heartbeat (for the views of every node). */
   nodeTimeoutMs: number;
   logger: Logger;
-  /** Told of every runtime event (metrics), besides the event log. */
-  observeRuntimeEvent?: (formatKey: string, event: RuntimeEvent) => void;
+  /** Where this node's plugin processes' lines go (services/logs/writer.ts); unset, nowhere. */
+  logs?: PluginLogSink;
+  /** Told of every runtime event and handler call (metrics), besides the event log. */
+  observeRuntimeEvent?: (formatKey: string, event: RuntimeEvent, plugin: PluginVersionLabels) => void;
+  observeCall?: (plugin: PluginVersionLabels, method: string, outcome: string, seconds: number) => void;
+}
+
+/** What the reconciler needs of the log writer. */
+export interface PluginLogSink {
+  write(pluginId: string, version: string, pid: number | undefined, stream: 'stdout' | 'stderr' | 'host', text: string): void;
+  note(pluginId: string, version: string, pid: number | undefined, text: string): void;
 }
 
 /** A plugin version to start: its row's fields, and its folder (the child's working directory). */
 export interface VersionSpec {
   pluginId: string;
+  /** For the metrics' and the service log's `plugin`. */
+  pluginName: string;
   version: string;
   formatKey: string;
   capabilities: Capabilities;
@@ -72,6 +85,8 @@ const EVENT_SEVERITY: Record<RuntimeEvent['type'], EventSeverity> = {
   limit_exceeded: 'warning',
 };
 
+const LOG_LEVEL = { error: 'error', warning: 'warn', info: 'info' } as const satisfies Record<EventSeverity, string>;
+
 export class Reconciler implements DesiredStateChanges {
   /** The tail of this node's serialised work (passes and commits). */
   private tail: Promise<unknown> = Promise.resolve();
@@ -83,6 +98,8 @@ export class Reconciler implements DesiredStateChanges {
   private stopped = false;
   /** Plugins whose files a mutation is writing before their rows exist: not swept. */
   private readonly preparing = new Set<string>();
+  /** Names of the plugins started here, by id: the metrics' and the service log's `plugin`. */
+  private readonly names = new Map<string, string>();
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
@@ -158,9 +175,11 @@ export class Reconciler implements DesiredStateChanges {
 
   /** Starts a version's processes; a start failure is a 422 naming the reason. */
   async startVersion(spec: VersionSpec): Promise<PluginHandler> {
-    const { runtime, logger } = this.deps;
+    const { runtime, logs } = this.deps;
     const component = await runtime.prepare(spec.wasm);
     let handler: WasmFormatHandler | undefined;
+    this.names.set(spec.pluginId, spec.pluginName);
+    const labels = { plugin: spec.pluginName, version: spec.version };
     try {
       const pool = await runtime.startVersion({
         version: spec.version,
@@ -168,8 +187,12 @@ export class Reconciler implements DesiredStateChanges {
         cwd: spec.dir,
         limits: { memoryMb: spec.limits.memory_mb, timeoutMs: spec.limits.timeout_secs * 1000, instances: spec.limits.instances },
         expectedFormatKey: spec.formatKey,
-        onEvent: (event) => void this.onRuntimeEvent(spec.pluginId, handler, event),
-        log: (line) => logger.info({ plugin: spec.pluginId, version: spec.version }, line),
+        onEvent: (event) => void this.onRuntimeEvent(spec, handler, event),
+        log: (line, pid) => {
+          const { stream, text } = classifyLine(line);
+          logs?.write(spec.pluginId, spec.version, pid, stream, text);
+        },
+        onCall: (method, outcome, seconds) => this.deps.observeCall?.(labels, method, outcome, seconds),
       });
       handler = new WasmFormatHandler(spec.formatKey, spec.capabilities, spec.wasmSha256, pool);
       return handler;
@@ -201,13 +224,20 @@ export class Reconciler implements DesiredStateChanges {
     await this.retireVersion(row.id, previous, handler);
   }
 
+  /** A plugin's name as started here (its id when it never was): the metrics' `plugin`. */
+  pluginName(pluginId: string): string {
+    return this.names.get(pluginId) ?? pluginId;
+  }
+
   /** Figures of every version running here, for the metrics. */
-  runningPlugins(): Array<{ format: string; version: string; processes: number; restarts: number }> {
-    return this.deps.routing.plugins().map(([, handler]) => ({
+  runningPlugins(): RunningPluginFigures[] {
+    return this.deps.routing.plugins().map(([pluginId, handler]) => ({
+      plugin: this.pluginName(pluginId),
       format: handler.formatKey,
       version: handler.version,
       processes: handler.pids().length,
       restarts: handler.restarts(),
+      ...handler.usage(),
     }));
   }
 
@@ -232,6 +262,7 @@ export class Reconciler implements DesiredStateChanges {
     for (const [pluginId] of routing.plugins()) {
       if (wanted.has(pluginId)) continue;
       await routing.retire(pluginId)?.drain();
+      this.names.delete(pluginId);
       await this.deps.files.removePlugin(pluginId);
     }
     // Also catches plugins uninstalled while this node was away.
@@ -274,7 +305,7 @@ export class Reconciler implements DesiredStateChanges {
       handler = await this.startStored(row);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      this.deps.logger.error({ plugin: row.name, node: this.deps.nodeId, err: reason }, 'plugin failed to start');
+      this.deps.logger.error({ plugin: row.name, version: row.version, node: this.deps.nodeId, event: 'start_failed', reason }, 'plugin start_failed');
       await this.record(row, row.version, 'error', running?.pids() ?? [], `failed to start: ${reason}`);
       await this.event(row.id, 'error', 'error', `${row.name} ${row.version} failed to start on node ${this.deps.nodeId}: ${reason}`, {});
       return;
@@ -290,6 +321,7 @@ export class Reconciler implements DesiredStateChanges {
     const dir = await files.ensureVersion(row.id, row.version, row.wasm_sha256, async () => wasm);
     return this.startVersion({
       pluginId: row.id,
+      pluginName: row.name,
       version: row.version,
       formatKey: row.format_key,
       capabilities: row.capabilities,
@@ -327,11 +359,21 @@ export class Reconciler implements DesiredStateChanges {
     await this.deps.store.addEvent({ plugin_id: pluginId, node_id: this.deps.nodeId, event_type: type, severity, message, details });
   }
 
-  private async onRuntimeEvent(pluginId: string, handler: PluginHandler | undefined, event: RuntimeEvent): Promise<void> {
-    const { store, logger, routing } = this.deps;
-    if (handler) this.deps.observeRuntimeEvent?.(handler.formatKey, event);
+  private async onRuntimeEvent(spec: VersionSpec, handler: PluginHandler | undefined, event: RuntimeEvent): Promise<void> {
+    const { store, logger, routing, nodeId, logs } = this.deps;
+    const { pluginId, pluginName: plugin, version } = spec;
+    this.deps.observeRuntimeEvent?.(spec.formatKey, event, { plugin, version });
+    // One service log line per crash, restart, limit hit and quarantine; the plugin's own log says it too.
+    const line = { plugin, version, node: nodeId, event: event.type, reason: event.reason ?? event.message, pid: event.pid ?? null, message: event.message };
+    logger[LOG_LEVEL[EVENT_SEVERITY[event.type]]](line, `plugin ${event.type}`);
+    logs?.note(pluginId, version, event.pid, `${event.type}: ${event.message}`);
     try {
-      await this.event(pluginId, event.type, EVENT_SEVERITY[event.type], event.message, { pid: event.pid ?? null, reason: event.reason ?? null });
+      await this.event(pluginId, event.type, EVENT_SEVERITY[event.type], event.message, {
+        pid: event.pid ?? null,
+        reason: event.reason ?? null,
+        in_call: event.inCall ?? null,
+        last_exit: event.exit ?? null,
+      });
       // Only the version serving here changes this node's state; a draining one does not.
       if (!handler || routing.plugin(pluginId) !== handler) return;
       const row = await store.getPlugin(pluginId);

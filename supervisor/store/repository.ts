@@ -14,6 +14,7 @@ import {
   formatHandlers,
   indexFiles,
   pluginEvents,
+  pluginLogs,
   pluginNodeStates,
   pluginProcesses,
   plugins,
@@ -36,6 +37,10 @@ import type {
   NewArtifact,
   NewClusterNode,
   NewEvent,
+  NewPluginLogLine,
+  LogRetention,
+  PluginLogQuery,
+  PluginLogRow,
   NewFormatHandler,
   NewPlugin,
   NewRepository,
@@ -51,6 +56,9 @@ import type {
   StoreOps,
 } from './store.js';
 import { sha256Hex } from '../sha256.js';
+
+/** Log lines per INSERT: 9 parameters each, far below SQLite's and PostgreSQL's limits. */
+const LOG_INSERT_ROWS = 200;
 
 export class Repository implements StoreOps {
   constructor(protected readonly db: Db) {}
@@ -215,6 +223,71 @@ export class Repository implements StoreOps {
     );
   }
 
+  async appendPluginLogs(pluginId: string, lines: NewPluginLogLine[], retention: LogRetention): Promise<number> {
+    if (lines.length === 0) return 0;
+    const sizes = lines.map((line) => Buffer.byteLength(line.text, 'utf8'));
+    const added = sizes.reduce((sum, size) => sum + size, 0);
+    await this.db.run(
+      'INSERT INTO plugin_log_counters (plugin_id, last_seq, bytes) SELECT ?, 0, 0 WHERE EXISTS (SELECT 1 FROM plugins WHERE id = ?) ON CONFLICT (plugin_id) DO NOTHING',
+      [pluginId, pluginId],
+    );
+    // Takes the counter row's lock (PostgreSQL) until the transaction ends: one writer per plugin at a time.
+    const counter = await this.db.get(
+      'UPDATE plugin_log_counters SET last_seq = last_seq + ?, bytes = bytes + ? WHERE plugin_id = ? RETURNING last_seq, bytes',
+      [lines.length, added, pluginId],
+    );
+    if (!counter) return 0;
+    const lastSeq = toNumber(counter.last_seq, 'plugin_log_counters.last_seq');
+    let bytes = toNumber(counter.bytes, 'plugin_log_counters.bytes');
+    const first = lastSeq - lines.length + 1;
+    // Several rows per statement, within every engine's limit on parameters.
+    for (let start = 0; start < lines.length; start += LOG_INSERT_ROWS) {
+      const chunk = lines.slice(start, start + LOG_INSERT_ROWS);
+      await this.db.run(
+        `INSERT INTO plugin_logs (plugin_id, seq, time, node_id, pid, version, stream, text, bytes) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+        chunk.flatMap((line, i) => [pluginId, first + start + i, line.time, line.node_id, line.pid, line.version, line.stream, line.text, sizes[start + i]!]),
+      );
+    }
+    // Retention: first by count, then by bytes, oldest lines first.
+    let cutoff = lastSeq - retention.lines;
+    if (bytes > retention.bytes) {
+      const newest = await this.db.all('SELECT seq, bytes FROM plugin_logs WHERE plugin_id = ? AND seq > ? ORDER BY seq DESC', [pluginId, cutoff]);
+      let kept = 0;
+      for (const row of newest) {
+        kept += toNumber(row.bytes, 'plugin_logs.bytes');
+        if (kept > retention.bytes) {
+          cutoff = Math.max(cutoff, toNumber(row.seq, 'plugin_logs.seq'));
+          break;
+        }
+      }
+    }
+    if (cutoff > 0) {
+      const removed = await this.db.get('SELECT COALESCE(SUM(bytes), 0) AS n FROM plugin_logs WHERE plugin_id = ? AND seq <= ?', [pluginId, cutoff]);
+      const removedBytes = toNumber(removed?.n, 'SUM(bytes)');
+      if (removedBytes > 0 || bytes > retention.bytes) {
+        await this.db.run('DELETE FROM plugin_logs WHERE plugin_id = ? AND seq <= ?', [pluginId, cutoff]);
+        bytes -= removedBytes;
+        await this.db.run('UPDATE plugin_log_counters SET bytes = ? WHERE plugin_id = ?', [bytes, pluginId]);
+      }
+    }
+    return lines.length;
+  }
+
+  async listPluginLogs(pluginId: string, query: PluginLogQuery): Promise<PluginLogRow[]> {
+    requirePositiveInteger('limit', query.limit);
+    const conditions = ['plugin_id = ?'];
+    const params: SqlValue[] = [pluginId];
+    if (query.after !== undefined) conditions.push('seq > ?'), params.push(query.after);
+    if (query.since !== undefined) conditions.push('time >= ?'), params.push(query.since);
+    if (query.stream !== undefined) conditions.push('stream = ?'), params.push(query.stream);
+    const rows = await this.many(
+      pluginLogs,
+      `SELECT seq, time, node_id, pid, version, stream, text FROM plugin_logs WHERE ${conditions.join(' AND ')} ORDER BY seq ${query.oldest ? 'ASC' : 'DESC'} LIMIT ?`,
+      [...params, query.limit],
+    );
+    return query.oldest ? rows : rows.reverse();
+  }
+
   async deleteNodeRuntime(nodeId: string): Promise<void> {
     await this.db.run('DELETE FROM plugin_processes WHERE node_id = ?', [nodeId]);
     await this.db.run('DELETE FROM plugin_node_states WHERE node_id = ?', [nodeId]);
@@ -272,6 +345,15 @@ export class Repository implements StoreOps {
     await this.db.run('UPDATE repositories SET index_generated_at = ?, index_error = ? WHERE id = ?', [state.index_generated_at, state.index_error, id]);
   }
 
+  async getIndexBaseUrl(id: string): Promise<string | null> {
+    const row = await this.db.get('SELECT index_base_url FROM repositories WHERE id = ?', [id]);
+    return (row?.index_base_url as string | null | undefined) ?? null;
+  }
+
+  async setIndexBaseUrl(id: string, baseUrl: string): Promise<void> {
+    await this.db.run('UPDATE repositories SET index_base_url = ? WHERE id = ?', [baseUrl, id]);
+  }
+
   async requestIndexRun(id: string): Promise<number | undefined> {
     const row = await this.db.get('UPDATE repositories SET index_requested = index_requested + 1 WHERE id = ? RETURNING index_requested', [id]);
     return row && toNumber(row.index_requested, 'repositories.index_requested');
@@ -306,23 +388,50 @@ export class Repository implements StoreOps {
 
   async insertArtifact(artifact: NewArtifact): Promise<ArtifactRow> {
     const now = timestamp();
+    const inserted = await this.insert(artifacts, { ...artifact, parsed_by: artifact.parsed_by ?? null, created_at: now, updated_at: now });
     await this.moveArtifactsGeneration(artifact.repository_id);
-    return this.insert(artifacts, { ...artifact, created_at: now, updated_at: now });
+    return inserted;
   }
 
   async replaceArtifact(artifact: NewArtifact): Promise<ArtifactRow | undefined> {
-    await this.moveArtifactsGeneration(artifact.repository_id);
-    const fields = encode(artifacts, { ...artifact, updated_at: timestamp() }, true);
+    const fields = encode(artifacts, { ...artifact, parsed_by: artifact.parsed_by ?? null, updated_at: timestamp() }, true);
     const updated = await this.db.get(
       `UPDATE artifacts SET ${fields.map(([column]) => `${column} = ?`).join(', ')} WHERE repository_id = ? AND path = ? RETURNING *`,
       [...fields.map(([, value]) => value), artifact.repository_id, artifact.path],
     );
+    await this.moveArtifactsGeneration(artifact.repository_id);
     return updated && decode(artifacts, updated);
   }
 
+  async hasArtifactsNotParsedBy(repositoryId: string, parserId: string): Promise<boolean> {
+    const row = await this.db.get(
+      'SELECT 1 AS found FROM artifacts WHERE repository_id = ? AND (parsed_by IS NULL OR parsed_by <> ?) LIMIT 1',
+      [repositoryId, parserId],
+    );
+    return row !== undefined;
+  }
+
+  async updateArtifactParse(
+    id: string,
+    checksumSha256: string,
+    parse: Pick<ArtifactRow, 'version' | 'content_type' | 'metadata' | 'parsed_by'>,
+  ): Promise<boolean> {
+    const changed = await this.db.run(
+      'UPDATE artifacts SET version = ?, content_type = ?, metadata = ?, parsed_by = ? WHERE id = ? AND checksum_sha256 = ?',
+      [parse.version, parse.content_type, JSON.stringify(parse.metadata), parse.parsed_by, id, checksumSha256],
+    );
+    // The /ext artifact list shows the parse: its generation moves (after the row: see below).
+    if (changed > 0) await this.db.run('UPDATE repositories SET artifacts_generation = artifacts_generation + 1 WHERE id = (SELECT repository_id FROM artifacts WHERE id = ?)', [id]);
+    return changed > 0;
+  }
+
+  async forgetArtifactParses(repositoryId: string): Promise<number> {
+    return this.db.run('UPDATE artifacts SET parsed_by = NULL WHERE repository_id = ?', [repositoryId]);
+  }
+
   async deleteArtifact(repositoryId: string, path: string): Promise<ArtifactRow | undefined> {
-    await this.moveArtifactsGeneration(repositoryId);
     const deleted = await this.db.get('DELETE FROM artifacts WHERE repository_id = ? AND path = ? RETURNING *', [repositoryId, path]);
+    await this.moveArtifactsGeneration(repositoryId);
     return deleted && decode(artifacts, deleted);
   }
 
@@ -448,12 +557,16 @@ export class Repository implements StoreOps {
     return (await this.db.all(sql, params)).map((row) => decode(table, row));
   }
 
-  /** `sql` selects one row with the count as `n`. */
-  /** Before the artifact write it goes with (in the same transaction): a caller never sees the new list under the old number. */
+  /**
+   * After the artifact write it goes with: in a transaction both show at once; outside one, a
+   * reader may see the new rows under the old number (read again at the next request), never
+   * the old rows under the new one.
+   */
   private async moveArtifactsGeneration(repositoryId: string): Promise<void> {
     await this.db.run('UPDATE repositories SET artifacts_generation = artifacts_generation + 1 WHERE id = ?', [repositoryId]);
   }
 
+  /** `sql` selects one row with the count as `n`. */
   private async count(sql: string, params: readonly SqlValue[]): Promise<number> {
     return toNumber((await this.db.get(sql, params))?.n, 'COUNT(*)');
   }

@@ -11,6 +11,7 @@ import type {
   FormatHandlerRow,
   IndexFileRow,
   PluginEventRow,
+  PluginLogRow,
   PluginNodeStateRow,
   PluginProcessRow,
   PluginRow,
@@ -138,6 +139,7 @@ export const artifacts: Table<ArtifactRow> = {
     version: 'nullable text',
     content_type: 'text',
     metadata: 'json',
+    parsed_by: 'nullable text',
     created_at: 'text',
     updated_at: 'text',
   },
@@ -188,6 +190,19 @@ export const pluginProcesses: Table<PluginProcessRow> = {
     restarts: 'integer',
     last_exit: 'nullable json',
     updated_at: 'text',
+  },
+};
+
+export const pluginLogs: Table<PluginLogRow> = {
+  name: 'plugin_logs',
+  columns: {
+    seq: 'integer',
+    time: 'text',
+    node_id: 'text',
+    pid: 'nullable integer',
+    version: 'text',
+    stream: 'text',
+    text: 'text',
   },
 };
 

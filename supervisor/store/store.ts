@@ -113,8 +113,51 @@ export interface PluginProcessRow {
   calls_total: number;
   errors_total: number;
   restarts: number;
-  last_exit: { code: number | null; signal: string | null; reason: string } | null;
+  last_exit: ProcessExit | null;
   updated_at: string;
+}
+
+/** How a process last ended other than by a stop (the runtime's `LastExit`, stored as JSON). */
+export interface ProcessExit {
+  code: number | null;
+  signal: string | null;
+  reason: 'timeout' | 'memory' | 'unresponsive' | 'crashed' | 'start_failed' | 'stopped';
+  message: string;
+  at: string;
+  stderr_tail: string[];
+}
+
+export type LogStream = 'stdout' | 'stderr' | 'host';
+
+/** One line a plugin's process wrote (or its host wrote about it), numbered per plugin. */
+export interface PluginLogRow {
+  seq: number;
+  time: string;
+  node_id: string;
+  pid: number | null;
+  version: string;
+  stream: LogStream;
+  text: string;
+}
+
+export type NewPluginLogLine = Omit<PluginLogRow, 'seq'>;
+
+/** Which of a plugin's lines to read: the newest `limit` matching, returned oldest first. */
+export interface PluginLogQuery {
+  /** Only lines numbered above this. */
+  after?: number;
+  /** Only lines written at or after this time (RFC 3339 UTC). */
+  since?: string;
+  stream?: LogStream;
+  limit: number;
+  /** The oldest `limit` matching instead (following a log from a cursor). */
+  oldest?: boolean;
+}
+
+/** How much of a plugin's log is kept: the newest lines within both bounds. */
+export interface LogRetention {
+  lines: number;
+  bytes: number;
 }
 
 export interface FormatHandlerRow {
@@ -188,8 +231,10 @@ export interface ArtifactRow {
   checksum_sha256: string;
   version: string | null;
   content_type: string;
-  /** The metadata record the format handler returned. */
+  /** The metadata record the format handler returned (`properties`: an object of strings, 1.1.0). */
   metadata: Record<string, unknown>;
+  /** The handler that parsed it (`FormatHandler.parserId`); null: stored before 008, to be parsed again. */
+  parsed_by: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -239,7 +284,8 @@ export type NewFormatHandler = Omit<FormatHandlerRow, 'created_at' | 'updated_at
 export type FormatHandlerPatch = Partial<Pick<FormatHandlerRow, 'is_enabled' | 'display_name' | 'description' | 'extensions' | 'capabilities' | 'priority'>>;
 export type NewEvent = Omit<PluginEventRow, 'id' | 'created_at' | 'node_id'> & { node_id?: string | null };
 export type NewRepository = Omit<RepositoryRow, 'created_at' | 'updated_at' | 'index_generated_at' | 'index_error'>;
-export type NewArtifact = Omit<ArtifactRow, 'created_at' | 'updated_at'>;
+/** `parsed_by` left out: no handler is known to have parsed it (it is parsed again). */
+export type NewArtifact = Omit<ArtifactRow, 'created_at' | 'updated_at' | 'parsed_by'> & { parsed_by?: string | null };
 export type RepositoryIndexState = Pick<RepositoryRow, 'index_generated_at' | 'index_error'>;
 export type NewToken = Omit<ApiTokenRow, 'created_at' | 'last_used_at' | 'revoked_at'>;
 export type NewClusterNode = Pick<ClusterNodeRow, 'node_id' | 'incarnation' | 'url' | 'version'>;
@@ -325,6 +371,13 @@ export interface StoreOps {
   /** The processes of a plugin on live nodes (as `listNodeStates`), by node, version and slot. */
   listProcesses(pluginId: string, seenSince: string): Promise<PluginProcessRow[]>;
   /** Removes a node's states and processes (it stopped cleanly, or starts afresh). */
+  /**
+   * Appends lines to a plugin's log, numbered after its last line on any node, then trims
+   * the log to `retention`; returns how many were written (none once the plugin is gone).
+   * Run it inside `Store.transaction`: the counter row serializes the writers.
+   */
+  appendPluginLogs(pluginId: string, lines: NewPluginLogLine[], retention: LogRetention): Promise<number>;
+  listPluginLogs(pluginId: string, query: PluginLogQuery): Promise<PluginLogRow[]>;
   deleteNodeRuntime(nodeId: string): Promise<void>;
 
 
@@ -349,6 +402,9 @@ export interface StoreOps {
   getRepositoryById(id: string): Promise<RepositoryRow | undefined>;
   /** Records an index run's outcome; leaves `updated_at` alone (the repository itself did not change). */
   setRepositoryIndexState(id: string, state: RepositoryIndexState): Promise<void>;
+  /** The base URL the repository's last index run used (null before the first run since 008). */
+  getIndexBaseUrl(id: string): Promise<string | null>;
+  setIndexBaseUrl(id: string, baseUrl: string): Promise<void>;
   /** Takes the next index run request of the repository: its number; undefined when there is no such repository. */
   requestIndexRun(id: string): Promise<number | undefined>;
   getIndexGenerations(id: string): Promise<IndexGenerations | undefined>;
@@ -359,9 +415,9 @@ export interface StoreOps {
   /** Ordered by path (JavaScript string order, the same on both engines); `prefix` keeps the paths starting with it. */
   listArtifacts(repositoryId: string, query: { prefix?: string }): Promise<ArtifactRow[]>;
   /**
-   * The repository's artifact list generation (migration 009), moved by every insert, replace
-   * and delete below: call those in a transaction, so the number and the list change at
-   * once. Undefined when there is no such repository.
+   * The repository's artifact list generation (migration 009), moved after every insert,
+   * replace, delete and re-parse of its artifacts (in their transaction when there is one), so
+   * a list read under a number holds every write up to it. Undefined when there is no such repository.
    */
   artifactsGeneration(repositoryId: string): Promise<number | undefined>;
   /** Throws `UniqueViolation` (column `repository_id, path`) when the path is taken. */
@@ -370,6 +426,15 @@ export interface StoreOps {
   replaceArtifact(artifact: NewArtifact): Promise<ArtifactRow | undefined>;
   /** Returns the deleted row, or undefined when there was none. */
   deleteArtifact(repositoryId: string, path: string): Promise<ArtifactRow | undefined>;
+  /** Whether any artifact of the repository was parsed by another handler than `parserId` (or by none known). */
+  hasArtifactsNotParsedBy(repositoryId: string, parserId: string): Promise<boolean>;
+  /**
+   * A new parse of an artifact, written only while the row still holds the same bytes (an
+   * overwrite meanwhile wins); returns whether it was written.
+   */
+  updateArtifactParse(id: string, checksumSha256: string, parse: Pick<ArtifactRow, 'version' | 'content_type' | 'metadata' | 'parsed_by'>): Promise<boolean>;
+  /** Marks every artifact of the repository as to be parsed again; returns how many there are. */
+  forgetArtifactParses(repositoryId: string): Promise<number>;
   /**
    * Locks the blob's row (creating it) until the transaction ends, so that pins and removals
    * of one blob, from any node, take turns. Only inside a transaction.

@@ -376,7 +376,7 @@ for (const { makeEngine, s3 } of SETUPS) {
         expect((await call('PUT', `${PLUGINS}/${plugin.id}/limits`, { body: { memory_mb: 1 } })).status).to.equal(200);
         await createRepository('demo-repo', 'demo');
         const big = Buffer.concat([Buffer.from('DEMO'), Buffer.alloc(600 * 1024)]);
-        expectError(await put(`${REPOS}/demo-repo/artifacts/big.demo`, big), 413, 'payload_too_large', /memory limit allows artifacts up to 524288 bytes/);
+        expectError(await put(`${REPOS}/demo-repo/artifacts/big.demo`, big), 413, 'payload_too_large', /memory limit of 1 MB allows artifacts up to 524288 bytes: .*format-plugin-v3/);
         expect(await blobFiles()).to.deep.equal([]);
         expect((await put(`${REPOS}/demo-repo/artifacts/small.demo`, demoArtifact('small').data)).status).to.equal(201);
       });

@@ -108,7 +108,7 @@ describe('native answers of a hostile plugin (sqlite)', function () {
     const refused = await e2e.call('POST', '/ext/demo-v2/small/upload', { body: Buffer.alloc(600 * 1024) });
     expect(refused.status, refused.text).to.equal(413);
     expect(refused.json.error).to.equal('payload_too_large');
-    expect(refused.json.message).to.match(/larger than the limit of 524288 bytes: the demo-v2 plugin's memory limit allows artifacts up to 524288 bytes/);
+    expect(refused.json.message).to.match(/larger than the limit of 524288 bytes: the demo-v2 plugin's memory limit of 1 MB allows artifacts up to 524288 bytes/);
     const taken = await e2e.call('POST', '/ext/demo-v2/small/upload', { body: Buffer.alloc(100 * 1024) });
     expect(taken.text).to.match(/^POST \/upload\? .* body=102400$/);
   });

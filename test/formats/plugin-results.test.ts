@@ -1,5 +1,6 @@
 // The checks of what a plugin returns (supervisor/formats/plugin-results.ts), on their own
 // and at the WasmFormatHandler boundary, over a pool that answers what the test says.
+import { bytesSource } from '../../supervisor/formats/artifact-source.js';
 import { expect } from 'chai';
 import type { ArtifactMetadata } from '../../supervisor/formats/handler.js';
 import {
@@ -139,6 +140,8 @@ describe('plugin results', () => {
       const calls: string[] = [];
       const pool = {
         limits: { memoryMb: 64 },
+        toolchain: 'other',
+        interfaceVersion: '1.0.0',
         call: async (type: { method: string }) => {
           calls.push(type.method);
           return result;
@@ -148,6 +151,22 @@ describe('plugin results', () => {
       return { handler: new WasmFormatHandler('demo', capabilities, '0'.repeat(64), pool), calls };
     }
 
+    it('keeps properties in order and refuses them out of bounds (count, size, duplicate or empty keys, non-strings)', async () => {
+      const properties: Array<[string, string]> = [['z', '1'], ['a', '{"dep":"^1"}']];
+      expect((await handlerAnswering({ ...GOOD, properties }).handler.parseMetadata('a', bytesSource(new Uint8Array(1)))).properties).to.deep.equal(properties);
+      const refused = (value: unknown) =>
+        handlerAnswering({ ...GOOD, properties: value }).handler.parseMetadata('a', bytesSource(new Uint8Array(1))).then(
+          () => expect.fail('expected a rejection'),
+          (failure: Error) => failure.message,
+        );
+      expect(await refused(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v']))).to.match(/properties has 65 entries; at most 64/);
+      expect(await refused([['k', 'x'.repeat(65 * 1024)]])).to.match(/properties hold more than 65536 bytes in all/);
+      expect(await refused([['k', '1'], ['k', '2']])).to.match(/property 1 key "k" is listed twice/);
+      expect(await refused([['', '1']])).to.match(/property 0 key is 0 characters long/);
+      expect(await refused([['k', 3]])).to.match(/property 0 value is 3, not a string/);
+      expect(await refused('k=v')).to.match(/properties is "k=v", not a list/);
+    });
+
     it("refuses a plugin's metadata, index and answer out of bounds", async () => {
       const context = { repoKey: 'r', baseUrl: 'http://h/ext/demo/r', downloadBaseUrl: 'http://h/api/v1/repositories/r/artifacts' };
       const request = { method: 'GET', path: '/', query: '', headers: [], body: new Uint8Array() };
@@ -156,11 +175,11 @@ describe('plugin results', () => {
         expect(error).to.be.instanceOf(PluginInvalidResponse);
         return (error as Error).message;
       };
-      expect(await rejection(handlerAnswering({ ...GOOD, version: 'x'.repeat(6_000_000) }).handler.parseMetadata('a', new Uint8Array(1)))).to.match(/version is 6000000 characters long/);
-      expect(await rejection(handlerAnswering([{ path: '../x', content: new Uint8Array(1) }]).handler.generateIndex([]))).to.match(/index file 0 path/);
+      expect(await rejection(handlerAnswering({ ...GOOD, version: 'x'.repeat(6_000_000) }).handler.parseMetadata('a', bytesSource(new Uint8Array(1))))).to.match(/version is 6000000 characters long/);
+      expect(await rejection(handlerAnswering([{ path: '../x', content: new Uint8Array(1) }]).handler.generateIndex([], { repoKey: 'r', baseUrl: 'http://x/ext/demo/r', downloadBaseUrl: 'http://x/api/v1/repositories/r/artifacts' }))).to.match(/index file 0 path/);
       expect(await rejection(handlerAnswering({ status: 101, headers: [], body: new Uint8Array() }).handler.handleRequest(request, context, []))).to.match(/status 101/);
       const { handler, calls } = handlerAnswering(GOOD);
-      expect(await handler.parseMetadata('a', new Uint8Array(1))).to.deep.equal({ ...GOOD, checksumSha256: 'ab'.repeat(32) });
+      expect(await handler.parseMetadata('a', bytesSource(new Uint8Array(1)))).to.deep.equal({ ...GOOD, checksumSha256: 'ab'.repeat(32) });
       expect(calls).to.deep.equal(['handler/parseMetadata']);
     });
   });

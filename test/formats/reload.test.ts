@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { bytesSource } from '../../supervisor/formats/artifact-source.js';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -51,7 +52,7 @@ describe('routing table: hot swap of a WebAssembly handler', function () {
       while (!stop) {
         const handler = routing.require('demo') as WasmFormatHandler;
         try {
-          const metadata = await handler.parseMetadata('p', data);
+          const metadata = await handler.parseMetadata('p', bytesSource(data));
           if (metadata.sizeBytes !== data.byteLength) failures.push(new Error('wrong answer'));
           servedBy.add(handler.version);
           completed++;
@@ -89,12 +90,12 @@ describe('routing table: hot swap of a WebAssembly handler', function () {
     const data = new TextEncoder().encode('DEMO use');
     let draining: Promise<void> | undefined;
     const versions = await routing.use('demo', async (handler) => {
-      const first = await handler.parseMetadata('p', data);
+      const first = await handler.parseMetadata('p', bytesSource(data));
       const old = routing.replace('plugin', await startHandler('1.0.1'))!;
       draining = old.drain();
       // The drain waits for this use: the second call still runs on the old version.
       await new Promise((resolve) => setTimeout(resolve, 100));
-      const second = await handler.parseMetadata('p', data);
+      const second = await handler.parseMetadata('p', bytesSource(data));
       return [first.sizeBytes, second.sizeBytes, (handler as WasmFormatHandler).version];
     });
     expect(versions).to.deep.equal([data.byteLength, data.byteLength, '1.0.0']);

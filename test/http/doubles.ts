@@ -21,6 +21,8 @@ import type {
   InstalledPluginView,
   NativeProtocolService,
   NativeRequest,
+  PluginLogPage,
+  PluginLogService,
   PluginService,
   PluginView,
   ProcessView,
@@ -31,7 +33,8 @@ import type {
   UploadOptions,
 } from '../../supervisor/services/contracts.js';
 import type { TokenStore } from '../../supervisor/services/tokens.js';
-import type { ApiTokenRow, EventSeverity, NewToken, PluginEventRow, PluginStatus, ResourceLimits } from '../../supervisor/store/store.js';
+import { notFound } from '../../supervisor/services/errors.js';
+import type { ApiTokenRow, EventSeverity, NewToken, PluginEventRow, PluginLogQuery, PluginLogRow, PluginStatus, ResourceLimits } from '../../supervisor/store/store.js';
 
 export const PLUGIN_ID = '0c4f6f5e-1b0a-4b8e-9d2a-7e3c2b1a0f9e';
 const NOW = '2025-01-02T03:04:05.678Z';
@@ -318,6 +321,10 @@ export class ArtifactServiceDouble extends Recorder implements ArtifactService {
     return this.record('indexFile', [repositoryKey, path], () => sampleDownload(path));
   }
 
+  reparse(repositoryKey: string) {
+    return this.record('reparse', [repositoryKey], () => ({ repository: repositoryKey, artifacts: 0, index_generated_at: null, index_error: null }));
+  }
+
   async isPublic(repositoryKey: string): Promise<boolean> {
     return this.publicKeys.has(repositoryKey);
   }
@@ -354,7 +361,7 @@ export class HealthDouble implements HealthService {
       status: this.databaseOk ? 'ok' : 'degraded',
       checks: {
         database: this.databaseOk ? { ok: true } : { ok: false, error: 'connection refused' },
-        plugins: { ok: true, active: 1, running: 1, error: 0 },
+        plugins: { ok: true, active: 1, running: 1, error: 0, failing: [] },
         cluster: { ok: true, nodes_up: 2, nodes_lost: 1 },
       },
     };
@@ -390,6 +397,40 @@ export class ClusterDouble implements ClusterService {
 
   async nodes(): Promise<ClusterNodeView[]> {
     return this.items;
+  }
+}
+
+/** A plugin's log: two canned lines for PLUGIN_ID; follow yields them after `after`, then ends. */
+export class PluginLogDouble extends Recorder implements PluginLogService {
+  readonly lines: PluginLogRow[] = [
+    { seq: 1, time: '2026-01-01T00:00:00.000Z', node_id: 'node-a', pid: 101, version: '1.0.0', stream: 'stdout', text: 'hello' },
+    { seq: 2, time: '2026-01-01T00:00:01.000Z', node_id: 'node-b', pid: 202, version: '1.0.0', stream: 'host', text: 'crashed: boom' },
+  ];
+
+  list(pluginId: string, query: PluginLogQuery): Promise<PluginLogPage> {
+    return this.record('list', [pluginId, query], () => {
+      if (pluginId !== PLUGIN_ID) throw notFound(`no plugin with id ${pluginId}`);
+      const items = this.lines.filter((line) => line.seq > (query.after ?? 0)).slice(-query.limit);
+      return { items, next: items.at(-1)?.seq ?? query.after ?? 0 };
+    });
+  }
+
+  /** Set: follow keeps the stream open (yielding nothing more) until its signal aborts, then sets `aborted`. */
+  endless = false;
+  aborted = false;
+
+  follow(pluginId: string, after: number | undefined, signal: AbortSignal): Promise<AsyncGenerator<PluginLogRow[]>> {
+    return this.record('follow', [pluginId, after], () => {
+      if (pluginId !== PLUGIN_ID) throw notFound(`no plugin with id ${pluginId}`);
+      const lines = this.lines.filter((line) => line.seq > (after ?? 0));
+      const double = this;
+      return (async function* () {
+        yield lines;
+        if (!double.endless) return;
+        await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+        double.aborted = true;
+      })();
+    });
   }
 }
 

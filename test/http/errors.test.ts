@@ -147,6 +147,17 @@ describe('http: errors, request ids, logs, probes', () => {
     expect(lines[0]!.ms).to.be.a('number');
   });
 
+  it("carries a failed request's error code in its access line", async () => {
+    await h.call('GET', '/api/v1/plugins/not-a-uuid', { headers: { 'x-request-id': 'log-2' } });
+    await h.call('GET', '/api/v1/nowhere', { headers: { 'x-request-id': 'log-3' } });
+    await h.call('GET', '/api/v1/plugins', { as: 'anonymous', headers: { 'x-request-id': 'log-4' } });
+    const line = (id: string) => h.logLines.find((l) => l.msg === 'request' && l.req_id === id);
+    expect(line('log-2')).to.include({ status: 400, error: 'bad_request' });
+    expect(line('log-3')).to.include({ status: 404, error: 'not_found' });
+    expect(line('log-4')).to.include({ status: 401, error: 'unauthorized' });
+    expect(line('log-1') ?? {}).to.not.have.property('error');
+  });
+
   describe('probes', () => {
     it('GET /health → 200 {status, checks}', async () => {
       const answer = await h.call('GET', '/health', { as: 'anonymous' });

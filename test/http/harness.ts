@@ -17,6 +17,7 @@ import {
   ClusterDouble,
   MemoryTokenStore,
   NativeProtocolDouble,
+  PluginLogDouble,
   PluginServiceDouble,
   RepositoryServiceDouble,
 } from './doubles.js';
@@ -53,6 +54,7 @@ export interface Harness {
   native: NativeProtocolDouble;
   health: HealthDouble;
   cluster: ClusterDouble;
+  logs: PluginLogDouble;
   tokens: TokenService;
   tokenStore: MemoryTokenStore;
   readerToken: string;
@@ -91,12 +93,13 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
   const native = new NativeProtocolDouble();
   const health = new HealthDouble();
   const cluster = new ClusterDouble();
+  const logs = new PluginLogDouble();
   const logLines: Record<string, any>[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => logLines.push(JSON.parse(line)) });
 
   // One running plugin version, so the metrics have plugin figures to show.
-  const metrics = new Metrics({ runningPlugins: () => [{ format: 'demo', version: '1.0.0', processes: 2, restarts: 1 }] });
-  const app = createApp({ plugins, formats, repositories, artifacts, native, health, cluster, tokens, config, logger, metrics });
+  const metrics = new Metrics({ runningPlugins: () => [{ plugin: 'demo-plugin', format: 'demo', version: '1.0.0', processes: 2, restarts: 1, rssBytes: 1000, wasmMemoryBytes: 65536 }] }, 'node-a');
+  const app = createApp({ plugins, logs, formats, repositories, artifacts, native, health, cluster, tokens, config, logger, metrics });
   const server: Server = app.listen(0, '127.0.0.1');
   await new Promise<void>((resolve) => server.once('listening', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -117,6 +120,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     native,
     health,
     cluster,
+    logs,
     tokens,
     tokenStore,
     readerToken,

@@ -18,8 +18,8 @@ describe('http: Prometheus metrics', () => {
     expect(answer.status).to.equal(200);
     expect(answer.headers.get('content-type')).to.match(/^text\/plain/);
     expect(answer.text).to.contain('plugin_keeper_process_resident_memory_bytes');
-    expect(answer.text).to.contain('plugin_keeper_plugin_processes{format="demo",version="1.0.0"} 2');
-    expect(answer.text).to.contain('plugin_keeper_plugin_restarts{format="demo",version="1.0.0"} 1');
+    expect(answer.text).to.contain('plugin_keeper_plugin_processes{plugin="demo-plugin",version="1.0.0",node="node-a",format="demo"} 2');
+    expect(answer.text).to.contain('plugin_keeper_plugin_restarts{plugin="demo-plugin",version="1.0.0",node="node-a",format="demo"} 1');
   });
 
   it('count requests by route pattern and status, not by raw path', async () => {
@@ -53,7 +53,7 @@ describe('http: Prometheus metrics behind METRICS_TOKEN', () => {
     }
     const answer = await h.call('GET', '/metrics', { as: { headers: { authorization: `Bearer ${METRICS_TOKEN}` } } });
     expect(answer.status).to.equal(200);
-    expect(answer.text).to.contain('plugin_keeper_plugin_processes{format="demo",version="1.0.0"} 2');
+    expect(answer.text).to.contain('plugin_keeper_plugin_processes{plugin="demo-plugin",version="1.0.0",node="node-a",format="demo"} 2');
   });
 
   it('leave the other probes anonymous', async () => {
@@ -63,7 +63,7 @@ describe('http: Prometheus metrics behind METRICS_TOKEN', () => {
 
 describe('metrics: plugin runtime events', () => {
   it('tell failures inside a call (never counted toward quarantine) from the others', async () => {
-    const metrics = new Metrics({ runningPlugins: () => [] });
+    const metrics = new Metrics({ runningPlugins: () => [] }, 'node-a');
     metrics.countRuntimeEvent('demo', { type: 'crashed', reason: 'trap', inCall: true, message: 'trap' });
     metrics.countRuntimeEvent('demo', { type: 'crashed', reason: 'crashed', inCall: false, message: 'died' });
     metrics.countRuntimeEvent('demo', { type: 'quarantined', message: 'five' });

@@ -15,6 +15,8 @@ const PLUGIN_ROUTES = [
   'post /{id}/reload',
   'put /{id}/limits',
   'get /{id}/events',
+  'get /{id}/logs',
+  'get /{id}/logs/stream',
   'get /{id}/processes',
 ];
 const REPOSITORY_ROUTES = [
@@ -40,6 +42,7 @@ const expected = [
   'get /api/v1/cluster/nodes',
   'get /health',
   'get /ready',
+  'get /api/v1/me',
   'get /api/v1/openapi.json',
 ];
 
@@ -104,7 +107,7 @@ describe('http: OpenAPI document', () => {
   it('has unique operation ids, one per canonical operation', () => {
     const ids = Object.values(doc.paths).flatMap((item: any) => Object.values(item).map((op: any) => op.operationId)).filter(Boolean);
     expect(new Set(ids).size).to.equal(ids.length);
-    expect(ids).to.have.length(PLUGIN_ROUTES.length + FORMAT_ROUTES.length + REPOSITORY_ROUTES.length + NATIVE_ROUTES.length + 4);
+    expect(ids).to.have.length(PLUGIN_ROUTES.length + FORMAT_ROUTES.length + REPOSITORY_ROUTES.length + NATIVE_ROUTES.length + 5);
   });
 
   it('describes the schemas and security schemes', () => {

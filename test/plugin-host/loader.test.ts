@@ -22,6 +22,9 @@ const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
 type LogEntry = ['stdout' | 'stderr', string];
 
+/** The repository context generate-index is given (1.0.0 guests do not see it). */
+const CONTEXT: RepoContext = { repoKey: 'r', baseUrl: 'http://x/ext/demo/r', downloadBaseUrl: 'http://x/api/v1/repositories/r/artifacts' };
+
 describe('plugin host loader', () => {
   let cacheDir: string;
   before(async () => {
@@ -63,7 +66,7 @@ describe('plugin host loader', () => {
 
       const data = text('DEMO-payload');
       const byteSum = data.reduce((sum, b) => sum + b, 0);
-      expect(await plugin.parseMetadata('pkg/a.demo', data)).to.deep.equal({
+      expect(await plugin.parseMetadata('pkg/a.demo', { data: data })).to.deep.equal({
         path: 'pkg/a.demo',
         version: String(byteSum),
         contentType: 'application/x-demo',
@@ -71,22 +74,22 @@ describe('plugin host loader', () => {
         checksumSha256: null,
       });
 
-      await plugin.validate('pkg/a.demo', data);
-      expect(await plugin.generateIndex([])).to.equal(null);
+      await plugin.validate('pkg/a.demo', { data: data });
+      expect(await plugin.generateIndex([], CONTEXT)).to.equal(null);
       const artifacts: ArtifactMetadata[] = [
         { path: 'a.demo', version: '7', contentType: 'application/x-demo', sizeBytes: 3, checksumSha256: null },
         { path: 'b.demo', version: null, contentType: 'application/x-demo', sizeBytes: 5, checksumSha256: 'ab' },
       ];
-      const index = await plugin.generateIndex(artifacts);
+      const index = await plugin.generateIndex(artifacts, CONTEXT);
       expect(index?.map((file) => [file.path, decode(file.content)])).to.deep.equal([['index.txt', 'a.demo 7 3\nb.demo - 5\n']]);
     });
 
     it("turns a guest err into a GuestError with the guest's own message, keeping the instance", async () => {
       const before = plugin.instantiations;
-      const empty = await rejection(plugin.validate('a.demo', new Uint8Array(0)));
+      const empty = await rejection(plugin.validate('a.demo', { data: new Uint8Array(0) }));
       expect(empty).to.be.instanceOf(GuestError);
       expect(empty.message).to.equal('empty artifact');
-      const badMagic = await rejection(plugin.validate('a.demo', text('NOPE')));
+      const badMagic = await rejection(plugin.validate('a.demo', { data: text('NOPE') }));
       expect(badMagic).to.be.instanceOf(GuestError);
       expect(badMagic.message).to.equal('bad magic: expected DEMO');
       expect(plugin.instantiations).to.equal(before, 'an err result is not a reason to re-instantiate');
@@ -136,7 +139,7 @@ describe('plugin host loader', () => {
       const plugin = await load('memory-bomb', { memoryLimitBytes: 16 * MiB });
       expect(plugin.instantiations).to.equal(1);
 
-      const error = await rejection(plugin.parseMetadata('big.bin', text('x')));
+      const error = await rejection(plugin.parseMetadata('big.bin', { data: text('x') }));
       expect(error).to.be.instanceOf(MemoryLimitExceeded);
       expect((error as MemoryLimitExceeded).limitBytes).to.equal(16 * MiB);
       expect(error.message).to.contain('16 MiB');
@@ -148,7 +151,7 @@ describe('plugin host loader', () => {
 
     it("fails a guest that reports its failed grow as err with MemoryLimitExceeded quoting the guest's error", async () => {
       const plugin = await load('memory-bomb', { memoryLimitBytes: 16 * MiB });
-      const error = await rejection(plugin.validate('big.bin', text('x')));
+      const error = await rejection(plugin.validate('big.bin', { data: text('x') }));
       expect(error).to.be.instanceOf(MemoryLimitExceeded);
       expect((error as MemoryLimitExceeded).limitBytes).to.equal(16 * MiB);
       expect(error.message).to.contain('out of memory');
@@ -157,20 +160,20 @@ describe('plugin host loader', () => {
 
     it('fails a guest whose one large allocation fails far below the cap with MemoryLimitExceeded', async () => {
       const plugin = await load('memory-bomb', { memoryLimitBytes: 16 * MiB });
-      const error = await rejection(plugin.validate('big.bin', text('B')));
+      const error = await rejection(plugin.validate('big.bin', { data: text('B') }));
       expect(error).to.be.instanceOf(MemoryLimitExceeded);
       expect(error.message).to.match(/ran out of memory under its limit of 16 MiB.*"out of memory"/);
       expect(plugin.instantiations).to.equal(2, 'the instance that ran out of memory was replaced');
       // With room for it, the same allocation succeeds.
       const roomy = await load('memory-bomb', { memoryLimitBytes: 128 * MiB });
-      await roomy.validate('big.bin', text('B'));
+      await roomy.validate('big.bin', { data: text('B') });
       expect(roomy.wasmMemoryBytes()).to.be.at.least(100 * MiB);
     });
 
     it('fails a guest that traps after a refused grow, a growth step below the cap, with MemoryLimitExceeded', async () => {
       // 16 MiB steps: 48 MiB reached, the next step refused, `unreachable` with 16 MiB unused.
       const plugin = await load('chunked-grow', { memoryLimitBytes: 64 * MiB });
-      const error = await rejection(plugin.parseMetadata('big.bin', text('x')));
+      const error = await rejection(plugin.parseMetadata('big.bin', { data: text('x') }));
       expect(error).to.be.instanceOf(MemoryLimitExceeded);
       expect(error.message).to.contain('64 MiB').and.contain('unreachable');
       expect(plugin.instantiations).to.equal(2);
@@ -179,12 +182,12 @@ describe('plugin host loader', () => {
 
     it('still calls a trap far from the cap a trap', async () => {
       const plugin = await load('trap', { memoryLimitBytes: 64 * MiB });
-      expect(await rejection(plugin.parseMetadata('a.bin', text('TRAP')))).to.be.instanceOf(GuestTrap);
+      expect(await rejection(plugin.parseMetadata('a.bin', { data: text('TRAP') }))).to.be.instanceOf(GuestTrap);
     });
 
     it('lets the same guest finish when the limit is high enough', async () => {
       const plugin = await load('memory-bomb', { memoryLimitBytes: 128 * MiB });
-      const metadata = await plugin.parseMetadata('big.bin', text('x'));
+      const metadata = await plugin.parseMetadata('big.bin', { data: text('x') });
       expect(metadata.contentType).to.equal('application/octet-stream');
       expect(plugin.wasmMemoryBytes()).to.be.at.least(100 * MiB);
     });
@@ -201,10 +204,10 @@ describe('plugin host loader', () => {
   describe('traps', () => {
     it('replaces a trapped instance: the guest counter starts again at 1', async () => {
       const plugin = await load('trap');
-      const version = async () => (await plugin.parseMetadata('a.bin', text('data'))).version;
+      const version = async () => (await plugin.parseMetadata('a.bin', { data: text('data') })).version;
       expect([await version(), await version()]).to.deep.equal(['1', '2']);
 
-      const error = await rejection(plugin.parseMetadata('a.bin', text('TRAP')));
+      const error = await rejection(plugin.parseMetadata('a.bin', { data: text('TRAP') }));
       expect(error).to.be.instanceOf(GuestTrap);
       expect(error.message).to.contain('unreachable');
       expect(plugin.instantiations).to.equal(2);
@@ -215,8 +218,8 @@ describe('plugin host loader', () => {
     it('never runs a call queued behind a trapping call on the trapped instance', async () => {
       const plugin = await load('trap');
       const [trapped, next] = await Promise.allSettled([
-        plugin.parseMetadata('a.bin', text('TRAP')),
-        plugin.parseMetadata('a.bin', text('data')),
+        plugin.parseMetadata('a.bin', { data: text('TRAP') }),
+        plugin.parseMetadata('a.bin', { data: text('data') }),
       ]);
       expect(trapped.status).to.equal('rejected');
       expect(next).to.deep.include({ status: 'fulfilled' });
@@ -225,10 +228,10 @@ describe('plugin host loader', () => {
 
     it('treats a result the host cannot lift as a trap and recovers', async () => {
       const plugin = await load('huge-result');
-      const error = await rejection(plugin.parseMetadata('a.bin', text('x')));
+      const error = await rejection(plugin.parseMetadata('a.bin', { data: text('x') }));
       expect(error).to.be.instanceOf(GuestTrap);
       expect(plugin.instantiations).to.equal(2);
-      await plugin.validate('a.bin', text('x'));
+      await plugin.validate('a.bin', { data: text('x') });
     });
   });
 
@@ -237,14 +240,14 @@ describe('plugin host loader', () => {
       const plugin = await load('js-handler');
       expect(await plugin.formatKey()).to.equal('json-pkg');
       const descriptor = text(JSON.stringify({ name: 'left-pad', version: '1.3.0' }));
-      expect(await plugin.parseMetadata('left-pad.json', descriptor)).to.deep.equal({
+      expect(await plugin.parseMetadata('left-pad.json', { data: descriptor })).to.deep.equal({
         path: 'left-pad.json',
         version: '1.3.0',
         contentType: 'application/json',
         sizeBytes: descriptor.length,
         checksumSha256: null,
       });
-      const error = await rejection(plugin.validate('x.json', text('{"name": "x"}')));
+      const error = await rejection(plugin.validate('x.json', { data: text('{"name": "x"}') }));
       expect(error).to.be.instanceOf(GuestError);
       expect(error.message).to.equal('missing version');
     });

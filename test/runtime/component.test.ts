@@ -7,7 +7,10 @@ import { PROVIDED_WASI_INTERFACES } from '../../plugin-host/wasi/interfaces.js';
 import {
   checkComponent,
   COMPONENT_LIMITS,
+  ARTIFACT_SOURCE_INTERFACE,
   HANDLER_INTERFACE,
+  STREAMING_HANDLER_INTERFACE,
+  STREAMING_REQUEST_HANDLER_INTERFACE,
   inspectComponent,
   REQUEST_HANDLER_INTERFACE,
   transpileToCache,
@@ -31,6 +34,23 @@ describe('component pipeline', () => {
         exportsHandler: true,
         exportsRequestHandler: false,
       });
+    });
+
+    it('tells a 1.1.0 component by its streaming-handler export, importing the host\'s artifact-source', async () => {
+      const inspection = await inspectComponent(await fixtureWasm('stream'));
+      expect(inspection).to.deep.include({
+        kind: 'component',
+        imports: [ARTIFACT_SOURCE_INTERFACE],
+        exports: [STREAMING_HANDLER_INTERFACE],
+        interfaceVersion: '1.1.0',
+        exportsHandler: true,
+        exportsRequestHandler: false,
+      });
+      expect(await checkComponent(await fixtureWasm('stream'), defaults)).to.deep.equal([]);
+      expect(await checkComponent(await fixtureWasm('stream'), { ...defaults, requireRequestHandler: true })).to.deep.equal([
+        `does not export ${STREAMING_REQUEST_HANDLER_INTERFACE}, which plugin.toml asks for with handle_request = true ` +
+          `(exports: ${STREAMING_HANDLER_INTERFACE}); build it for the format-plugin-v3-http world or set handle_request = false`,
+      ]);
     });
 
     it('sees the request handler of a v2 component', async () => {
@@ -98,7 +118,7 @@ describe('component pipeline', () => {
     it('names what a component exports instead of the handler', async () => {
       const problems = await checkComponent(await fixtureWasm('missing-export'), defaults);
       expect(problems).to.deep.equal([
-        `does not export ${HANDLER_INTERFACE} (exports: other:thing/greeter@1.0.0)`,
+        `does not export ${HANDLER_INTERFACE} (1.0.0) or ${STREAMING_HANDLER_INTERFACE} (1.1.0) (exports: other:thing/greeter@1.0.0)`,
       ]);
     });
 
@@ -128,7 +148,7 @@ describe('component pipeline', () => {
         (import "example:secrets/vault@1.0.0" (instance)))`);
       const problems = await checkComponent(bytes, defaults);
       expect(problems).to.have.length(5);
-      expect(problems[0]).to.equal(`does not export ${HANDLER_INTERFACE} (exports: nothing)`);
+      expect(problems[0]).to.equal(`does not export ${HANDLER_INTERFACE} (1.0.0) or ${STREAMING_HANDLER_INTERFACE} (1.1.0) (exports: nothing)`);
       expect(problems[1]).to.equal(
         'imports wasi:sockets/tcp@0.2.0: plugins have no network access; remove the socket use from the plugin',
       );

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
+import { bytesSource } from '../../supervisor/formats/artifact-source.js';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -47,7 +48,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
     let routing: RoutingTable;
     let dependents: TestDependents;
     let lifecycle: PluginLifecycle;
-    /** The format keys the lifecycle said changed handler, in order. */
+    /** The format keys the routing table said another handler serves now (what re-parses them), in order. */
     let handlersChanged: string[];
     const nodes: Reconciler[] = [];
 
@@ -70,7 +71,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       nodes.push(node);
       await registerTestNode(store, config.cluster.nodeId);
       await node.start();
-      return new PluginLifecycle({ store, node, routing, files, config, logger, dependents, handlerChanged: async (formatKey) => void handlersChanged.push(formatKey) });
+      return new PluginLifecycle({ store, node, routing, files, config, logger, dependents });
     }
 
     /** A plugin folder under the local root: plugin.toml and a fixture's component. */
@@ -105,6 +106,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       routing = new RoutingTable();
       routing.addCore(new PypiFormatHandler(), true);
       handlersChanged = [];
+      routing.onActivate((formatKey) => handlersChanged.push(formatKey));
       dependents = new TestDependents();
       lifecycle = await newLifecycle();
     });
@@ -133,7 +135,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       expect(installed.runtime.pids).to.have.length(1);
       expect(installed.message).to.contain('installed');
 
-      const metadata = await routing.require('demo').parseMetadata('a.demo', DEMO);
+      const metadata = await routing.require('demo').parseMetadata('a.demo', bytesSource(DEMO));
       expect(metadata.sizeBytes).to.equal(DEMO.byteLength);
       const format = await store.getFormatHandler('demo');
       expect(format).to.include({ plugin_id: installed.id, handler_type: 'wasm', is_enabled: true });
@@ -204,7 +206,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       expect(installed.message).to.contain('in place of the core handler');
       expect(routing.require('pypi')).to.not.equal(core);
       expect(routing.require('pypi').handlerType).to.equal('wasm');
-      expect((await routing.require('pypi').parseMetadata('a.demo', DEMO)).contentType).to.equal('application/x-demo');
+      expect((await routing.require('pypi').parseMetadata('a.demo', bytesSource(DEMO))).contentType).to.equal('application/x-demo');
       const row = (await store.getFormatHandler('pypi'))!;
       expect(row).to.include({ handler_type: 'core', plugin_id: null, replaced_by: installed.id, is_enabled: true });
       expect(handlersChanged).to.deep.equal(['pypi']);
@@ -260,7 +262,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       const enabled = await lifecycle.enable(installed.id);
       expect(enabled.status).to.equal('active');
       expect(enabled.runtime.pids).to.have.length(1);
-      expect((await routing.require('demo').parseMetadata('a', DEMO)).sizeBytes).to.equal(DEMO.byteLength);
+      expect((await routing.require('demo').parseMetadata('a', bytesSource(DEMO))).sizeBytes).to.equal(DEMO.byteLength);
       const types = (await lifecycle.events(installed.id, { limit: 10 })).items.map((e) => e.event_type);
       expect(types.slice(0, 4)).to.deep.equal(['format_handler_enabled', 'enabled', 'format_handler_disabled', 'disabled']);
     });
@@ -274,7 +276,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       expect(items.map((process) => process.pid)).to.have.length(1);
       // Whichever version lost the race was drained: its process is gone.
       for (const pid of new Set(started)) expect(isAlive(pid), `pid ${pid}`).to.equal(items[0].pid === pid);
-      expect((await routing.require('demo').parseMetadata('a', DEMO)).sizeBytes).to.equal(DEMO.byteLength);
+      expect((await routing.require('demo').parseMetadata('a', bytesSource(DEMO))).sizeBytes).to.equal(DEMO.byteLength);
     });
 
     it('reloads to a new version under calls, and a bad reload leaves the old one serving', async () => {
@@ -285,7 +287,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       let calls = 0;
       const caller = (async () => {
         while (!stop) {
-          await routing.require('demo').parseMetadata('a', DEMO).then(() => calls++, () => failures++);
+          await routing.require('demo').parseMetadata('a', bytesSource(DEMO)).then(() => calls++, () => failures++);
         }
       })();
       await pluginFolder('demo', manifest('demo-format', '1.1.0', 'demo'), 'good');
@@ -307,7 +309,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       expect(failures).to.equal(0);
       expect(calls).to.be.greaterThan(10);
       expect((await lifecycle.get(installed.id)).version).to.equal('1.1.0');
-      expect((await routing.require('demo').parseMetadata('a', DEMO)).sizeBytes).to.equal(DEMO.byteLength);
+      expect((await routing.require('demo').parseMetadata('a', bytesSource(DEMO))).sizeBytes).to.equal(DEMO.byteLength);
       const events = (await lifecycle.events(installed.id, { limit: 10 })).items;
       expect(events[0]!.event_type).to.equal('reload_failed');
       const reloadEvent = events.find((e) => e.event_type === 'reloaded')!;
@@ -361,7 +363,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
 
       routing = new RoutingTable();
       const restarted = await newLifecycle();
-      expect((await routing.require('demo').parseMetadata('a', DEMO)).sizeBytes).to.equal(DEMO.byteLength);
+      expect((await routing.require('demo').parseMetadata('a', bytesSource(DEMO))).sizeBytes).to.equal(DEMO.byteLength);
       expect((await restarted.get(demo.id)).runtime.pids).to.have.length(1);
       const failed = await restarted.get(trap.id);
       expect(failed.status).to.equal('error');
@@ -375,7 +377,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       const trapping = new TextEncoder().encode('TRAP');
       for (let i = 0; i < 6; i++) {
         const handler = routing.require('trap');
-        const error = await handler.parseMetadata('x', trapping).then(() => undefined, (e: unknown) => e);
+        const error = await handler.parseMetadata('x', bytesSource(trapping)).then(() => undefined, (e: unknown) => e);
         expect(error).to.be.instanceOf(PluginCrashed);
       }
       expect((await lifecycle.get(installed.id)).status).to.equal('active');
@@ -394,7 +396,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       expect(quarantined.status).to.equal('error');
       expect(quarantined.error_message).to.contain('quarantined');
       expect(quarantined.nodes.map((node) => [node.node_id, node.state])).to.deep.equal([[config.cluster.nodeId, 'quarantined']]);
-      await expectRejection(routing.require('trap').parseMetadata('x', DEMO), FormatUnavailable);
+      await expectRejection(routing.require('trap').parseMetadata('x', bytesSource(DEMO)), FormatUnavailable);
       // The desired state is the admin's: a crash loop does not disable the format.
       expect((await store.getFormatHandler('trap'))!.is_enabled).to.equal(true);
       const events = (await lifecycle.events(installed.id, { limit: 50 })).items;
@@ -403,7 +405,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
 
       const enabled = await lifecycle.enable(installed.id);
       expect(enabled.status).to.equal('active');
-      expect((await routing.require('trap').parseMetadata('x', DEMO)).version).to.equal('1');
+      expect((await routing.require('trap').parseMetadata('x', bytesSource(DEMO))).version).to.equal('1');
     });
   });
 }

@@ -1,6 +1,7 @@
 // The reconciler on one node, on both engines, with real plugin processes: the desired rows
 // are written straight into the store (as another node's mutation would leave them), then a
 // pass brings this node's processes, routing table and own state rows in line.
+import { bytesSource } from '../../supervisor/formats/artifact-source.js';
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { access, mkdir, readdir, rm } from 'node:fs/promises';
@@ -131,7 +132,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       const row = await desire();
       await node.reconcileNow();
       const handler = routing.require('demo');
-      expect((await handler.parseMetadata('a.demo', DEMO)).sizeBytes).to.equal(DEMO.byteLength);
+      expect((await handler.parseMetadata('a.demo', bytesSource(DEMO))).sizeBytes).to.equal(DEMO.byteLength);
       const pids = routing.plugin(row.id)!.pids();
       expect(pids).to.have.length(1);
       // Its folder was rebuilt from the store: this node never saw the package.
@@ -182,7 +183,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       expect(failed).to.deep.include({ state: 'error', generation: 2, pids: routing.plugin(row.id)!.pids() });
       expect(failed.error_message).to.contain('failed to start');
       expect(routing.require('demo')).to.equal(serving);
-      expect((await serving.parseMetadata('a.demo', DEMO)).sizeBytes).to.equal(DEMO.byteLength);
+      expect((await serving.parseMetadata('a.demo', bytesSource(DEMO))).sizeBytes).to.equal(DEMO.byteLength);
       // The desired state is untouched; the failure is an event of this node.
       expect((await store.getPlugin(row.id))!.status).to.equal('active');
       const [event] = await store.listEvents(row.id, { severity: 'error', limit: 1 });

@@ -10,6 +10,7 @@ import {
   CORE_FORMAT_KEYS,
   UniqueViolation,
   type NewPlugin,
+  type NewPluginLogLine,
   type PluginPatch,
   type Store,
   type StoreOps,
@@ -300,7 +301,7 @@ function storeSuite(fixture: EngineFixture): void {
       calls_total: 7,
       errors_total: 1,
       restarts: 0,
-      last_exit: pid === null ? { code: null, signal: 'SIGKILL', reason: 'killed' } : null,
+      last_exit: pid === null ? { code: null, signal: 'SIGKILL', reason: 'crashed' as const, message: 'the plugin process exited unexpectedly', at: '2026-01-01T00:00:00.000Z', stderr_tail: ['panic'] } : null,
     });
 
     it('keep one state per plugin and node, only of live nodes when listed, and nothing for a plugin that is gone', async () => {
@@ -606,6 +607,71 @@ function storeSuite(fixture: EngineFixture): void {
         if (other !== store) await other.close();
       }
       await store.deleteRepository(repository.key);
+    });
+  });
+
+  describe('plugin logs', () => {
+    const line = (text: string, extra: Partial<NewPluginLogLine> = {}): NewPluginLogLine => ({
+      time: '2026-01-01T00:00:00.000Z',
+      node_id: 'node-a',
+      pid: 4242,
+      version: '1.0.0',
+      stream: 'stdout',
+      text,
+      ...extra,
+    });
+    const wide = { lines: 1000, bytes: 1024 * 1024 };
+
+    it('number lines per plugin across batches, and list the newest matching ones oldest first', async () => {
+      const plugin = await store.insertPlugin(samplePlugin(await putWasm(store), 'logger'));
+      const other = await store.insertPlugin(samplePlugin(await putWasm(store), 'other-logger'));
+      expect(await store.transaction((tx) => tx.appendPluginLogs(plugin.id, [line('one'), line('two', { stream: 'stderr' })], wide))).to.equal(2);
+      await store.transaction((tx) => tx.appendPluginLogs(other.id, [line('elsewhere')], wide));
+      await store.transaction((tx) =>
+        tx.appendPluginLogs(plugin.id, [line('three', { node_id: 'node-b', pid: null, stream: 'host', time: '2026-01-01T00:00:05.000Z' }), line('four ünïcode')], wide),
+      );
+      const all = await store.listPluginLogs(plugin.id, { limit: 10 });
+      expect(all.map((l) => [l.seq, l.text])).to.deep.equal([[1, 'one'], [2, 'two'], [3, 'three'], [4, 'four ünïcode']]);
+      expect(all[2]).to.deep.equal({ seq: 3, time: '2026-01-01T00:00:05.000Z', node_id: 'node-b', pid: null, version: '1.0.0', stream: 'host', text: 'three' });
+      expect((await store.listPluginLogs(plugin.id, { limit: 2 })).map((l) => l.seq)).to.deep.equal([3, 4]);
+      expect((await store.listPluginLogs(plugin.id, { limit: 10, after: 2 })).map((l) => l.seq)).to.deep.equal([3, 4]);
+      expect((await store.listPluginLogs(plugin.id, { limit: 10, stream: 'stderr' })).map((l) => l.text)).to.deep.equal(['two']);
+      expect((await store.listPluginLogs(plugin.id, { limit: 10, since: '2026-01-01T00:00:01.000Z' })).map((l) => l.text)).to.deep.equal(['three']);
+      expect((await store.listPluginLogs(other.id, { limit: 10 })).map((l) => [l.seq, l.text])).to.deep.equal([[1, 'elsewhere']]);
+    });
+
+    it('keep the newest lines within the line and byte retention', async () => {
+      const plugin = await store.insertPlugin(samplePlugin(await putWasm(store), 'chatty'));
+      for (let batch = 0; batch < 3; batch++) {
+        const lines = Array.from({ length: 8 }, (_, i) => line(`line ${batch * 8 + i + 1}`));
+        await store.transaction((tx) => tx.appendPluginLogs(plugin.id, lines, { lines: 10, bytes: 1024 * 1024 }));
+      }
+      const kept = await store.listPluginLogs(plugin.id, { limit: 100 });
+      expect(kept.map((l) => l.seq)).to.deep.equal([15, 16, 17, 18, 19, 20, 21, 22, 23, 24]);
+      // 100-byte lines, 350 bytes allowed: the newest three stay.
+      await store.transaction((tx) => tx.appendPluginLogs(plugin.id, [line('a'.repeat(100)), line('b'.repeat(100)), line('c'.repeat(100)), line('d'.repeat(100))], { lines: 10, bytes: 350 }));
+      expect((await store.listPluginLogs(plugin.id, { limit: 100 })).map((l) => l.text[0])).to.deep.equal(['b', 'c', 'd']);
+      await store.transaction((tx) => tx.appendPluginLogs(plugin.id, [line('e'.repeat(100))], { lines: 10, bytes: 350 }));
+      expect((await store.listPluginLogs(plugin.id, { limit: 100 })).map((l) => l.text[0])).to.deep.equal(['c', 'd', 'e']);
+    });
+
+    it('write nothing for a plugin that is gone, and go with their plugin', async () => {
+      const plugin = await store.insertPlugin(samplePlugin(await putWasm(store), 'short-lived'));
+      await store.transaction((tx) => tx.appendPluginLogs(plugin.id, [line('before')], wide));
+      await store.deletePlugin(plugin.id);
+      expect(await store.transaction((tx) => tx.appendPluginLogs(plugin.id, [line('after')], wide))).to.equal(0);
+      expect(await store.listPluginLogs(plugin.id, { limit: 10 })).to.deep.equal([]);
+    });
+
+    it('number concurrent batches of one plugin without gaps or duplicates', async () => {
+      const plugin = await store.insertPlugin(samplePlugin(await putWasm(store), 'busy'));
+      await Promise.all(
+        Array.from({ length: 8 }, (_, writer) =>
+          store.transaction((tx) => tx.appendPluginLogs(plugin.id, Array.from({ length: 5 }, (_, i) => line(`w${writer} ${i}`)), wide)),
+        ),
+      );
+      const seqs = (await store.listPluginLogs(plugin.id, { limit: 100 })).map((l) => l.seq);
+      expect(seqs).to.deep.equal(Array.from({ length: 40 }, (_, i) => i + 1));
     });
   });
 

@@ -28,7 +28,9 @@ export type FixtureName =
   | 'unity-format'
   | 'pypi-simple'
   | 'wasm-module'
-  | 'puppet';
+  | 'puppet'
+  | 'stream'
+  | 'stream-http';
 
 /** Absolute path of the repository root (this file runs as dist/test/support/fixtures.js). */
 export const repoRoot: string = path.resolve(fileURLToPath(new URL('../../..', import.meta.url)));
@@ -38,6 +40,7 @@ const BUILDER_VERSION = '2';
 
 const CACHE_DIR = path.join(repoRoot, '.cache', 'fixtures');
 const PLUGIN_WIT = 'wit/format-plugin.wit';
+const PLUGIN_WIT_1_1 = 'wit/format-plugin-1.1.wit';
 
 /** How a fixture is made; every path is relative to the repository root. */
 type Recipe =
@@ -90,6 +93,9 @@ const RECIPES: Record<FixtureName, Recipe> = {
   'wasm-module': examplePlugin('wasm-module'),
   // Returns whatever the test tells it to: results out of bounds (test/fixtures/puppet).
   puppet: { kind: 'plugin', dir: 'test/fixtures/puppet', wit: PLUGIN_WIT },
+  // 1.1.0: reads its artifact through the host's resource; misbehaves on request (stream.wat).
+  stream: { kind: 'wat-component', wat: 'test/fixtures/stream.wat', wit: PLUGIN_WIT_1_1, world: 'format-plugin-v3' },
+  'stream-http': { kind: 'wat-component', wat: 'test/fixtures/stream.wat', wit: PLUGIN_WIT_1_1, world: 'format-plugin-v3-http' },
 };
 
 const builds = new Map<FixtureName, Promise<string>>();

@@ -4,13 +4,20 @@
  * drain. A format module only says whether it has an index and how it reads its artifacts.
  */
 import { FormatUnavailable } from '../../runtime/errors.js';
-import type { ArtifactMetadata, Capabilities, FormatHandler, HttpResponse, IndexFile } from '../handler.js';
+import { VERSION as SERVER_VERSION } from '../../version.js';
+import { readAll } from '../artifact-source.js';
+import type { ArtifactMetadata, ArtifactSource, Capabilities, FormatHandler, HttpResponse, IndexFile } from '../handler.js';
 
 export abstract class CoreFormatHandler implements FormatHandler {
   abstract readonly formatKey: string;
   readonly handlerType = 'core';
   readonly capabilities: Capabilities;
   readonly maxArtifactBytes = null;
+  readonly maxArtifactReason = null;
+
+  get parserId(): string {
+    return `core:${this.formatKey}@${SERVER_VERSION}`;
+  }
 
   constructor(options: { generatesIndex: boolean }) {
     this.capabilities = {
@@ -21,8 +28,18 @@ export abstract class CoreFormatHandler implements FormatHandler {
     };
   }
 
-  abstract validate(path: string, data: Uint8Array): Promise<void>;
-  abstract parseMetadata(path: string, data: Uint8Array): Promise<ArtifactMetadata>;
+  /** Core handlers read the artifact whole for now (bounded by ARTIFACTS_MAX_MB); ranges come later. */
+  async validate(path: string, artifact: ArtifactSource): Promise<void> {
+    await this.validateBytes(path, await readAll(artifact));
+  }
+
+  async parseMetadata(path: string, artifact: ArtifactSource): Promise<ArtifactMetadata> {
+    return this.parseBytes(path, await readAll(artifact));
+  }
+
+  protected abstract validateBytes(path: string, data: Uint8Array): Promise<void>;
+  protected abstract parseBytes(path: string, data: Uint8Array): Promise<ArtifactMetadata>;
+  /** Core indexes use relative links; the repository context is for the handlers that need absolute ones. */
   abstract generateIndex(artifacts: ArtifactMetadata[]): Promise<IndexFile[] | null>;
 
   async handleRequest(): Promise<HttpResponse> {

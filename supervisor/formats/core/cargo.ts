@@ -24,11 +24,11 @@ export class CargoFormatHandler extends CoreFormatHandler {
     super({ generatesIndex: true });
   }
 
-  async validate(artifactPath: string, data: Uint8Array): Promise<void> {
+  protected async validateBytes(artifactPath: string, data: Uint8Array): Promise<void> {
     await this.read(artifactPath, data);
   }
 
-  async parseMetadata(artifactPath: string, data: Uint8Array): Promise<ArtifactMetadata> {
+  protected async parseBytes(artifactPath: string, data: Uint8Array): Promise<ArtifactMetadata> {
     const crate = await this.read(artifactPath, data);
     return { path: artifactPath, version: crate.version, contentType: 'application/octet-stream', sizeBytes: data.byteLength, checksumSha256: null };
   }

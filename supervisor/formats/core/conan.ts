@@ -66,11 +66,11 @@ export class ConanFormatHandler extends CoreFormatHandler {
     super({ generatesIndex: true });
   }
 
-  async validate(artifactPath: string, data: Uint8Array): Promise<void> {
+  protected async validateBytes(artifactPath: string, data: Uint8Array): Promise<void> {
     await this.check(artifactPath, data);
   }
 
-  async parseMetadata(artifactPath: string, data: Uint8Array): Promise<ArtifactMetadata> {
+  protected async parseBytes(artifactPath: string, data: Uint8Array): Promise<ArtifactMetadata> {
     const parsed = await this.check(artifactPath, data);
     return { path: artifactPath, version: parsed.version, contentType: contentType(parsed.file), sizeBytes: data.byteLength, checksumSha256: null };
   }

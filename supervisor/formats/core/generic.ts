@@ -32,11 +32,11 @@ export class GenericFormatHandler extends CoreFormatHandler {
     super({ generatesIndex: false });
   }
 
-  async validate(artifactPath: string): Promise<void> {
+  protected async validateBytes(artifactPath: string): Promise<void> {
     if (artifactPath === '' || artifactPath.endsWith('/')) throw new ArtifactInvalid('a generic artifact needs a file name');
   }
 
-  async parseMetadata(artifactPath: string, data: Uint8Array): Promise<ArtifactMetadata> {
+  protected async parseBytes(artifactPath: string, data: Uint8Array): Promise<ArtifactMetadata> {
     return {
       path: artifactPath,
       version: versionFromPath(artifactPath),

@@ -28,11 +28,11 @@ export class HelmFormatHandler extends CoreFormatHandler {
     super({ generatesIndex: true });
   }
 
-  async validate(artifactPath: string, data: Uint8Array): Promise<void> {
+  protected async validateBytes(artifactPath: string, data: Uint8Array): Promise<void> {
     await this.read(artifactPath, data);
   }
 
-  async parseMetadata(artifactPath: string, data: Uint8Array): Promise<ArtifactMetadata> {
+  protected async parseBytes(artifactPath: string, data: Uint8Array): Promise<ArtifactMetadata> {
     const chart = await this.read(artifactPath, data);
     return { path: artifactPath, version: chart.version, contentType: 'application/gzip', sizeBytes: data.byteLength, checksumSha256: null };
   }

@@ -47,11 +47,11 @@ export class MavenFormatHandler extends CoreFormatHandler {
     super({ generatesIndex: true });
   }
 
-  async validate(artifactPath: string, data: Uint8Array): Promise<void> {
+  protected async validateBytes(artifactPath: string, data: Uint8Array): Promise<void> {
     await this.check(artifactPath, data);
   }
 
-  async parseMetadata(artifactPath: string, data: Uint8Array): Promise<ArtifactMetadata> {
+  protected async parseBytes(artifactPath: string, data: Uint8Array): Promise<ArtifactMetadata> {
     const coordinates = await this.check(artifactPath, data);
     return {
       path: artifactPath,

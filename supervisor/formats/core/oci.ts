@@ -65,11 +65,11 @@ export class OciFormatHandler extends CoreFormatHandler {
     super({ generatesIndex: true });
   }
 
-  async validate(artifactPath: string, data: Uint8Array): Promise<void> {
+  protected async validateBytes(artifactPath: string, data: Uint8Array): Promise<void> {
     this.check(artifactPath, data);
   }
 
-  async parseMetadata(artifactPath: string, data: Uint8Array): Promise<ArtifactMetadata> {
+  protected async parseBytes(artifactPath: string, data: Uint8Array): Promise<ArtifactMetadata> {
     const { parsed, mediaType } = this.check(artifactPath, data);
     return { path: artifactPath, version: parsed.tag, contentType: mediaType ?? 'application/octet-stream', sizeBytes: data.byteLength, checksumSha256: null };
   }

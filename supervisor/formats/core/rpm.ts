@@ -54,11 +54,11 @@ export class RpmFormatHandler extends CoreFormatHandler {
     super({ generatesIndex: true });
   }
 
-  async validate(artifactPath: string, data: Uint8Array): Promise<void> {
+  protected async validateBytes(artifactPath: string, data: Uint8Array): Promise<void> {
     this.read(artifactPath, data);
   }
 
-  async parseMetadata(artifactPath: string, data: Uint8Array): Promise<ArtifactMetadata> {
+  protected async parseBytes(artifactPath: string, data: Uint8Array): Promise<ArtifactMetadata> {
     const rpm = this.read(artifactPath, data);
     return {
       path: artifactPath,

@@ -41,11 +41,11 @@ export class RubygemsFormatHandler extends CoreFormatHandler {
     super({ generatesIndex: true });
   }
 
-  async validate(artifactPath: string, data: Uint8Array): Promise<void> {
+  protected async validateBytes(artifactPath: string, data: Uint8Array): Promise<void> {
     await this.read(artifactPath, data);
   }
 
-  async parseMetadata(artifactPath: string, data: Uint8Array): Promise<ArtifactMetadata> {
+  protected async parseBytes(artifactPath: string, data: Uint8Array): Promise<ArtifactMetadata> {
     const spec = await this.read(artifactPath, data);
     return { path: artifactPath, version: spec.version, contentType: GEM_CONTENT_TYPE, sizeBytes: data.byteLength, checksumSha256: null };
   }

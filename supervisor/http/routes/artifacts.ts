@@ -7,6 +7,7 @@
  *   DELETE /:key/artifacts/*path
  *   GET    /:key/index             the index files, and the last run's outcome
  *   GET    /:key/index/*path       one index file (HEAD too)
+ *   POST   /:key/reparse           every artifact parsed again by the handler, the index rebuilt (admin)
  *
  * Downloads are sent as they are stored, never interpreted by the browser as a page of this
  * origin (`nosniff`, and a sandboxing CSP): a handler decides their Content-Type, and a
@@ -60,6 +61,10 @@ export function artifactRoutes(artifacts: ArtifactService): Router<AppState> {
   router.get('/:key/index/{*path}', async (ctx) => {
     if (ctx.params.path === undefined) return listIndex(ctx);
     await send(ctx, await artifacts.indexFile(ctx.params.key, ctx.params.path), { attachment: false });
+  });
+
+  router.post('/:key/reparse', async (ctx) => {
+    ctx.body = await artifacts.reparse(ctx.params.key);
   });
 
   return router;

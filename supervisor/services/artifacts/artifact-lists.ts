@@ -1,13 +1,13 @@
 /**
  * Each repository's artifact metadata as `/ext` hands it to a plugin, read and encoded once
- * per repository generation (`repositories.artifacts_generation`, moved in the same
- * transaction as every artifact write, on any node) and shared by every call meanwhile:
+ * per repository generation (`repositories.artifacts_generation`, moved after every artifact
+ * write and re-parse, in its transaction, on any node) and shared by every call meanwhile:
  * a request costs one small query (the generation), not a read and an encoding of every
  * artifact. Calls arriving while the list is read wait for that one read.
  *
- * A list read under generation G holds at least every write up to G (the number and the
- * rows commit together), so a list is never older than its number says; a write that lands
- * during the read moves the number, and the next request reads again.
+ * A list read under generation G holds at least every write up to G (the number moves after
+ * the rows), so a list is never older than its number says; a write that lands during the
+ * read moves the number, and the next request reads again.
  */
 import { encodeArtifacts } from '../../../protocol/methods.js';
 import type { Store } from '../../store/store.js';

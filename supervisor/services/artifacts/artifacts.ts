@@ -10,16 +10,16 @@
  * Last, the index is regenerated (./indexes.ts) and the upload answers when that run is over.
  */
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { BlobStore, StagedBlob } from '../../blobs/blob-store.js';
 import { BlobNotFound, BlobTooLarge, SourceFailed } from '../../blobs/blob-store.js';
 import type { BlobLeases } from '../../blobs/leases.js';
+import { fileSource } from '../../formats/artifact-source.js';
 import type { ArtifactMetadata, FormatHandler } from '../../formats/handler.js';
 import { MEDIA_TYPE, PLUGIN_RESULT_LIMITS } from '../../formats/plugin-results.js';
 import type { RoutingTable } from '../../formats/routing.js';
 import { UniqueViolation, type ArtifactRow, type NewArtifact, type RepositoryRow, type Store } from '../../store/store.js';
-import type { ArtifactService, ArtifactView, BodyLimit, Download, IndexFileView, UploadOptions } from '../contracts.js';
+import type { ArtifactService, ArtifactView, BodyLimit, Download, IndexFileView, ReparseResult, UploadOptions } from '../contracts.js';
 import { conflict, incompleteBody, notFound, payloadTooLarge } from '../errors.js';
 import { repositoryNotFound } from '../repositories.js';
 import type { IndexBuilder } from './indexes.js';
@@ -59,13 +59,14 @@ export class ArtifactCatalog implements ArtifactService {
     let row: ArtifactRow;
     let replaced: ArtifactRow | undefined;
     try {
-      const data = await readFile(staged.file);
+      // The handler reads the staged file (a plugin host opens it itself): no copy in memory here.
+      const artifact = fileSource(staged.file, staged.size);
       // Looked up again: a reload may have swapped the version while the body streamed in.
-      const metadata = await this.deps.routing.use(repository.format, async (current) => {
-        await current.validate(path, data);
-        return current.parseMetadata(path, data);
+      const parse = await this.deps.routing.use(repository.format, async (current) => {
+        await current.validate(path, artifact);
+        return { metadata: await current.parseMetadata(path, artifact), parsedBy: current.parserId };
       });
-      ({ row, replaced } = await this.record(repository, path, staged, metadata, options.overwrite));
+      ({ row, replaced } = await this.record(repository, path, staged, parse, options.overwrite));
     } catch (error) {
       await blobs.discard(staged);
       throw error;
@@ -122,6 +123,16 @@ export class ArtifactCatalog implements ArtifactService {
     return this.downloadOf(file);
   }
 
+  async reparse(repositoryKey: string): Promise<ReparseResult> {
+    const repository = await this.repository(repositoryKey);
+    this.deps.routing.require(repository.format);
+    const artifacts = await this.deps.store.forgetArtifactParses(repository.id);
+    // The run re-parses what no handler is known to have parsed, then generates the index.
+    await this.deps.indexes.refresh(repository.id);
+    const after = await this.repository(repositoryKey);
+    return { repository: repositoryKey, artifacts, index_generated_at: after.index_generated_at, index_error: after.index_error };
+  }
+
   async isPublic(repositoryKey: string): Promise<boolean> {
     return (await this.deps.store.getRepository(repositoryKey))?.public ?? false;
   }
@@ -131,11 +142,16 @@ export class ArtifactCatalog implements ArtifactService {
     repository: RepositoryRow,
     path: string,
     staged: StagedBlob,
-    metadata: ArtifactMetadata,
+    parse: { metadata: ArtifactMetadata; parsedBy: string },
     overwrite: boolean,
   ): Promise<{ row: ArtifactRow; replaced: ArtifactRow | undefined }> {
     const { store, leases } = this.deps;
-    const artifact: NewArtifact = { id: randomUUID(), repository_id: repository.id, ...storedArtifact(path, staged, metadata) };
+    const artifact: NewArtifact = {
+      id: randomUUID(),
+      repository_id: repository.id,
+      ...storedArtifact(path, staged, parse.metadata),
+      parsed_by: parse.parsedBy,
+    };
     const release = await leases.commit(staged);
     try {
       return await store
@@ -186,18 +202,26 @@ export class ArtifactCatalog implements ArtifactService {
 
 /**
  * What is stored of an upload: the server's own path, size and checksum, the handler's version
- * (bounded) and content type (when it is one), and the handler's record as it came. Also
- * what `plugin-keeper test` hands to generate-index, so that an author sees the server's view.
+ * (bounded) and content type (when it is one), and the handler's record as it came, its
+ * properties as a JSON object (`metadata.properties`, in the handler's order). Also what
+ * `plugin-keeper test` hands to generate-index, so that an author sees the server's view.
  */
 export function storedArtifact(
   path: string,
   stored: { size: number; sha256: string },
   metadata: ArtifactMetadata,
-): Omit<NewArtifact, 'id' | 'repository_id'> {
+): Omit<NewArtifact, 'id' | 'repository_id' | 'parsed_by'> {
   return {
     path,
     size_bytes: stored.size,
     checksum_sha256: stored.sha256,
+    ...storedParse(metadata),
+  };
+}
+
+/** The part of a stored artifact that parse-metadata decides (what a re-parse rewrites). */
+export function storedParse(metadata: ArtifactMetadata): Pick<ArtifactRow, 'version' | 'content_type' | 'metadata'> {
+  return {
     version: metadata.version ? metadata.version.slice(0, PLUGIN_RESULT_LIMITS.versionLength) : null,
     content_type: isContentType(metadata.contentType) ? metadata.contentType : 'application/octet-stream',
     metadata: {
@@ -206,6 +230,7 @@ export function storedArtifact(
       content_type: metadata.contentType,
       size_bytes: metadata.sizeBytes,
       checksum_sha256: metadata.checksumSha256,
+      properties: Object.fromEntries(metadata.properties ?? []),
     },
   };
 }
@@ -217,18 +242,15 @@ function isContentType(text: string): boolean {
 
 /**
  * What a handler can be given, uploads and /ext request bodies alike: the server's own limit,
- * or a plugin's (half its memory: the bytes are copied into it) when that is lower.
+ * or a 1.0.0 plugin's (what its memory can hold: formats/wasm-handler.ts) when that is lower.
  */
 export function handlerLimit(handler: FormatHandler, server: BodyLimit): BodyLimit {
   if (handler.maxArtifactBytes === null || handler.maxArtifactBytes >= server.bytes) return server;
-  return {
-    bytes: handler.maxArtifactBytes,
-    reason: `the ${handler.formatKey} plugin's memory limit allows artifacts up to ${handler.maxArtifactBytes} bytes (half its memory: the artifact is copied into it)`,
-  };
+  return { bytes: handler.maxArtifactBytes, reason: handler.maxArtifactReason ?? `the ${handler.formatKey} handler takes artifacts up to ${handler.maxArtifactBytes} bytes` };
 }
 
 function view(row: ArtifactRow): ArtifactView {
-  const { id: _id, repository_id: _repository, ...rest } = row;
+  const { id: _id, repository_id: _repository, parsed_by: _parser, ...rest } = row;
   return rest;
 }
 

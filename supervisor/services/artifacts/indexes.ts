@@ -15,8 +15,16 @@
  * A failed run (the plugin timed out, returned an error, named a bad path) keeps the previous
  * index and records why in the repository's `index_error`; it never fails the upload or the
  * delete that asked for it, and it is over like any other.
+ *
+ * A run first parses again the artifacts another handler parsed (`parsed_by` differs from the
+ * handler's `parserId`: a reload, a plugin replacing a core handler, rows from before
+ * migration 008, an admin's reparse), so that their metadata and properties are this
+ * handler's own, then hands the handler the repository context on the index base URL
+ * (PUBLIC_URL). `refreshStale` requests a run for every repository that needs one of these:
+ * at start and whenever the routing table changes.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileSource } from '../../formats/artifact-source.js';
 import { lookup } from 'mime-types';
 import type { Logger } from 'pino';
 import type { BlobStore } from '../../blobs/blob-store.js';
@@ -27,6 +35,8 @@ import type { RoutingTable } from '../../formats/routing.js';
 import { timestamp } from '../../store/clock.js';
 import type { ArtifactRow, IndexFileRow, RepositoryRow, Store } from '../../store/store.js';
 import { checkRelativePath } from '../../relative-path.js';
+import { storedParse } from './artifacts.js';
+import { repositoryContext } from './context.js';
 
 /** How soon a node whose requests wait on another node's run looks again: first, and at most (doubling in between). */
 const FIRST_POLL_MS = 25;
@@ -48,8 +58,30 @@ export class IndexBuilder {
       leases: BlobLeases;
       routing: RoutingTable;
       logger: Logger;
+      /** The base URL of the repository context (config.ts `indexBaseUrl`). */
+      baseUrl: () => string;
     },
   ) {}
+
+  /**
+   * Requests a run (not waiting for it) of every repository (of `format`, or all) whose
+   * artifacts another handler parsed, or whose index was made on another base URL. Never rejects.
+   */
+  async refreshStale(format?: string): Promise<void> {
+    const { store, routing } = this.deps;
+    try {
+      for (const repository of await store.listRepositories(format === undefined ? {} : { format })) {
+        const handler = routing.get(repository.format);
+        if (!handler) continue;
+        const stale =
+          (await store.hasArtifactsNotParsedBy(repository.id, handler.parserId)) ||
+          (handler.capabilities.generate_index && (await store.getIndexBaseUrl(repository.id)) !== this.deps.baseUrl());
+        if (stale) void this.refresh(repository.id);
+      }
+    } catch (error) {
+      this.deps.logger.error({ err: error }, 'stale repositories not looked for');
+    }
+  }
 
   /** Resolves once a run that started after this call has finished, on any node, whatever its outcome. Never rejects. */
   async refresh(repositoryId: string): Promise<void> {
@@ -130,9 +162,13 @@ export class IndexBuilder {
       // A format without an index, and nothing left from an earlier handler: nothing to do.
       return;
     }
+    await this.reparse(repository, handler);
     let files: IndexFile[] | null;
+    const baseUrl = this.deps.baseUrl();
     try {
-      files = handler.capabilities.generate_index ? await handler.generateIndex((await store.listArtifacts(repositoryId, {})).map(toMetadata)) : null;
+      files = handler.capabilities.generate_index
+        ? await handler.generateIndex((await store.listArtifacts(repositoryId, {})).map(toMetadata), repositoryContext(baseUrl, repository.format, repository.key))
+        : null;
     } catch (error) {
       await this.fail(repository, `generate-index failed: ${error instanceof Error ? error.message : String(error)}`);
       return;
@@ -143,6 +179,39 @@ export class IndexBuilder {
       return;
     }
     await this.replace(repository, handler, files, previous);
+    await store.setIndexBaseUrl(repositoryId, baseUrl);
+  }
+
+  /**
+   * Parses again, with `handler`, each artifact another handler parsed: its blob staged (the
+   * only files a plugin child may read), then parse-metadata. An artifact the handler cannot
+   * parse keeps its metadata and is marked parsed all the same (logged), so that it is not
+   * tried at every run; an artifact overwritten meanwhile keeps the newer row.
+   */
+  private async reparse(repository: RepositoryRow, handler: FormatHandler): Promise<void> {
+    const { store, blobs, logger } = this.deps;
+    if (!(await store.hasArtifactsNotParsedBy(repository.id, handler.parserId))) return;
+    const stale = (await store.listArtifacts(repository.id, {})).filter((row) => row.parsed_by !== handler.parserId);
+    let failed = 0;
+    for (const row of stale) {
+      let parse = { version: row.version, content_type: row.content_type, metadata: row.metadata };
+      try {
+        if (handler.maxArtifactBytes !== null && row.size_bytes > handler.maxArtifactBytes) {
+          throw new Error(`${row.size_bytes} bytes is more than the ${handler.maxArtifactBytes} the handler takes`);
+        }
+        const staged = await blobs.receive(await blobs.read(row.checksum_sha256), row.size_bytes);
+        try {
+          parse = storedParse(await handler.use(() => handler.parseMetadata(row.path, fileSource(staged.file, staged.size))));
+        } finally {
+          await blobs.discard(staged);
+        }
+      } catch (error) {
+        failed++;
+        logger.warn({ err: error, repository: repository.key, path: row.path, handler: handler.parserId }, 'artifact not parsed again; its metadata is kept');
+      }
+      await store.updateArtifactParse(row.id, row.checksum_sha256, { ...parse, parsed_by: handler.parserId });
+    }
+    logger.info({ repository: repository.key, handler: handler.parserId, artifacts: stale.length, failed }, 'artifacts parsed again');
   }
 
   /**
@@ -187,14 +256,19 @@ export class IndexBuilder {
   }
 }
 
-/** What a handler is told about a stored artifact: the server's size and checksum, the handler's version and type. */
-export function toMetadata(row: Pick<ArtifactRow, 'path' | 'version' | 'content_type' | 'size_bytes' | 'checksum_sha256'>): ArtifactMetadata {
+/**
+ * What a handler is told about a stored artifact: the server's size and checksum, the
+ * handler's version, type and properties (as stored, in their order).
+ */
+export function toMetadata(row: Pick<ArtifactRow, 'path' | 'version' | 'content_type' | 'size_bytes' | 'checksum_sha256' | 'metadata'>): ArtifactMetadata {
+  const properties = row.metadata.properties;
   return {
     path: row.path,
     version: row.version,
     contentType: row.content_type,
     sizeBytes: row.size_bytes,
     checksumSha256: row.checksum_sha256,
+    properties: typeof properties === 'object' && properties !== null ? Object.entries(properties as Record<string, string>) : [],
   };
 }
 

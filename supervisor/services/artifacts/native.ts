@@ -14,7 +14,6 @@
  * NATIVE_CALLS_PER_INSTANCE calls per plugin process are in line (running or waiting) for
  * one plugin version; past that, 503 `plugin_busy` with `Retry-After`, before the body is read.
  */
-import type { RepoContext } from '../../formats/handler.js';
 import type { RoutingTable } from '../../formats/routing.js';
 import type { Store } from '../../store/store.js';
 import type { BodyLimit, NativeAnswer, NativeProtocolService, NativeRequest } from '../contracts.js';
@@ -23,6 +22,7 @@ import { Busy, ServiceError, notFound } from '../errors.js';
 import { repositoryNotFound } from '../repositories.js';
 import { ArtifactLists } from './artifact-lists.js';
 import { handlerLimit } from './artifacts.js';
+import { repositoryContext } from './context.js';
 
 /** Large enough for a publish request of most native protocols; bounded, as it is held in memory. */
 export const NATIVE_BODY_LIMIT_BYTES = 16 * 1024 * 1024;
@@ -74,13 +74,4 @@ export class NativeProtocol implements NativeProtocolService {
       this.inLine.set(handler, this.inLine.get(handler)! - 1);
     }
   }
-}
-
-/** Where the repository's native protocol and its downloads are, as the client sees the server. */
-export function repositoryContext(externalBase: string, formatKey: string, repositoryKey: string): RepoContext {
-  return {
-    repoKey: repositoryKey,
-    baseUrl: `${externalBase}/ext/${formatKey}/${repositoryKey}`,
-    downloadBaseUrl: `${externalBase}/api/v1/repositories/${repositoryKey}/artifacts`,
-  };
 }

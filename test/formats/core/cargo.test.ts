@@ -1,3 +1,4 @@
+import { withBytes } from '../../support/bytes-handler.js';
 import { expect } from 'chai';
 import { CargoFormatHandler, cargoIndexPath } from '../../../supervisor/formats/core/cargo.js';
 import { expectInvalid, gzip, tarGz, text, truncateTar } from './artifacts.js';
@@ -9,7 +10,7 @@ const crate = (stem: string, toml: string): Promise<Buffer> =>
 const meta = (path: string, version: string, checksumSha256: string | null = null) => ({ path, version, contentType: 'application/octet-stream', sizeBytes: 1, checksumSha256 });
 
 describe('core format: cargo', () => {
-  const handler = new CargoFormatHandler();
+  const handler = withBytes(new CargoFormatHandler());
 
   it('accepts a crate whose Cargo.toml agrees with the file name', async () => {
     const data = await crate('serde_json-1.0.117', cargoToml('serde_json', '1.0.117'));

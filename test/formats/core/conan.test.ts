@@ -1,3 +1,4 @@
+import { withBytes } from '../../support/bytes-handler.js';
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { ConanFormatHandler } from '../../../supervisor/formats/core/conan.js';
@@ -21,7 +22,7 @@ const bytes = (value: string) => Buffer.from(value);
 const meta = (path: string) => ({ path, version: '1.3.1', contentType: 'text/plain', sizeBytes: 1, checksumSha256: null });
 
 describe('core format: conan', () => {
-  const handler = new ConanFormatHandler();
+  const handler = withBytes(new ConanFormatHandler());
 
   it('declares itself a core handler with an index, registered under conan', () => {
     expect(handler.formatKey).to.equal('conan');

@@ -1,3 +1,4 @@
+import { withBytes } from '../../support/bytes-handler.js';
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -17,7 +18,7 @@ function hasTool(tool: string): boolean {
 }
 
 describe('core format debian', () => {
-  const handler = new DebianFormatHandler();
+  const handler = withBytes(new DebianFormatHandler());
   const fields = { Package: 'hello', Version: '2.10-2', Architecture: 'amd64', Maintainer: 'T <t@example.org>', Description: 'greets\n the world\n .\n twice' };
 
   it('declares itself a core handler with an index', () => {

@@ -1,3 +1,4 @@
+import { withBytes } from '../../support/bytes-handler.js';
 import { expect } from 'chai';
 import { makeZip } from '../../support/zips.js';
 import { GoFormatHandler, escapeGoPath, unescapeGoPath } from '../../../supervisor/formats/core/go.js';
@@ -6,7 +7,7 @@ import { bytes, expectInvalid, text } from './packages.js';
 const info = (version: string) => bytes(JSON.stringify({ Version: version, Time: '2024-03-01T10:00:00Z' }));
 
 describe('core format go', () => {
-  const handler = new GoFormatHandler();
+  const handler = withBytes(new GoFormatHandler());
 
   it('declares itself a core handler with an index', () => {
     expect(handler.formatKey).to.equal('go');

@@ -1,3 +1,4 @@
+import { withBytes } from '../../support/bytes-handler.js';
 import { expect } from 'chai';
 import YAML from 'yaml';
 import { HelmFormatHandler } from '../../../supervisor/formats/core/helm.js';
@@ -10,7 +11,7 @@ const chart = (folder: string, yaml: string): Promise<Buffer> =>
 const meta = (path: string, version: string, checksumSha256: string | null = null) => ({ path, version, contentType: 'application/gzip', sizeBytes: 1, checksumSha256 });
 
 describe('core format: helm', () => {
-  const handler = new HelmFormatHandler({ now: () => new Date('2024-03-05T06:07:08Z') });
+  const handler = withBytes(new HelmFormatHandler({ now: () => new Date('2024-03-05T06:07:08Z') }));
 
   it('accepts a packaged chart whose Chart.yaml agrees with the file name', async () => {
     const data = await chart('nginx', chartYaml('nginx', '1.2.3'));

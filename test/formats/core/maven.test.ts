@@ -1,3 +1,4 @@
+import { withBytes } from '../../support/bytes-handler.js';
 import { expect } from 'chai';
 import { XMLParser } from 'fast-xml-parser';
 import crypto from 'node:crypto';
@@ -16,7 +17,7 @@ const jar = (): Promise<Buffer> =>
 const meta = (path: string, version: string) => ({ path, version, contentType: 'application/java-archive', sizeBytes: 1, checksumSha256: null });
 
 describe('core format: maven', () => {
-  const handler = new MavenFormatHandler({ now: () => new Date('2024-03-05T06:07:08Z') });
+  const handler = withBytes(new MavenFormatHandler({ now: () => new Date('2024-03-05T06:07:08Z') }));
 
   it('accepts a jar with its coordinates from the path', async () => {
     const data = await jar();

@@ -1,3 +1,5 @@
+import { withBytes } from '../../support/bytes-handler.js';
+import { bytesSource } from '../../../supervisor/formats/artifact-source.js';
 import { expect } from 'chai';
 import { NpmFormatHandler, npmNameFromPath } from '../../../supervisor/formats/core/npm.js';
 import { FormatUnavailable } from '../../../supervisor/runtime/errors.js';
@@ -8,7 +10,7 @@ const npmTarball = (fields: Record<string, unknown>, extra: Record<string, strin
   tarGz({ 'package/package.json': pkgJson(fields), 'package/index.js': 'module.exports = 1;\n', ...extra });
 
 describe('core format: npm', () => {
-  const handler = new NpmFormatHandler();
+  const handler = withBytes(new NpmFormatHandler());
 
   it('declares the core capabilities and has no native protocol', async () => {
     expect(handler.formatKey).to.equal('npm');
@@ -97,7 +99,7 @@ describe('core format: npm', () => {
     const huge = await tarGz({ 'package/package.json': pkgJson({ name: 'a', version: '1.0.0', pad: 'x'.repeat(1024 * 1024) }) });
     await expectInvalid(handler.validate('a/-/a-1.0.0.tgz', huge), /^package\/package\.json in the npm package tarball is larger than 1 MiB \(\d+ bytes\)$/);
     const capped = new NpmFormatHandler({ totalCap: 1024 * 1024 });
-    await expectInvalid(capped.validate('a/-/a-1.0.0.tgz', zeroBomb(8 * 1024 * 1024)), 'the npm package tarball decompresses to more than 1 MiB');
+    await expectInvalid(capped.validate('a/-/a-1.0.0.tgz', bytesSource(zeroBomb(8 * 1024 * 1024))), 'the npm package tarball decompresses to more than 1 MiB');
   });
 
   it('generates a packument per package with versions, tarballs, integrity and latest by semver', async () => {

@@ -1,10 +1,11 @@
+import { withBytes } from '../../support/bytes-handler.js';
 import { expect } from 'chai';
 import { makeZip } from '../../support/zips.js';
 import { NugetFormatHandler, normalizeVersion } from '../../../supervisor/formats/core/nuget.js';
 import { bytes, expectInvalid, makeNupkg, nuspec, text } from './packages.js';
 
 describe('core format nuget', () => {
-  const handler = new NugetFormatHandler();
+  const handler = withBytes(new NugetFormatHandler());
 
   it('declares itself a core handler with an index', () => {
     expect(handler.formatKey).to.equal('nuget');

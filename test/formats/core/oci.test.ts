@@ -1,3 +1,4 @@
+import { withBytes } from '../../support/bytes-handler.js';
 import { expect } from 'chai';
 import zlib from 'node:zlib';
 import { OciFormatHandler } from '../../../supervisor/formats/core/oci.js';
@@ -48,7 +49,7 @@ async function image() {
 const meta = (path: string) => ({ path, version: null, contentType: 'application/octet-stream', sizeBytes: 1, checksumSha256: null });
 
 describe('core format: oci', () => {
-  const handler = new OciFormatHandler();
+  const handler = withBytes(new OciFormatHandler());
 
   it('declares itself a core handler with an index, registered under oci', () => {
     expect(handler.formatKey).to.equal('oci');

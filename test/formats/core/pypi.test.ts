@@ -1,3 +1,4 @@
+import { withBytes } from '../../support/bytes-handler.js';
 import { expect } from 'chai';
 import { PypiFormatHandler, normalizeProjectName, parsePypiFileName } from '../../../supervisor/formats/core/pypi.js';
 import { expectInvalid, gzip, tarGz, text, zip } from './artifacts.js';
@@ -15,7 +16,7 @@ const meta = (path: string, version: string, checksumSha256: string | null = nul
 const hrefs = (html: string): string[] => [...html.matchAll(/<a href="([^"]*)">([^<]*)<\/a>/g)].map((m) => `${m[1]} ${m[2]}`);
 
 describe('core format: pypi', () => {
-  const handler = new PypiFormatHandler();
+  const handler = withBytes(new PypiFormatHandler());
 
   it('parses wheel and sdist file names per the packaging specs', () => {
     expect(parsePypiFileName('My_Pkg-1.0.0-py3-none-any.whl')).to.deep.equal({ kind: 'wheel', name: 'My_Pkg', project: 'my-pkg', version: '1.0.0', extension: 'whl' });

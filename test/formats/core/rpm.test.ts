@@ -1,3 +1,4 @@
+import { withBytes } from '../../support/bytes-handler.js';
 import { expect } from 'chai';
 import { gunzipSync } from 'node:zlib';
 import { XMLParser } from 'fast-xml-parser';
@@ -5,7 +6,7 @@ import { RpmFormatHandler } from '../../../supervisor/formats/core/rpm.js';
 import { bytes, expectInvalid, makeRpm, sha256, text } from './packages.js';
 
 describe('core format rpm', () => {
-  const handler = new RpmFormatHandler();
+  const handler = withBytes(new RpmFormatHandler());
   const tags = { name: 'hello', version: '2.10', release: '1.el9', arch: 'x86_64' };
 
   it('declares itself a core handler with an index', () => {

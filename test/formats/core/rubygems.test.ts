@@ -1,10 +1,11 @@
+import { withBytes } from '../../support/bytes-handler.js';
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { RubygemsFormatHandler, compareGemVersions } from '../../../supervisor/formats/core/rubygems.js';
 import { bytes, expectInvalid, gemSpecYaml, gzip, makeGem, makeTar, text } from './packages.js';
 
 describe('core format rubygems', () => {
-  const handler = new RubygemsFormatHandler();
+  const handler = withBytes(new RubygemsFormatHandler());
 
   it('declares itself a core handler with an index', () => {
     expect(handler.formatKey).to.equal('rubygems');

@@ -31,10 +31,14 @@ class ControlledHandler extends CoreFormatHandler {
     super({ generatesIndex: true });
   }
 
-  async validate(): Promise<void> {}
+  protected async validateBytes(): Promise<void> {}
 
-  async parseMetadata(path: string, data: Uint8Array): Promise<ArtifactMetadata> {
-    return { path, version: null, contentType: 'application/octet-stream', sizeBytes: data.byteLength, checksumSha256: null };
+  /** What each parse-metadata call was given, as text. */
+  parsed: string[] = [];
+
+  protected async parseBytes(path: string, data: Uint8Array): Promise<ArtifactMetadata> {
+    this.parsed.push(Buffer.from(data).toString());
+    return { path, version: '2.0', contentType: 'text/x-parsed', sizeBytes: data.byteLength, checksumSha256: null, properties: [['seen', Buffer.from(data).toString()]] };
   }
 
   async generateIndex(artifacts: ArtifactMetadata[]): Promise<IndexFile[] | null> {
@@ -76,13 +80,46 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) describe(`index regen
     handler = new ControlledHandler();
     routing = new RoutingTable();
     routing.addCore(handler, true);
-    builder = new IndexBuilder({ store, blobs, leases: new BlobLeases({ store, blobs, nodeId: 'node-a' }), routing, logger: pino({ level: 'silent' }) });
+    builder = new IndexBuilder({ store, blobs, leases: new BlobLeases({ store, blobs, nodeId: 'node-a' }), routing, logger: pino({ level: 'silent' }), baseUrl: () => 'http://localhost:8080' });
     repository = await store.insertRepository({ id: randomUUID(), key: 'repo', format: 'controlled', description: null, public: false });
   });
 
   afterEach(async () => {
     await store.close();
     await engine.dispose();
+  });
+
+  it('parses again, before generating the index, the artifacts another handler parsed, and hands generate-index the context on the base URL', async () => {
+    const staged = await blobs.stage(Buffer.from('hello'));
+    await blobs.put(staged);
+    const stored = (parsedBy: string | null) =>
+      store.insertArtifact({
+        id: randomUUID(), repository_id: repository.id, path: `by-${parsedBy ?? 'none'}`, size_bytes: 5, checksum_sha256: staged.sha256,
+        version: '1.0', content_type: 'text/plain', metadata: { version: '1.0' }, parsed_by: parsedBy,
+      });
+    await stored('wasm:an-older-plugin');
+    await stored(null);
+    await stored(handler.parserId);
+    await builder.refresh(repository.id);
+    // Only the two parsed by another handler (or by none known) were parsed again, from their blob.
+    expect(handler.parsed).to.deep.equal(['hello', 'hello']);
+    const rows = await store.listArtifacts(repository.id, {});
+    expect(rows.map((row) => [row.path, row.parsed_by, row.version, row.content_type])).to.deep.equal([
+      ['by-core:controlled@' + handler.parserId.split('@')[1], handler.parserId, '1.0', 'text/plain'],
+      ['by-none', handler.parserId, '2.0', 'text/x-parsed'],
+      ['by-wasm:an-older-plugin', handler.parserId, '2.0', 'text/x-parsed'],
+    ]);
+    expect(rows[1]!.metadata.properties).to.deep.equal({ seen: 'hello' });
+    // generate-index saw the new properties.
+    expect(handler.runs.at(-1)!.find((a) => a.path === 'by-none')!.properties).to.deep.equal([['seen', 'hello']]);
+    expect(await store.getIndexBaseUrl(repository.id)).to.equal('http://localhost:8080');
+
+    // A reparse asked for: every row again; refreshStale finds the repository by itself.
+    handler.parsed = [];
+    expect(await store.forgetArtifactParses(repository.id)).to.equal(3);
+    await builder.refreshStale();
+    while (await store.hasArtifactsNotParsedBy(repository.id, handler.parserId)) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(handler.parsed).to.have.length(3);
   });
 
   it('runs one at a time per repository, and a burst waits for one shared run that sees every artifact', async () => {
@@ -119,7 +156,7 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) describe(`index regen
     try {
       const otherBlobs = new FileBlobStore(path.join(config.dataDir, 'blobs'), 'node-b');
       await otherBlobs.prepare();
-      const other = new IndexBuilder({ store: otherStore, blobs: otherBlobs, leases: new BlobLeases({ store: otherStore, blobs: otherBlobs, nodeId: 'node-b' }), routing, logger: pino({ level: 'silent' }) });
+      const other = new IndexBuilder({ store: otherStore, blobs: otherBlobs, leases: new BlobLeases({ store: otherStore, blobs: otherBlobs, nodeId: 'node-b' }), routing, logger: pino({ level: 'silent' }), baseUrl: () => 'http://localhost:8080' });
       let release!: () => void;
       handler.gate = new Promise((resolve) => (release = resolve));
       await addArtifact('a');

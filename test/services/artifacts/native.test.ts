@@ -28,8 +28,8 @@ class ListingHandler extends CoreFormatHandler {
     super({ generatesIndex: false });
   }
 
-  async validate(): Promise<void> {}
-  async parseMetadata(path: string): Promise<ArtifactMetadata> {
+  protected async validateBytes(): Promise<void> {}
+  protected async parseBytes(path: string): Promise<ArtifactMetadata> {
     return { path, version: null, contentType: 'text/plain', sizeBytes: 0, checksumSha256: null };
   }
   async generateIndex(): Promise<null> {
