@@ -121,12 +121,17 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) describe(`native prot
     expect(await ask(nodeA)).to.equal('a\nb\nc');
   });
 
-  it('moves the generation with every artifact write, and answers undefined for no repository', async () => {
+  it('moves the generation with every artifact write and re-parse, and answers undefined for no repository', async () => {
     const before = (await storeA.artifactsGeneration(repository.id))!;
     await storeA.transaction((tx) => tx.insertArtifact(artifact('x')));
     await storeA.transaction((tx) => tx.replaceArtifact(artifact('x')));
+    const y = artifact('y');
+    await storeA.transaction((tx) => tx.insertArtifact(y));
+    // A re-parse changes what the list shows; one of a row replaced meanwhile changes nothing.
+    expect(await storeA.updateArtifactParse(y.id, y.checksum_sha256, { version: '2', content_type: 'text/plain', metadata: {}, parsed_by: 'core:listing' })).to.equal(true);
+    expect(await storeA.updateArtifactParse(y.id, 'c'.repeat(64), { version: '3', content_type: 'text/plain', metadata: {}, parsed_by: 'core:listing' })).to.equal(false);
     await storeA.transaction((tx) => tx.deleteArtifact(repository.id, 'x'));
-    expect(await storeA.artifactsGeneration(repository.id)).to.equal(before + 3);
+    expect(await storeA.artifactsGeneration(repository.id)).to.equal(before + 5);
     expect(await storeA.artifactsGeneration(randomUUID())).to.equal(undefined);
   });
 });
