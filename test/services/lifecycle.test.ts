@@ -229,6 +229,11 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       expect(await store.getFormatHandler('pypi')).to.include({ handler_type: 'core', replaced_by: null, is_enabled: true, display_name: 'PyPI' });
       expect(handlersChanged).to.deep.equal(['pypi', 'pypi', 'pypi', 'pypi']);
       expect(await store.allPlugins()).to.deep.equal([]);
+
+      // The flag on a key that is no core format installs as usual, with a warning.
+      const plain = await lifecycle.install({ kind: 'local', path: await pluginFolder('demo', manifest('demo-format', '1.0.0', 'demo'), 'good'), replaceCore: true });
+      expect(plain.warnings).to.include('replace_core ignored: demo is not a core format');
+      expect((await store.getFormatHandler('demo'))!.handler_type).to.equal('wasm');
     });
 
     it('refuses components that are not usable handlers with every problem, and starts nothing', async () => {
