@@ -1,6 +1,6 @@
 /**
  * The HTTP server's composition, outermost first: request id → access log → request metrics →
- * errors → host check → auth → routes. Auth sits before the router so that it answers for every path, routed or not; the
+ * errors → host check → dashboard files → auth → routes. Auth sits before the router so that it answers for every path, routed or not; the
  * error middleware sits outside both so that their failures, and unmatched routes, get the
  * contract's error body; the access log sits outside everything so it logs the final status.
  */
@@ -38,6 +38,7 @@ import { pluginRoutes } from './routes/plugins.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { extRoutes } from './routes/ext.js';
 import { repositoryRoutes } from './routes/repositories.js';
+import { uiRoutes } from './routes/ui.js';
 import type { AppState } from './state.js';
 import { publicRepositoryAccess } from './visibility.js';
 
@@ -84,6 +85,8 @@ export function createApp(deps: AppDeps): Koa<AppState> {
   app.use(requestMetrics(deps.metrics));
   app.use(errorHandler(deps.logger));
   app.use(checkHost(deps.config));
+  // The dashboard's files need no credentials: the page asks for a token, and every API call it makes sends one.
+  app.use(uiRoutes());
   app.use(authenticate({ verifier: deps.tokens, allowAnonymous: publicRepositoryAccess((key) => deps.artifacts.isPublic(key)) }));
   app.use(router.routes());
   // Sets 405 with `Allow` (and answers OPTIONS); the error middleware adds the body.

@@ -93,8 +93,9 @@ export class Reconciler implements DesiredStateChanges {
   /** A pass queued and not started yet: later requests join it. */
   private pending: Promise<void> | undefined;
   private timers: NodeJS.Timeout[] = [];
-  /** The heartbeat being written, if any. */
+  /** The process rows being written, if any, and the write queued after it. */
   private beating: Promise<void> | undefined;
+  private nextBeat: Promise<void> | undefined;
   private stopped = false;
   /** Plugins whose files a mutation is writing before their rows exist: not swept. */
   private readonly preparing = new Set<string>();
@@ -130,6 +131,7 @@ export class Reconciler implements DesiredStateChanges {
     this.stopped = true;
     for (const timer of this.timers) clearInterval(timer);
     await this.deps.notifier.stop();
+    await this.nextBeat;
     await this.beating;
     await this.serially(async () => {
       await Promise.all(this.deps.routing.retireAll().map((handler) => handler.drain()));
@@ -274,7 +276,8 @@ export class Reconciler implements DesiredStateChanges {
         this.deps.logger.error({ plugin: row.id, err: error.message }, 'could not reconcile a plugin');
       });
     }
-    await this.writeProcesses();
+    // In turn with the heartbeats' writes of the same rows.
+    await this.heartbeat();
   }
 
   private async reconcilePlugin(row: PluginRow, enabled: boolean, current: PluginNodeStateRow | undefined): Promise<void> {
@@ -389,19 +392,35 @@ export class Reconciler implements DesiredStateChanges {
     }
   }
 
-  /** Heartbeat tick (and after a change): every process's figures (the node row is cluster/nodes.ts's). One at a time. */
+  /**
+   * Heartbeat tick, after a commit and at the end of a pass: every process's figures (the
+   * node row is cluster/nodes.ts's). One write at a time: each replaces this node's rows, and
+   * two at once would collide on their keys. Asked during a write, one more follows it (with
+   * the figures of then), shared by every request made meanwhile. A failed write is logged,
+   * never the caller's failure: the next one replaces the rows.
+   */
   private heartbeat(): Promise<void> {
-    this.beating ??= (async () => {
-      try {
-        if (this.stopped) return;
-        await this.writeProcesses();
-      } catch (error) {
-        this.deps.logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not record the heartbeat');
-      } finally {
-        this.beating = undefined;
-      }
-    })();
-    return this.beating;
+    if (this.nextBeat) return this.nextBeat;
+    const start = (): Promise<void> => {
+      const beat: Promise<void> = (async () => {
+        try {
+          if (!this.stopped) await this.writeProcesses();
+        } catch (error) {
+          this.deps.logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not record the heartbeat');
+        }
+      })().finally(() => {
+        if (this.beating === beat) this.beating = undefined;
+      });
+      this.beating = beat;
+      return beat;
+    };
+    if (!this.beating) return start();
+    const next = this.beating.then(() => {
+      this.nextBeat = undefined;
+      return start();
+    });
+    this.nextBeat = next;
+    return next;
   }
 
   private async writeProcesses(): Promise<void> {

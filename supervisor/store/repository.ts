@@ -105,6 +105,12 @@ export class Repository implements StoreOps {
   }
 
   async deletePlugin(id: string): Promise<boolean> {
+    // The nodes' rows of the plugin first, then the plugin. A node rewriting its process rows
+    // (a heartbeat) holds them, then locks the plugin row for its foreign key; the cascade of
+    // a plugin deleted first would take the same two locks the other way round: a deadlock
+    // on PostgreSQL, and the uninstall failing with it.
+    await this.db.run('DELETE FROM plugin_processes WHERE plugin_id = ?', [id]);
+    await this.db.run('DELETE FROM plugin_node_states WHERE plugin_id = ?', [id]);
     return (await this.db.run('DELETE FROM plugins WHERE id = ?', [id])) > 0;
   }
 

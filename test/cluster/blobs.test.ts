@@ -1,10 +1,9 @@
 // Blobs and indexes on supervisor processes (`node dist/supervisor/main.js`, the cluster
 // harness): two nodes on one PostgreSQL schema sharing a blob folder (file:) or an S3 bucket
-// (a real s3rver in this process). The scenarios are those of the in-process run
-// (test/e2e/cluster-blobs.ts).
+// (a real s3rver in this process). The scenarios are in ./blob-scenarios.ts.
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../../supervisor/config.js';
-import { clusterBlobScenarios, type Cluster as BlobCluster } from '../e2e/cluster-blobs.js';
+import { clusterBlobScenarios, type Cluster as BlobCluster } from './blob-scenarios.js';
 import { inspectBlobs, type BlobInspector } from '../support/blob-inspect.js';
 import { startS3, type S3Server } from '../support/s3.js';
 import { startCluster, type Cluster } from './harness.js';

@@ -242,6 +242,45 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       expect(most).to.equal(1);
     });
 
+    it('writes the process rows one write at a time, from passes and from commits alike, and the last write has them all', async () => {
+      const row = await desire();
+      await node.reconcileNow();
+      let writing = 0;
+      let most = 0;
+      let writes = 0;
+      // Only the process rows are written in a transaction here; each write is made slow.
+      const slow = new Proxy(store, {
+        get(target, property, receiver) {
+          if (property === 'transaction') {
+            return async (work: Parameters<Store['transaction']>[0]) => {
+              writes++;
+              most = Math.max(most, ++writing);
+              try {
+                await new Promise((resolve) => setTimeout(resolve, 30));
+                return await target.transaction(work);
+              } finally {
+                writing--;
+              }
+            };
+          }
+          const value = Reflect.get(target, property, receiver);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      await node.stop();
+      routing = new RoutingTable();
+      node = newNode(slow);
+      await registerTestNode(store, config.cluster.nodeId);
+      await node.start();
+      writes = 0;
+      // Each commit asks for a write at once, each pass at its end: they would overlap.
+      await Promise.all(Array.from({ length: 5 }, () => [node.commit(async () => undefined), node.reconcileNow()]).flat());
+      expect(most).to.equal(1);
+      expect(writes).to.be.within(2, 10);
+      const rows = await store.listProcesses(row.id, '2000-01-01T00:00:00.000Z');
+      expect(rows.map((process) => process.pid)).to.deep.equal(routing.plugin(row.id)!.pids());
+    });
+
     it('stopping drains every plugin and removes this node\'s rows', async () => {
       const row = await desire();
       await node.reconcileNow();

@@ -3,6 +3,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { expect } from 'chai';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { migrate } from '../../supervisor/store/migrate.js';
 import { openStore } from '../../supervisor/store/open.js';
 import { SQLITE_FILE } from '../../supervisor/store/sqlite.js';
@@ -367,6 +368,33 @@ function storeSuite(fixture: EngineFixture): void {
       }
       expect(await store.nodeStatesOf('gone')).to.deep.equal([]);
       expect(await store.listProcesses(plugin.id, '2000-01-01T00:00:00.000Z')).to.deep.equal([]);
+    });
+
+    // Several nodes share a database on PostgreSQL only.
+    if (fixture.engine === 'postgres') it('delete a plugin while another node rewrites its process rows, without a deadlock', async () => {
+      const [kept, deleted] = [await store.insertPlugin(samplePlugin(await putWasm(store), 'kept')), await store.insertPlugin(samplePlugin(await putWasm(store), 'deleted'))];
+      await putNode('beating', new Date().toISOString());
+      await store.replaceNodeProcesses('beating', [process(kept.id, 0, 1), process(deleted.id, 0, 2)]);
+      // The other node's heartbeat, paused between its two steps: its rows deleted, then written again.
+      const heartbeat = new pg.Client({ connectionString: config.databaseUrl });
+      await heartbeat.connect();
+      try {
+        await heartbeat.query("CREATE TEMP TABLE earlier AS SELECT * FROM plugin_processes WHERE node_id = 'beating'");
+        await heartbeat.query('BEGIN');
+        await heartbeat.query("DELETE FROM plugin_processes WHERE node_id = 'beating'");
+        const deleting = store.transaction((tx) => tx.deletePlugin(deleted.id));
+        // The deletion waits for the heartbeat's rows (or, before the fix, holds the plugin row and waits).
+        await delay(300);
+        // The heartbeat writes its rows again: a deadlock, before the fix, once the deletion waits for them.
+        await heartbeat.query('INSERT INTO plugin_processes SELECT * FROM earlier WHERE EXISTS (SELECT 1 FROM plugins WHERE id = earlier.plugin_id)');
+        await heartbeat.query('COMMIT');
+        expect(await deleting).to.equal(true);
+      } finally {
+        await heartbeat.end();
+      }
+      expect(await store.getPlugin(deleted.id)).to.equal(undefined);
+      expect((await store.listProcesses(kept.id, '2000-01-01T00:00:00.000Z')).map((row) => row.pid)).to.deep.equal([1]);
+      expect(await store.listProcesses(deleted.id, '2000-01-01T00:00:00.000Z')).to.deep.equal([]);
     });
   });
 

@@ -1,6 +1,6 @@
 // Blobs and indexes with two or more supervisors on one database and one blob store: the
-// scenarios, written against a list of nodes (`{url, call}`) so that they run the same on
-// nodes started in this process (cluster-blobs.test.ts) or as child processes.
+// scenarios, written against a list of nodes (`{url, call}`) so that they run on whatever
+// started them: blobs.test.ts runs them on supervisor processes (the cluster harness).
 import { createHash, randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { tarGz } from '../formats/core/artifacts.js';
