@@ -5,15 +5,24 @@
  * before the limits) is installed over and over (refused with 422), then while a component
  * just under the function limit is installed (transpiled in the worker) and uninstalled.
  * Target: `/health` p99 under 50 ms during the installs.
+ *
+ * Then (`runExtFlood`, also on its own: `node -e "import('./dist/bench/hardening.js').then((m) => m.runExtFlood())"`):
+ * what anonymous `/ext` calls on a public repository of 3,000 artifacts cost everybody else.
+ * `/health` is probed back to back, idle and while EXT_CONCURRENCY clients call `/ext` in
+ * loops (the puppet fixture plugin, 1 instance; a refused client waits its `Retry-After`);
+ * each call hands the plugin the repository's artifact list. Figures: `/health` p99, /ext calls per second, and how many were refused (503).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { loadConfig } from '../supervisor/config.js';
 import { COMPONENT_LIMITS } from '../supervisor/runtime/component.js';
+import { openStore } from '../supervisor/store/open.js';
 import { startSupervisor } from '../supervisor/supervisor.js';
+import { fixtureWasm, repoRoot } from '../test/support/fixtures.js';
+import { readFile } from 'node:fs/promises';
 import { manyFunctionsComponent } from '../test/support/many-functions.js';
 import { makeZip } from '../test/support/zips.js';
 import { ms, note, now, report, Samples } from './lib.js';
@@ -23,6 +32,100 @@ const HOSTILE_FUNCTIONS = 20_000;
 const ALLOWED_FUNCTIONS = COMPONENT_LIMITS.maxFunctions - 10;
 
 export async function run(): Promise<void> {
+  await runComponentInstalls();
+  await runExtFlood();
+}
+
+const EXT_ARTIFACTS = 3000;
+const EXT_CONCURRENCY = 40;
+
+export async function runExtFlood(): Promise<void> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'pk-bench-ext-'));
+  const token = randomBytes(16).toString('hex');
+  const config = loadConfig({ DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', ADMIN_TOKEN: token });
+  const supervisor = await startSupervisor(config, pino({ level: 'silent' }));
+  const headers = { authorization: `Bearer ${token}` };
+  const store = await openStore(config);
+  try {
+    const toml = await readFile(path.join(repoRoot, 'test/fixtures/puppet/plugin.toml'), 'utf8');
+    const form = new FormData();
+    const zip = makeZip([
+      { name: 'plugin.toml', data: toml },
+      { name: 'plugin.wasm', data: Buffer.from(await fixtureWasm('puppet')) },
+    ]);
+    form.set('file', new Blob([new Uint8Array(zip)]), 'puppet.zip');
+    const installed = await fetch(`${supervisor.url}/api/v1/plugins/install/zip`, { method: 'POST', headers, body: form });
+    if (installed.status !== 201) throw new Error(`the puppet install answered ${installed.status}: ${await installed.text()}`);
+    const created = await fetch(`${supervisor.url}/api/v1/repositories`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify({ key: 'flood', format: 'puppet', public: true }),
+    });
+    const repository = (await created.json()) as { id: string };
+    if (created.status !== 201) throw new Error(`the repository answered ${created.status}`);
+    // The rows only (the bytes play no part in what /ext costs), written as uploads would.
+    await store.transaction(async (tx) => {
+      for (let i = 0; i < EXT_ARTIFACTS; i++) {
+        const name = `some-fairly-long-package-name-${i}`;
+        await tx.insertArtifact({
+          id: randomUUID(),
+          repository_id: repository.id,
+          path: `packages/${name}/${i % 50}.${i % 7}.${i}/${name}-${i % 50}.${i % 7}.${i}-py3-none-any.whl`,
+          size_bytes: 1000 + i,
+          checksum_sha256: createHash('sha256').update(String(i)).digest('hex'),
+          version: `${i % 50}.${i % 7}.${i}`,
+          content_type: 'application/zip',
+          metadata: {},
+        });
+      }
+    });
+    const health = async (busy: Promise<unknown> | null, idleMs: number): Promise<Samples> => {
+      const samples = new Samples();
+      let done = false;
+      void busy?.finally(() => (done = true));
+      const until = now() + idleMs;
+      while (busy ? !done : now() < until) {
+        const started = now();
+        await (await fetch(`${supervisor.url}/health`)).arrayBuffer();
+        samples.add(started, now() - started);
+      }
+      return samples;
+    };
+    await health(null, ms(500));
+    const idle = await health(null, ms(3000));
+    let served = 0;
+    let refused = 0;
+    const until = now() + ms(8000);
+    const flood = Promise.all(
+      Array.from({ length: EXT_CONCURRENCY }, async () => {
+        while (now() < until) {
+          const answer = await fetch(`${supervisor.url}/ext/puppet/flood/simple/`);
+          await answer.arrayBuffer();
+          if (answer.status === 200) served++;
+          else if (answer.status === 503) {
+            refused++;
+            // A well-behaved client waits as told.
+            await new Promise((resolve) => setTimeout(resolve, 1000 * Number(answer.headers.get('retry-after') ?? 1)));
+          } else throw new Error(`/ext answered ${answer.status}`);
+        }
+      }),
+    );
+    const during = await health(flood, 0);
+    await flood;
+    note(`ext flood: ${served} served, ${refused} refused (503), ${during.count} /health probes`);
+    const metric = `${EXT_CONCURRENCY}_concurrent_ext_on_${EXT_ARTIFACTS}_artifacts`;
+    report({ bench: 'hardening', metric: `health_p99_during_${metric}`, value: during.percentile(99), unit: 'ms', baseline: idle.percentile(99) });
+    report({ bench: 'hardening', metric: `health_max_during_${metric}`, value: during.max(), unit: 'ms', baseline: idle.max() });
+    report({ bench: 'hardening', metric: `ext_served_per_s_${metric}`, value: served / (ms(8000) / 1000), unit: 'calls/s' });
+    report({ bench: 'hardening', metric: `ext_refused_per_s_${metric}`, value: refused / (ms(8000) / 1000), unit: 'calls/s' });
+  } finally {
+    await store.close();
+    await supervisor.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function runComponentInstalls(): Promise<void> {
   note(`building the ${HOSTILE_FUNCTIONS}-function component (cached after the first run; the first build takes ~40 s)`);
   const hostile = await manyFunctionsComponent(HOSTILE_FUNCTIONS);
   const allowed = await manyFunctionsComponent(ALLOWED_FUNCTIONS);

@@ -117,7 +117,7 @@ connection.onRequest(methods.ParseMetadata, (params) => guestCall((p) => p.parse
 connection.onRequest(methods.Validate, (params) => guestCall(async (p) => (await p.validate(params.path, artifactInput(params)), null)));
 connection.onRequest(methods.GenerateIndex, ({ artifacts, context }) => guestCall((p) => p.generateIndex(artifacts, context ?? NO_CONTEXT)));
 connection.onRequest(methods.HandleRequest, ({ request, context, artifacts }) =>
-  guestCall((p) => p.handleRequest(request, context, artifacts)),
+  guestCall((p) => p.handleRequest(request, context, methods.decodeArtifacts(artifacts))),
 );
 
 const NO_CONTEXT = { repoKey: '', baseUrl: '', downloadBaseUrl: '' };

@@ -94,7 +94,24 @@ export interface GenerateIndexParams {
 export interface HandleRequestParams {
   request: HttpRequest;
   context: RepoContext;
-  artifacts: ArtifactMetadata[];
+  artifacts: ArtifactList;
+}
+
+/**
+ * A repository's artifact metadata as a call carries it: the list, or the list already
+ * encoded as UTF-8 JSON. The supervisor sends the encoded form for `/ext`: encoded once per
+ * repository generation and shared by every call, it crosses as raw bytes (no per-call
+ * walk or JSON.stringify of thousands of objects on the supervisor's event loop).
+ */
+export type ArtifactList = ArtifactMetadata[] | Uint8Array;
+
+export function encodeArtifacts(artifacts: ArtifactMetadata[]): Uint8Array {
+  return Buffer.from(JSON.stringify(artifacts), 'utf8');
+}
+
+export function decodeArtifacts(artifacts: ArtifactList): ArtifactMetadata[] {
+  if (!(artifacts instanceof Uint8Array)) return artifacts;
+  return JSON.parse(Buffer.from(artifacts.buffer, artifacts.byteOffset, artifacts.byteLength).toString('utf8')) as ArtifactMetadata[];
 }
 
 /** Resolves once the component is loaded; the supervisor routes no call before it. */

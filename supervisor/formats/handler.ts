@@ -7,6 +7,7 @@
  * handler rejecting an artifact throws `ArtifactInvalid` exactly as a plugin's `err` does.
  */
 import type {
+  ArtifactList,
   ArtifactMetadata,
   HttpRequest,
   HttpResponse,
@@ -17,7 +18,7 @@ import type {
 
 import type { PoolLimits, PoolState, ProcessInfo } from '../runtime/pool.js';
 
-export type { ArtifactMetadata, HttpRequest, HttpResponse, IndexFile, InterfaceVersion, RepoContext };
+export type { ArtifactList, ArtifactMetadata, HttpRequest, HttpResponse, IndexFile, InterfaceVersion, RepoContext };
 
 /**
  * The artifact a handler validates and parses, read in the ranges the handler needs (a large
@@ -76,7 +77,7 @@ export interface FormatHandler {
    */
   generateIndex(artifacts: ArtifactMetadata[], context: RepoContext): Promise<IndexFile[] | null>;
   /** Native client protocol; only called when `capabilities.handle_request` is true. */
-  handleRequest(request: HttpRequest, context: RepoContext, artifacts: ArtifactMetadata[]): Promise<HttpResponse>;
+  handleRequest(request: HttpRequest, context: RepoContext, artifacts: ArtifactList): Promise<HttpResponse>;
 
   /** Linear memory in use now (a plugin's), for the format test endpoint; null for core handlers. */
   memoryUsedBytes(): Promise<number | null>;

@@ -6,6 +6,9 @@
  * table in one synchronous step: a call that looked a handler up finishes on it, every later
  * lookup sees the change. An operation that takes a handler out returns it, and whoever made
  * the change drains what it got back (a core handler drains at once).
+ *
+ * A plugin may serve a core key (installed with `replace_core`): its version is routed over
+ * the core handler, which the table keeps and routes again when the plugin is retired.
  */
 import { FormatUnavailable } from '../runtime/errors.js';
 import type { FormatHandler, PluginHandler } from './handler.js';
@@ -20,11 +23,14 @@ interface Route {
 export class RoutingTable {
   private readonly routes = new Map<string, Route>();
   private readonly keyOfPlugin = new Map<string, string>();
+  /** The compiled-in handlers, whether they serve their key now or a plugin replaces them. */
+  private readonly cores = new Map<string, Route>();
   private readonly activations: Array<(formatKey: string) => void> = [];
 
   /**
    * Calls `listener` each time a plugin version starts serving a key (a new plugin, a reload,
-   * a plugin replacing a core handler): what it parsed may differ from what is stored.
+   * a plugin replacing a core handler), and when a core handler serves its key again (the
+   * plugin replacing it retired): what it parsed may differ from what is stored.
    */
   onActivate(listener: (formatKey: string) => void): void {
     this.activations.push(listener);
@@ -54,7 +60,9 @@ export class RoutingTable {
 
   /** Routes a compiled-in format (at start): it serves its key when `enabled`. */
   addCore(handler: FormatHandler, enabled: boolean): void {
-    this.routes.set(handler.formatKey, { handler, enabled, pluginId: null });
+    const route = { handler, enabled, pluginId: null };
+    this.cores.set(handler.formatKey, route);
+    this.routes.set(handler.formatKey, route);
   }
 
   /**
@@ -62,7 +70,8 @@ export class RoutingTable {
    * Returns what it replaced: the plugin's previous version, to drain.
    */
   activate(pluginId: string, handler: PluginHandler, enabled: boolean): PluginHandler | undefined {
-    const previous = this.retire(pluginId);
+    const previousKey = this.keyOfPlugin.get(pluginId);
+    const previous = previousKey === undefined ? undefined : this.takeOut(pluginId, previousKey);
     this.routes.set(handler.formatKey, { handler, enabled, pluginId });
     this.keyOfPlugin.set(pluginId, handler.formatKey);
     for (const listener of this.activations) listener(handler.formatKey);
@@ -78,25 +87,36 @@ export class RoutingTable {
     return this.activate(pluginId, handler, key !== undefined && this.routes.get(key)!.enabled);
   }
 
-  /** Serves or stops serving a key; its handler (and a plugin's processes) stays. */
+  /** Serves or stops serving a key (one flag, whichever handler serves it); its handler (and a plugin's processes) stays. */
   setEnabled(formatKey: string, enabled: boolean): void {
     const route = this.routes.get(formatKey);
     if (route) route.enabled = enabled;
+    const core = this.cores.get(formatKey);
+    if (core) core.enabled = enabled;
   }
 
-  /** Takes the plugin's running version out of the table; returns it, to drain. */
+  /** Takes the plugin's running version out of the table (a core handler it replaced serves again); returns it, to drain. */
   retire(pluginId: string): PluginHandler | undefined {
     const key = this.keyOfPlugin.get(pluginId);
     if (key === undefined) return undefined;
-    const route = this.routes.get(key)!;
-    this.routes.delete(key);
-    this.keyOfPlugin.delete(pluginId);
-    return route.handler as PluginHandler;
+    const retired = this.takeOut(pluginId, key);
+    if (this.cores.has(key)) for (const listener of this.activations) listener(key);
+    return retired;
   }
 
   /** Takes every plugin out (shutdown); returns their handlers, to drain. */
   retireAll(): PluginHandler[] {
-    return [...this.keyOfPlugin.keys()].map((pluginId) => this.retire(pluginId)!);
+    return [...this.keyOfPlugin].map(([pluginId, key]) => this.takeOut(pluginId, key));
+  }
+
+  /** The plugin's version out of the table, the core handler of its key (if any) back in; no listener told. */
+  private takeOut(pluginId: string, key: string): PluginHandler {
+    const route = this.routes.get(key)!;
+    const core = this.cores.get(key);
+    if (core) this.routes.set(key, core);
+    else this.routes.delete(key);
+    this.keyOfPlugin.delete(pluginId);
+    return route.handler as PluginHandler;
   }
 
   /** The plugin's running version on this node. */

@@ -20,6 +20,7 @@ import type { PoolLimits, PoolState, ProcessInfo, VersionPool } from '../runtime
 import { checkHttpResponse, checkIndexResult, checkMetadata } from './plugin-results.js';
 import { readAll } from './artifact-source.js';
 import type {
+  ArtifactList,
   ArtifactMetadata,
   ArtifactSource,
   Capabilities,
@@ -154,7 +155,7 @@ export class WasmFormatHandler implements PluginHandler {
     return checkIndexResult(this.formatKey, await this.pool.call(GenerateIndex, { artifacts, context }));
   }
 
-  async handleRequest(request: HttpRequest, context: RepoContext, artifacts: ArtifactMetadata[]): Promise<HttpResponse> {
+  async handleRequest(request: HttpRequest, context: RepoContext, artifacts: ArtifactList): Promise<HttpResponse> {
     if (!this.capabilities.handle_request) {
       throw new FormatUnavailable(`the ${this.formatKey} plugin does not serve a native protocol`);
     }

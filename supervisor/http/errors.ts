@@ -1,7 +1,8 @@
 /**
  * Every failure becomes the contract's error body `{error, message, ...extra}` with its
  * status, and no response leaves with an empty error body:
- * - `ServiceError`: as the service built it (it decides what the client is told);
+ * - `ServiceError`: as the service built it (it decides what the client is told); a `Busy`
+ *   one (503) also says when to try again (`Retry-After`);
  * - `PluginFailure`: the status of the contract's "Plugin failures" table, its code and message
  *   (which already names the limit that was hit);
  * - `ComponentRefused` (the runtime would not transpile the component): 422
@@ -18,7 +19,7 @@ import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { PluginFailureCode } from '../runtime/errors.js';
 import { ComponentRefused, PluginFailure } from '../runtime/errors.js';
-import { ServiceError } from '../services/errors.js';
+import { Busy, ServiceError } from '../services/errors.js';
 import { DatabaseUnavailable } from '../store/store.js';
 import type { AppContext, AppMiddleware } from './state.js';
 
@@ -45,6 +46,7 @@ export function errorHandler(logger: Logger): AppMiddleware {
     } catch (error) {
       const { status, body } = describeFailure(error, ctx, logger);
       ctx.status = status;
+      if (error instanceof Busy) ctx.set('Retry-After', String(error.retryAfterSeconds));
       ctx.body = body;
       ctx.state.errorCode = body.error;
       return;

@@ -353,7 +353,7 @@ const SCHEMAS: Record<string, Schema> = {
   ProcessList: listOf('Process'),
   FormatHandler: {
     type: 'object',
-    required: ['id', 'format_key', 'plugin_id', 'handler_type', 'display_name', 'extensions', 'is_enabled', 'priority', 'capabilities', 'repository_count'],
+    required: ['id', 'format_key', 'plugin_id', 'handler_type', 'display_name', 'extensions', 'is_enabled', 'priority', 'capabilities', 'repository_count', 'replaces_core'],
     properties: {
       id: { type: 'string', format: 'uuid' },
       format_key: { type: 'string' },
@@ -366,6 +366,7 @@ const SCHEMAS: Record<string, Schema> = {
       priority: { type: 'integer' },
       capabilities: ref('schemas', 'Capabilities'),
       repository_count: { type: 'integer' },
+      replaces_core: { type: 'boolean', description: 'A plugin installed with replace_core serves this core key now (handler_type wasm, its plugin_id).' },
       created_at: { type: 'string', format: 'date-time' },
       updated_at: { type: 'string', format: 'date-time' },
     },
@@ -468,18 +469,38 @@ const SCHEMAS: Record<string, Schema> = {
       url: { type: 'string', description: 'https (or ssh) URL of the repository.' },
       ref: { type: 'string', description: 'Branch, tag or commit; the default branch when absent.' },
       path: { type: 'string', description: 'Folder holding plugin.toml, for repositories of several plugins.' },
+      replace_core: {
+        type: 'boolean',
+        default: false,
+        description: 'Serve a core format key in place of its core handler (which serves again when the plugin is disabled or uninstalled). Without it a core key is refused with 409 format_key_conflict.',
+      },
     },
   },
   LocalInstall: {
     type: 'object',
     required: ['path'],
     additionalProperties: false,
-    properties: { path: { type: 'string', description: 'A folder inside PLUGINS_LOCAL_ROOTS.' } },
+    properties: {
+      path: { type: 'string', description: 'A folder inside PLUGINS_LOCAL_ROOTS.' },
+      replace_core: {
+        type: 'boolean',
+        default: false,
+        description: 'Serve a core format key in place of its core handler (which serves again when the plugin is disabled or uninstalled). Without it a core key is refused with 409 format_key_conflict.',
+      },
+    },
   },
   ZipUpload: {
     type: 'object',
     description: `The ZIP in one of the fields ${ZIP_FIELDS.join(', ')}.`,
     properties: Object.fromEntries(ZIP_FIELDS.map((field) => [field, { type: 'string', contentMediaType: 'application/zip' }])),
+  },
+  ZipInstall: {
+    type: 'object',
+    description: `The ZIP in one of the fields ${ZIP_FIELDS.join(', ')}; \`replace_core\` as a field or a query parameter.`,
+    properties: {
+      ...Object.fromEntries(ZIP_FIELDS.map((field) => [field, { type: 'string', contentMediaType: 'application/zip' }])),
+      replace_core: { enum: ['true', 'false'], description: 'Serve a core format key in place of its core handler (see GitInstall).' },
+    },
   },
   ReloadRequest: {
     type: 'object',
@@ -590,6 +611,7 @@ const PARAMETERS: Record<string, Schema> = {
   LogStream: query('stream', { enum: ['stdout', 'stderr', 'host'] }, 'Only lines of this stream.'),
   LogLimit: query('limit', { type: 'integer', minimum: 1, maximum: 1000, default: 100 }, 'Most lines returned (the newest).'),
   Limit: query('limit', { type: 'integer', minimum: EVENT_LIMIT_RANGE.min, maximum: EVENT_LIMIT_RANGE.max, default: DEFAULT_EVENT_LIMIT }, 'Most events returned.'),
+  ReplaceCore: query('replace_core', { type: 'boolean', default: false }, 'Serve a core format key in place of its core handler (also a multipart field).'),
   Force: query('force', { type: 'boolean', default: false }, 'Uninstall even when repositories use the format.'),
   RepositoryKey: { name: 'key', in: 'path', required: true, schema: { type: 'string', pattern: REPOSITORY_KEY.source } },
   ArtifactPath: { name: 'path', in: 'path', required: true, schema: { type: 'string', maxLength: MAX_PATH_LENGTH }, description: 'Relative to the repository; may hold `/`.' },
@@ -690,7 +712,8 @@ const PLUGIN_PATHS: Record<string, PathItem> = {
       id: 'installPluginFromZip',
       summary: 'Install a plugin from an uploaded ZIP',
       tag: 'plugins',
-      body: multipartBody('ZipUpload'),
+      parameters: ['ReplaceCore'],
+      body: multipartBody('ZipInstall'),
       success: [201, 'Installed.', 'InstalledPlugin'],
       errors: ['BadRequest', 'Conflict', 'PayloadTooLarge', 'UnsupportedMediaType', 'Unprocessable'],
     }),
@@ -750,7 +773,7 @@ const PLUGIN_PATHS: Record<string, PathItem> = {
       tag: 'plugins',
       parameters: ['PluginId'],
       body: { ...jsonBody('ReloadRequest'), ...multipartBody('ZipUpload') },
-      success: [200, 'Reloaded (the body is optional: none reloads the recorded source).', 'Plugin'],
+      success: [200, 'Reloaded (the body is optional: none reloads the recorded source), with what changed and any warnings, as an install answers.', 'InstalledPlugin'],
       errors: ['BadRequest', 'NotFound', 'PayloadTooLarge', 'UnsupportedMediaType', 'Unprocessable'],
     }),
   },

@@ -70,11 +70,13 @@ export interface ProcessView {
   last_exit: ProcessExit | null;
 }
 
-export type InstallSource =
+/** `replaceCore`: the admin means the plugin to serve a core key in place of the core handler (api.md). */
+export type InstallSource = (
   | { kind: 'git'; url: string; ref?: string; path?: string }
   /** A ZIP already streamed to a temporary file by the HTTP layer (size-capped). */
   | { kind: 'zip'; file: string }
-  | { kind: 'local'; path: string };
+  | { kind: 'local'; path: string }
+) & { replaceCore?: boolean };
 
 /** Reload: a git ref, an uploaded ZIP, or nothing (re-read the same source). */
 export type ReloadSource = { kind: 'git'; ref?: string } | { kind: 'zip'; file: string } | { kind: 'same' };
@@ -90,7 +92,7 @@ export interface PluginService {
   install(source: InstallSource): Promise<InstalledPluginView>;
   enable(id: string): Promise<PluginView>;
   disable(id: string): Promise<PluginView>;
-  reload(id: string, source: ReloadSource): Promise<PluginView>;
+  reload(id: string, source: ReloadSource): Promise<InstalledPluginView>;
   setLimits(id: string, limits: Partial<ResourceLimits>): Promise<PluginView>;
   uninstall(id: string, options: { force: boolean }): Promise<void>;
   events(id: string, query: { severity?: EventSeverity; limit: number }): Promise<{ items: PluginEventRow[] }>;
@@ -109,7 +111,11 @@ export interface PluginLogService {
   follow(pluginId: string, after: number | undefined, signal: AbortSignal): Promise<AsyncGenerator<PluginLogRow[]>>;
 }
 
-export type FormatView = FormatHandlerRow & { repository_count: number };
+/**
+ * A format as the API shows it: who serves the key now. A core key replaced by an active
+ * plugin shows `handler_type: "wasm"`, the plugin's id and capabilities, `replaces_core: true`.
+ */
+export type FormatView = Omit<FormatHandlerRow, 'replaced_by'> & { repository_count: number; replaces_core: boolean };
 
 export interface FormatTestInput {
   path: string;

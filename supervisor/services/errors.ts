@@ -35,6 +35,13 @@ export const payloadTooLarge = (message: string) => new ServiceError(413, 'paylo
 export const validationFailed = (code: string, message: string, problems: ValidationProblem[]) =>
   new ServiceError(422, code, message, { validation_errors: problems });
 
+/** 503 with `Retry-After`: busy with work of this kind now, not broken; the client may try again then. */
+export class Busy extends ServiceError {
+  constructor(code: string, message: string, readonly retryAfterSeconds: number) {
+    super(503, code, message, { retry_after_seconds: retryAfterSeconds });
+  }
+}
+
 export const gatewayTimeout = (code: string, message: string) => new ServiceError(504, code, message);
 
 /** The caller went away mid-body; nobody reads the answer, but the log says what happened. */

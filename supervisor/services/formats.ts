@@ -47,8 +47,9 @@ export class FormatCatalog implements FormatService {
   }
 
   async list(query: { handler_type?: HandlerType; enabled?: boolean }) {
-    const rows = await this.deps.store.listFormatHandlers(query);
-    const items = await Promise.all(rows.map((row) => this.view(row)));
+    // The type shown depends on whether a replacing plugin is active: filtered on the views.
+    const rows = await this.deps.store.listFormatHandlers({ enabled: query.enabled });
+    const items = (await Promise.all(rows.map((row) => this.view(row)))).filter((view) => query.handler_type === undefined || view.handler_type === query.handler_type);
     return { items, total: items.length };
   }
 
@@ -111,7 +112,8 @@ export class FormatCatalog implements FormatService {
     const result: FormatTestResult = {
       success: false,
       format_key: formatKey,
-      handler_type: row.handler_type,
+      // The handler that ran: a plugin replacing a core handler runs under the core row.
+      handler_type: handler.handlerType,
       execution_time_ms: 0,
       memory_used_bytes: null,
       metadata: null,
@@ -151,7 +153,12 @@ export class FormatCatalog implements FormatService {
   }
 
   private async view(row: FormatHandlerRow): Promise<FormatView> {
+    const { replaced_by: replacedBy, ...fields } = row;
     const repositories = await this.deps.dependents.forFormat(row.format_key);
-    return { ...row, repository_count: repositories.length };
+    const replacing = replacedBy ? await this.deps.store.getPlugin(replacedBy) : undefined;
+    if (replacing?.status === 'active') {
+      return { ...fields, handler_type: 'wasm', plugin_id: replacing.id, capabilities: replacing.capabilities, repository_count: repositories.length, replaces_core: true };
+    }
+    return { ...fields, repository_count: repositories.length, replaces_core: false };
   }
 }

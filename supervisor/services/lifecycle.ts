@@ -90,13 +90,13 @@ export class PluginLifecycle implements PluginService {
     try {
       const { manifest } = pkg;
       const { limits, warnings: limitWarnings } = resolveLimits(manifest, this.deps.config.plugins.defaultLimits, this.deps.config.plugins.maxLimits);
-      await this.checkConflicts(manifest.plugin.name, manifest.format.key);
+      const replacesCore = await this.checkConflicts(manifest.plugin.name, manifest.format.key, source.replaceCore === true);
       const id = randomUUID();
       const row = await this.deps.node.whilePreparing(id, async () => {
         const handler = await this.prepareVersion(id, pkg, limits, () => this.deps.files.removePlugin(id));
         try {
           return await this.deps.node.commit(async () => {
-            const inserted = await this.deps.store.transaction((tx) => this.insertRows(tx, id, pkg, limits, handler));
+            const inserted = await this.deps.store.transaction((tx) => this.insertRows(tx, id, pkg, limits, handler, replacesCore));
             await this.deps.node.adopt(inserted, handler, true);
             return inserted;
           });
@@ -109,8 +109,14 @@ export class PluginLifecycle implements PluginService {
       this.serviceLog('info', row.name, row.version, 'installed', `installed, serving format ${row.format_key}`);
       return {
         ...(await this.view(row)),
-        message: `plugin ${row.name} ${row.version} installed and serving format ${row.format_key}`,
-        warnings: [...pkg.warnings, ...limitWarnings],
+        message: replacesCore
+          ? `plugin ${row.name} ${row.version} installed and serving format ${row.format_key} in place of the core handler`
+          : `plugin ${row.name} ${row.version} installed and serving format ${row.format_key}`,
+        warnings: [
+          ...pkg.warnings,
+          ...limitWarnings,
+          ...(source.replaceCore && !replacesCore ? [`replace_core ignored: ${row.format_key} is not a core format`] : []),
+        ],
       };
     } finally {
       await pkg.cleanup();
@@ -123,12 +129,13 @@ export class PluginLifecycle implements PluginService {
     if (row.status === 'active' && states.length > 0 && states.every((state) => state.state === 'running' && state.generation === row.generation)) {
       return this.viewWith(row, states);
     }
+    const replacesCore = await this.replacesCore(row);
     const updated = await this.deps.node.commit(() =>
       this.deps.store.transaction(async (tx) => {
         const result = await tx.updatePlugin(id, { status: 'active', error_message: null, enabled_at: new Date().toISOString(), generation: row.generation + 1 });
         await tx.updateFormatHandler(row.format_key, { is_enabled: true });
         await this.record(tx, id, 'enabled', `${row.name} enabled`, {});
-        await this.record(tx, id, 'format_handler_enabled', `format ${row.format_key} is served by ${row.name}`, {});
+        await this.record(tx, id, 'format_handler_enabled', `format ${row.format_key} is served by ${row.name}${replacesCore ? ' in place of the core handler' : ''}`, {});
         return result!;
       }),
     );
@@ -142,12 +149,15 @@ export class PluginLifecycle implements PluginService {
 
   async disable(id: string): Promise<PluginView> {
     const row = await this.requirePlugin(id);
+    // A plugin replacing a core handler gives the key back to it: the key stays served.
+    const replacesCore = await this.replacesCore(row);
     const updated = await this.deps.node.commit(() =>
       this.deps.store.transaction(async (tx) => {
         const result = await tx.updatePlugin(id, { status: 'disabled', error_message: null, generation: row.generation + 1 });
-        await tx.updateFormatHandler(row.format_key, { is_enabled: false });
+        if (!replacesCore) await tx.updateFormatHandler(row.format_key, { is_enabled: false });
         await this.record(tx, id, 'disabled', `${row.name} stopped`, {});
-        await this.record(tx, id, 'format_handler_disabled', `format ${row.format_key} is no longer served`, {});
+        const served = replacesCore ? `format ${row.format_key} is served by the core handler again` : `format ${row.format_key} is no longer served`;
+        await this.record(tx, id, 'format_handler_disabled', served, {});
         return result!;
       }),
     );
@@ -155,7 +165,7 @@ export class PluginLifecycle implements PluginService {
     return this.view(updated);
   }
 
-  async reload(id: string, source: ReloadSource): Promise<PluginView> {
+  async reload(id: string, source: ReloadSource): Promise<InstalledPluginView> {
     const row = await this.requirePlugin(id);
     let pkg: PluginPackage;
     try {
@@ -168,6 +178,7 @@ export class PluginLifecycle implements PluginService {
       const { manifest } = pkg;
       this.checkSamePlugin(row, pkg);
       const resolved = resolveLimits(manifest, this.deps.config.plugins.defaultLimits, this.deps.config.plugins.maxLimits);
+      const overridden = Object.keys(row.limits_override ?? {});
       const limits = { ...resolved.limits, ...(row.limits_override ?? {}) };
       const version = manifest.plugin.version;
       const { files, node } = this.deps;
@@ -188,7 +199,15 @@ export class PluginLifecycle implements PluginService {
         if (!handler && !sameFolder) await files.removeVersion(id, row.version, row.wasm_sha256);
         if (!handler) await node.reconcileNow();
         this.serviceLog('info', row.name, version, 'reloaded', `reloaded from ${row.version}`);
-        return this.view(updated);
+        return {
+          ...(await this.view(updated)),
+          message: `plugin ${row.name} reloaded: ${row.version} → ${version}, serving format ${row.format_key}`,
+          warnings: [
+            ...pkg.warnings,
+            ...resolved.warnings,
+            ...(overridden.length > 0 ? [`limits set by an admin kept over the manifest's: ${overridden.join(', ')}`] : []),
+          ],
+        };
       } catch (error) {
         await handler?.drain();
         await discard();
@@ -230,7 +249,9 @@ export class PluginLifecycle implements PluginService {
 
   async uninstall(id: string, options: { force: boolean }): Promise<void> {
     const row = await this.requirePlugin(id);
-    const dependents = await this.deps.dependents.forFormat(row.format_key);
+    // The core handler a plugin replaced serves its repositories again: nothing depends on the plugin.
+    const replacesCore = await this.replacesCore(row);
+    const dependents = replacesCore ? [] : await this.deps.dependents.forFormat(row.format_key);
     if (dependents.length > 0 && !options.force) {
       throw conflict(
         'dependency_conflict',
@@ -240,7 +261,8 @@ export class PluginLifecycle implements PluginService {
     }
     await this.deps.node.commit(() =>
       this.deps.store.transaction(async (tx) => {
-        await tx.deleteFormatHandler(row.format_key);
+        // The core row stays; deleting the plugin clears its `replaced_by`.
+        if (!replacesCore) await tx.deleteFormatHandler(row.format_key);
         await tx.deletePlugin(id);
         await tx.deleteBinaryIfUnused(row.wasm_sha256);
         await this.record(tx, id, 'uninstalled', `uninstalled ${row.name} ${row.version}`, {
@@ -343,7 +365,7 @@ export class PluginLifecycle implements PluginService {
     return undefined;
   }
 
-  private async insertRows(tx: StoreOps, id: string, pkg: PluginPackage, limits: ResourceLimits, handler: PluginHandler): Promise<PluginRow> {
+  private async insertRows(tx: StoreOps, id: string, pkg: PluginPackage, limits: ResourceLimits, handler: PluginHandler, replacesCore: boolean): Promise<PluginRow> {
     const { manifest } = pkg;
     await tx.putBinary(pkg.wasmSha256, pkg.wasm);
     const inserted = await tx.insertPlugin({
@@ -371,7 +393,9 @@ export class PluginLifecycle implements PluginService {
       error_message: null,
       enabled_at: new Date().toISOString(),
     });
-    await tx.insertFormatHandler({
+    if (replacesCore) {
+      if (!(await tx.claimCoreFormat(manifest.format.key, id))) throw this.replacedAlready(manifest.format.key);
+    } else await tx.insertFormatHandler({
       id: randomUUID(),
       format_key: manifest.format.key,
       plugin_id: id,
@@ -386,7 +410,8 @@ export class PluginLifecycle implements PluginService {
     const details = { version: manifest.plugin.version, source_type: pkg.source.type, wasm_sha256: pkg.wasmSha256 };
     await this.record(tx, id, 'installed', `installed ${manifest.plugin.name} ${manifest.plugin.version}`, details);
     await this.record(tx, id, 'enabled', `${manifest.plugin.name} started`, { pids: handler.pids() });
-    await this.record(tx, id, 'format_handler_enabled', `format ${manifest.format.key} is served by ${manifest.plugin.name}`, {});
+    const inPlace = replacesCore ? ' in place of the core handler' : '';
+    await this.record(tx, id, 'format_handler_enabled', `format ${manifest.format.key} is served by ${manifest.plugin.name}${inPlace}`, {});
     return inserted;
   }
 
@@ -409,7 +434,8 @@ export class PluginLifecycle implements PluginService {
       manifest: manifest as unknown as Record<string, unknown>,
       generation: row.generation + 1,
     });
-    await tx.updateFormatHandler(row.format_key, {
+    // A core row keeps describing the core format; only a plugin's own row follows its manifest.
+    if ((await tx.getFormatHandler(row.format_key))?.handler_type === 'wasm') await tx.updateFormatHandler(row.format_key, {
       display_name: manifest.format.display_name,
       description: manifest.format.description,
       extensions: manifest.format.extensions,
@@ -525,16 +551,36 @@ export class PluginLifecycle implements PluginService {
     }
   }
 
-  private async checkConflicts(name: string, formatKey: string): Promise<void> {
+  /**
+   * The name and the key are free (a core key only when the admin asked to replace its core
+   * handler and no plugin replaces it yet); returns whether the plugin will replace a core handler.
+   */
+  private async checkConflicts(name: string, formatKey: string, replaceCore: boolean): Promise<boolean> {
     const existing = await this.deps.store.getPluginByName(name);
     if (existing) {
       throw conflict('plugin_already_exists', `a plugin named ${name} is already installed`, { existing_plugin_id: existing.id });
     }
     const owner = await this.deps.store.getFormatHandler(formatKey);
-    if (owner) {
-      const by = owner.handler_type === 'core' ? 'a core handler' : 'another plugin';
-      throw conflict('format_key_conflict', `format key ${formatKey} is already served by ${by}`);
+    if (!owner) return false;
+    if (owner.handler_type === 'wasm') throw conflict('format_key_conflict', `format key ${formatKey} is already served by another plugin`);
+    if (owner.replaced_by) throw this.replacedAlready(formatKey);
+    if (!replaceCore) {
+      throw conflict(
+        'format_key_conflict',
+        `format key ${formatKey} is served by the core ${formatKey} handler; install with replace_core: true to replace it with this plugin`,
+        { core_handler: formatKey, flag: 'replace_core' },
+      );
     }
+    return true;
+  }
+
+  private replacedAlready(formatKey: string): ServiceError {
+    return conflict('format_key_conflict', `the core ${formatKey} handler is already replaced by another plugin`, { core_handler: formatKey });
+  }
+
+  /** Does this plugin serve a core key in place of the core handler? */
+  private async replacesCore(row: PluginRow): Promise<boolean> {
+    return (await this.deps.store.getFormatHandler(row.format_key))?.replaced_by === row.id;
   }
 
   /** Two installs racing past checkConflicts meet at the unique columns. */

@@ -152,7 +152,7 @@ export class Repository implements StoreOps {
 
   insertFormatHandler(handler: NewFormatHandler): Promise<FormatHandlerRow> {
     const now = timestamp();
-    return this.insert(formatHandlers, { ...handler, created_at: now, updated_at: now });
+    return this.insert(formatHandlers, { ...handler, replaced_by: null, created_at: now, updated_at: now });
   }
 
   updateFormatHandler(formatKey: string, patch: FormatHandlerPatch): Promise<FormatHandlerRow | undefined> {
@@ -161,6 +161,14 @@ export class Repository implements StoreOps {
 
   async deleteFormatHandler(formatKey: string): Promise<boolean> {
     return (await this.db.run('DELETE FROM format_handlers WHERE format_key = ?', [formatKey])) > 0;
+  }
+
+  async claimCoreFormat(formatKey: string, pluginId: string): Promise<boolean> {
+    const claimed = await this.db.get(
+      "UPDATE format_handlers SET replaced_by = ?, updated_at = ? WHERE format_key = ? AND handler_type = 'core' AND replaced_by IS NULL RETURNING id",
+      [pluginId, timestamp(), formatKey],
+    );
+    return claimed !== undefined;
   }
 
   countEnabledFormatHandlers(): Promise<number> {
@@ -379,9 +387,16 @@ export class Repository implements StoreOps {
     return rows.sort((a, b) => byCodeUnit(a.path, b.path));
   }
 
-  insertArtifact(artifact: NewArtifact): Promise<ArtifactRow> {
+  async artifactsGeneration(repositoryId: string): Promise<number | undefined> {
+    const row = await this.db.get('SELECT artifacts_generation FROM repositories WHERE id = ?', [repositoryId]);
+    return row && toNumber(row.artifacts_generation, 'repositories.artifacts_generation');
+  }
+
+  async insertArtifact(artifact: NewArtifact): Promise<ArtifactRow> {
     const now = timestamp();
-    return this.insert(artifacts, { ...artifact, parsed_by: artifact.parsed_by ?? null, created_at: now, updated_at: now });
+    const inserted = await this.insert(artifacts, { ...artifact, parsed_by: artifact.parsed_by ?? null, created_at: now, updated_at: now });
+    await this.moveArtifactsGeneration(artifact.repository_id);
+    return inserted;
   }
 
   async replaceArtifact(artifact: NewArtifact): Promise<ArtifactRow | undefined> {
@@ -390,6 +405,7 @@ export class Repository implements StoreOps {
       `UPDATE artifacts SET ${fields.map(([column]) => `${column} = ?`).join(', ')} WHERE repository_id = ? AND path = ? RETURNING *`,
       [...fields.map(([, value]) => value), artifact.repository_id, artifact.path],
     );
+    await this.moveArtifactsGeneration(artifact.repository_id);
     return updated && decode(artifacts, updated);
   }
 
@@ -410,6 +426,8 @@ export class Repository implements StoreOps {
       'UPDATE artifacts SET version = ?, content_type = ?, metadata = ?, parsed_by = ? WHERE id = ? AND checksum_sha256 = ?',
       [parse.version, parse.content_type, JSON.stringify(parse.metadata), parse.parsed_by, id, checksumSha256],
     );
+    // The /ext artifact list shows the parse: its generation moves (after the row: see below).
+    if (changed > 0) await this.db.run('UPDATE repositories SET artifacts_generation = artifacts_generation + 1 WHERE id = (SELECT repository_id FROM artifacts WHERE id = ?)', [id]);
     return changed > 0;
   }
 
@@ -419,6 +437,7 @@ export class Repository implements StoreOps {
 
   async deleteArtifact(repositoryId: string, path: string): Promise<ArtifactRow | undefined> {
     const deleted = await this.db.get('DELETE FROM artifacts WHERE repository_id = ? AND path = ? RETURNING *', [repositoryId, path]);
+    await this.moveArtifactsGeneration(repositoryId);
     return deleted && decode(artifacts, deleted);
   }
 
@@ -542,6 +561,15 @@ export class Repository implements StoreOps {
 
   private async many<T>(table: Table<T>, sql: string, params: readonly SqlValue[]): Promise<T[]> {
     return (await this.db.all(sql, params)).map((row) => decode(table, row));
+  }
+
+  /**
+   * After the artifact write it goes with: in a transaction both show at once; outside one, a
+   * reader may see the new rows under the old number (read again at the next request), never
+   * the old rows under the new one.
+   */
+  private async moveArtifactsGeneration(repositoryId: string): Promise<void> {
+    await this.db.run('UPDATE repositories SET artifacts_generation = artifacts_generation + 1 WHERE id = ?', [repositoryId]);
   }
 
   /** `sql` selects one row with the count as `n`. */

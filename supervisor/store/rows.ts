@@ -76,11 +76,13 @@ export const formatHandlers: Table<FormatHandlerRow> = {
     is_enabled: 'boolean',
     priority: 'integer',
     capabilities: 'json',
+    replaced_by: 'nullable text',
     created_at: 'text',
     updated_at: 'text',
   },
-  // A handler stays bound to its format and its owner; only its settings change.
-  fixed: ['id', 'format_key', 'plugin_id', 'handler_type', 'created_at'],
+  // A handler stays bound to its format and its owner; only its settings change (a core
+  // row's `replaced_by` only through `claimCoreFormat`).
+  fixed: ['id', 'format_key', 'plugin_id', 'handler_type', 'replaced_by', 'created_at'],
 };
 
 export const pluginEvents: Table<PluginEventRow> = {

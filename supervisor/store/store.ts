@@ -172,6 +172,11 @@ export interface FormatHandlerRow {
   is_enabled: boolean;
   priority: number;
   capabilities: CapabilitySet;
+  /**
+   * A core row only (migration 010): the plugin installed with `replace_core` to serve this
+   * key. It serves it while it is active; otherwise the core handler does. Null when none.
+   */
+  replaced_by: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -275,7 +280,7 @@ export interface FormatListQuery {
 /** A new plugin is at generation 1 unless said otherwise. */
 export type NewPlugin = Omit<PluginRow, 'installed_at' | 'updated_at' | 'generation'> & { generation?: number };
 export type PluginPatch = Partial<Omit<PluginRow, 'id' | 'installed_at' | 'updated_at'>>;
-export type NewFormatHandler = Omit<FormatHandlerRow, 'created_at' | 'updated_at'>;
+export type NewFormatHandler = Omit<FormatHandlerRow, 'created_at' | 'updated_at' | 'replaced_by'>;
 export type FormatHandlerPatch = Partial<Pick<FormatHandlerRow, 'is_enabled' | 'display_name' | 'description' | 'extensions' | 'capabilities' | 'priority'>>;
 export type NewEvent = Omit<PluginEventRow, 'id' | 'created_at' | 'node_id'> & { node_id?: string | null };
 export type NewRepository = Omit<RepositoryRow, 'created_at' | 'updated_at' | 'index_generated_at' | 'index_error'>;
@@ -339,6 +344,11 @@ export interface StoreOps {
   /** Sets `updated_at`; returns the updated row, or undefined when there is none. */
   updateFormatHandler(formatKey: string, patch: FormatHandlerPatch): Promise<FormatHandlerRow | undefined>;
   deleteFormatHandler(formatKey: string): Promise<boolean>;
+  /**
+   * Names `pluginId` as the plugin replacing the core handler of `formatKey`; false when the
+   * key has no core handler or another plugin replaces it already (one claim wins, on any node).
+   */
+  claimCoreFormat(formatKey: string, pluginId: string): Promise<boolean>;
   countEnabledFormatHandlers(): Promise<number>;
 
   /** Events are never deleted with their plugin: they are the audit log. */
@@ -404,6 +414,12 @@ export interface StoreOps {
   getArtifact(repositoryId: string, path: string): Promise<ArtifactRow | undefined>;
   /** Ordered by path (JavaScript string order, the same on both engines); `prefix` keeps the paths starting with it. */
   listArtifacts(repositoryId: string, query: { prefix?: string }): Promise<ArtifactRow[]>;
+  /**
+   * The repository's artifact list generation (migration 009), moved after every insert,
+   * replace, delete and re-parse of its artifacts (in their transaction when there is one), so
+   * a list read under a number holds every write up to it. Undefined when there is no such repository.
+   */
+  artifactsGeneration(repositoryId: string): Promise<number | undefined>;
   /** Throws `UniqueViolation` (column `repository_id, path`) when the path is taken. */
   insertArtifact(artifact: NewArtifact): Promise<ArtifactRow>;
   /** Replaces the artifact at the same repository and path (keeping its id and creation time); undefined when there is none. */

@@ -89,7 +89,6 @@ describe('plugin-keeper new', function () {
     ['1acme', 'is not a valid plugin name'],
     ['acme_format', 'is not a valid plugin name'],
     ['../acme', 'is not a valid plugin name'],
-    ['maven', '"maven" is a core format'],
   ]) {
     it(`refuses the name "${name}" with the manifest's own reason`, async () => {
       const result = await pluginKeeper(['new', name!, '--dir', parent]);

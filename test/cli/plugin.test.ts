@@ -93,11 +93,11 @@ describe('plugin-keeper build, test, sign and pack on a scaffolded plugin', func
       const broken = path.join(root, 'broken');
       await cp(pluginDir, broken, { recursive: true });
       const manifest = await readFile(path.join(broken, 'plugin.toml'), 'utf8');
-      await writeFile(path.join(broken, 'plugin.toml'), manifest.replace('key = "acme-format"', 'key = "npm"'));
+      await writeFile(path.join(broken, 'plugin.toml'), manifest.replace('key = "acme-format"', 'key = "Acme"'));
       const result = await pluginKeeper(['test', broken, path.join(broken, 'test/sample.json')]);
       expect(result.exitCode).to.equal(1);
       expect(result.stderr).to.include('the server would refuse');
-      expect(result.stderr).to.include('format.key: "npm" is a core format');
+      expect(result.stderr).to.include('format.key: "Acme" is not a valid format key');
     });
   });
 

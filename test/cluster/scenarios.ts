@@ -223,6 +223,25 @@ export function desiredStateScenarios(cluster: () => ScenarioCluster): void {
     expect((await plugin(a, installed.id)).status).to.equal('active');
   });
 
+  it('a plugin installed on A with replace_core serves pypi on every node; uninstalled on A, every node serves the core handler again', async () => {
+    const a = first();
+    const dir = await pluginFolder(cluster().localRoot, 'pypi-replacement', manifest('pypi-replacement', '1.0.0', 'pypi'), 'good-pypi');
+    const refused = await a.call('POST', `${PLUGINS}/install/local`, { body: { path: dir } });
+    expect(refused.status, refused.text).to.equal(409);
+    expect(refused.json).to.include({ error: 'format_key_conflict', core_handler: 'pypi', flag: 'replace_core' });
+    const answer = await a.call('POST', `${PLUGINS}/install/local`, { body: { path: dir, replace_core: true } });
+    expect(answer.status, answer.text).to.equal(201);
+    // The format test names the handler that ran (the core one refuses the demo artifact: 422).
+    const servedBy = async (node: ScenarioNode) => (await testFormat(node, 'pypi')).json?.handler_type;
+    await everyNode(nodes(), async (node) => (await servedBy(node)) === 'wasm', 'pypi served by the plugin');
+    for (const node of others(a)) {
+      expect((await node.call('GET', `${FORMATS}/pypi`)).json).to.include({ handler_type: 'wasm', plugin_id: answer.json.id, replaces_core: true, is_enabled: true });
+    }
+    expect((await a.call('DELETE', `${PLUGINS}/${answer.json.id}`)).status).to.equal(204);
+    await everyNode(nodes(), async (node) => (await servedBy(node)) === 'core', 'pypi served by the core handler again');
+    expect((await second().call('GET', `${FORMATS}/pypi`)).json).to.include({ handler_type: 'core', plugin_id: null, replaces_core: false, is_enabled: true });
+  });
+
   it('a format disabled on A is not served by the others; enabled again, they serve it', async () => {
     const a = first();
     try {

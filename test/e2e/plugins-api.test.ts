@@ -70,6 +70,7 @@ const FORMAT_FIELDS = [
   'priority',
   'capabilities',
   'repository_count',
+  'replaces_core',
   'created_at',
   'updated_at',
 ];
@@ -416,14 +417,35 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
         const sameKey = await installLocal('other', manifest('other-format', '1.0.0', 'demo'), 'good');
         expectError(sameKey, 409, 'format_key_conflict');
 
+        // A core key without replace_core: 409 naming the core handler and the flag.
         const coreKey = await installLocal('core', manifest('core-clash', '1.0.0', 'maven'), 'good');
-        expectError(coreKey, 422, 'plugin_validation_failed');
-        expect(coreKey.json.validation_errors.map((p: any) => p.field)).to.include('format.key');
+        expectError(coreKey, 409, 'format_key_conflict');
+        expect(coreKey.json).to.include({ core_handler: 'maven', flag: 'replace_core' });
 
         expect(await pluginTotal()).to.equal(1);
         expect((await get(`${FORMATS}/maven`)).json).to.include({ handler_type: 'core', plugin_id: null });
         expect((await get(`${FORMATS}/demo`)).json.plugin_id).to.equal(demo.id);
         expect(await descendants()).to.deep.equal(children);
+      });
+
+      it('replaces a core handler with replace_core: the format shows the plugin; disabled, enabled, uninstalled, it follows', async function () {
+        const dir = await pluginFolder(e2e.localRoot, 'pypi-replacement', manifest('pypi-replacement', '1.0.0', 'pypi'), 'good-pypi');
+        const installed = await post(`${PLUGINS}/install/local`, { path: dir, replace_core: true });
+        expect(installed.status, installed.text).to.equal(201);
+        expect(installed.json.message).to.contain('in place of the core handler');
+        const format = async () => (await get(`${FORMATS}/pypi`)).json;
+        expect(await format()).to.include({ handler_type: 'wasm', plugin_id: installed.json.id, replaces_core: true, is_enabled: true, display_name: 'PyPI' });
+        expect((await get(`${FORMATS}?handler_type=wasm`)).json.items.map((f: any) => f.format_key)).to.deep.equal(['pypi']);
+        expect((await testFormat('pypi', 'DEMO wheel')).json).to.include({ success: true, handler_type: 'wasm' });
+
+        expect((await post(`${PLUGINS}/${installed.json.id}/disable`)).status).to.equal(200);
+        expect(await format()).to.include({ handler_type: 'core', plugin_id: null, replaces_core: false, is_enabled: true });
+        expect((await testFormat('pypi', 'DEMO wheel')).json).to.include({ success: false, handler_type: 'core' });
+        expect((await post(`${PLUGINS}/${installed.json.id}/enable`)).status).to.equal(200);
+        expect(await format()).to.include({ handler_type: 'wasm', replaces_core: true });
+        expect((await call('DELETE', `${PLUGINS}/${installed.json.id}`)).status).to.equal(204);
+        expect(await format()).to.include({ handler_type: 'core', plugin_id: null, replaces_core: false, is_enabled: true });
+        expect((await testFormat('pypi', 'DEMO wheel')).json.handler_type).to.equal('core');
       });
 
       it('refuses invalid packages with 422 and every problem, leaving no row, format, file or process behind', async function () {

@@ -77,6 +77,7 @@ export function sampleFormat(formatKey = 'unity'): FormatView {
     format_key: formatKey,
     plugin_id: PLUGIN_ID,
     handler_type: 'wasm',
+    replaces_core: false,
     display_name: 'Unity packages',
     description: null,
     extensions: ['.unitypackage'],
@@ -173,7 +174,7 @@ export class PluginServiceDouble extends Recorder implements PluginService {
   reload(id: string, source: ReloadSource) {
     return this.record('reload', [id, source], async () => {
       if (source.kind === 'zip') await this.seeUpload(source.file);
-      return samplePlugin(id);
+      return { ...samplePlugin(id), message: 'plugin unity reloaded: 1.0.0 → 1.0.0, serving format unity', warnings: [] };
     });
   }
 

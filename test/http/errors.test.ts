@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { ArtifactInvalid, FormatUnavailable, PluginCrashed, PluginMemoryExceeded, PluginTimeout } from '../../supervisor/runtime/errors.js';
-import { ServiceError, badRequest, conflict, gatewayTimeout, notFound, payloadTooLarge, validationFailed } from '../../supervisor/services/errors.js';
+import { Busy, ServiceError, badRequest, conflict, gatewayTimeout, notFound, payloadTooLarge, validationFailed } from '../../supervisor/services/errors.js';
 import { DatabaseUnavailable } from '../../supervisor/store/store.js';
 import { PLUGIN_ID } from './doubles.js';
 import { startHarness, type Harness } from './harness.js';
@@ -58,6 +58,14 @@ describe('http: errors, request ids, logs, probes', () => {
         expect(answer.json).to.deep.equal(body);
       });
     }
+  });
+
+  it('a busy service answers 503 with Retry-After', async () => {
+    h.plugins.failure = new Busy('plugin_busy', 'the unity plugin has 8 native requests in line already', 2);
+    const answer = await h.call('POST', '/api/v1/plugins/install/git', { body: { url: 'https://git.example/p.git' } });
+    expect(answer.status).to.equal(503);
+    expect(answer.headers.get('retry-after')).to.equal('2');
+    expect(answer.json).to.deep.equal({ error: 'plugin_busy', message: 'the unity plugin has 8 native requests in line already', retry_after_seconds: 2 });
   });
 
   describe('plugin failures get the status of the contract table', () => {

@@ -306,6 +306,18 @@ describe('http: plugin routes', () => {
       expect(h.plugins.calls[0]!.args).to.deep.equal([{ kind: 'local', path: '/srv/plugins/unity' }]);
     });
 
+    it('replace_core: true is handed to the service; a non-boolean → 400', async () => {
+      await h.call('POST', '/api/v1/plugins/install/local', { body: { path: '/srv/plugins/pypi', replace_core: true } });
+      await h.call('POST', '/api/v1/plugins/install/git', { body: { url: 'https://git.example/p.git', replace_core: true } });
+      await h.call('POST', '/api/v1/plugins/install/local', { body: { path: '/srv/plugins/pypi', replace_core: false } });
+      expect(h.plugins.calls.map((call) => call.args)).to.deep.equal([
+        [{ kind: 'local', path: '/srv/plugins/pypi', replaceCore: true }],
+        [{ kind: 'git', url: 'https://git.example/p.git', ref: undefined, path: undefined, replaceCore: true }],
+        [{ kind: 'local', path: '/srv/plugins/pypi' }],
+      ]);
+      expect400(await h.call('POST', '/api/v1/plugins/install/local', { body: { path: '/srv/p', replace_core: 'yes' } }), 'replace_core');
+    });
+
     it('local: no path → 400', async () => {
       expect400(await h.call('POST', '/api/v1/plugins/install/local', { body: {} }), 'path');
     });
@@ -325,6 +337,15 @@ describe('http: plugin routes', () => {
         expect(await h.leftoverUploads()).to.deep.equal([]);
       });
     }
+
+    it('replace_core as a multipart field or a query parameter', async () => {
+      expect((await h.call('POST', '/api/v1/plugins/install/zip', { body: form('file', randomBytes(100), 'p.zip', { replace_core: 'true' }) })).status).to.equal(201);
+      expect((await h.call('POST', '/api/v1/plugins/install/zip?replace_core=true', { body: form('file', randomBytes(100)) })).status).to.equal(201);
+      expect(h.plugins.calls.map((call) => (call.args[0] as { replaceCore?: boolean }).replaceCore)).to.deep.equal([true, true]);
+      expect400(await h.call('POST', '/api/v1/plugins/install/zip', { body: form('file', randomBytes(100), 'p.zip', { replace_core: 'yes' }) }), 'replace_core');
+      expect400(await h.call('POST', '/api/v1/plugins/install/zip?replace_core=1', { body: form('file', randomBytes(100)) }), 'replace_core');
+      expect(await h.leftoverUploads()).to.deep.equal([]);
+    });
 
     it('takes a file of exactly the limit', async () => {
       const bytes = randomBytes(MAX_ZIP_BYTES);

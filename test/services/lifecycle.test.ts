@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { randomUUID } from 'node:crypto';
 import { bytesSource } from '../../supervisor/formats/artifact-source.js';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -7,6 +8,7 @@ import pino from 'pino';
 import { loadConfig, type Config } from '../../supervisor/config.js';
 import { LocalNotifier } from '../../supervisor/cluster/notify.js';
 import { RoutingTable } from '../../supervisor/formats/routing.js';
+import { PypiFormatHandler } from '../../supervisor/formats/core/pypi.js';
 import { FormatUnavailable, PluginCrashed } from '../../supervisor/runtime/errors.js';
 import { PluginRuntime } from '../../supervisor/runtime/runtime.js';
 import { ServiceError } from '../../supervisor/services/errors.js';
@@ -46,6 +48,8 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
     let routing: RoutingTable;
     let dependents: TestDependents;
     let lifecycle: PluginLifecycle;
+    /** The format keys the routing table said another handler serves now (what re-parses them), in order. */
+    let handlersChanged: string[];
     const nodes: Reconciler[] = [];
 
     /** A lifecycle over a node that started (its active plugins running), as a supervisor's. */
@@ -100,6 +104,9 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
     });
     beforeEach(async () => {
       routing = new RoutingTable();
+      routing.addCore(new PypiFormatHandler(), true);
+      handlersChanged = [];
+      routing.onActivate((formatKey) => handlersChanged.push(formatKey));
       dependents = new TestDependents();
       lifecycle = await newLifecycle();
     });
@@ -179,11 +186,54 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       expect(sameKey.status).to.equal(409);
       expect(sameKey.code).to.equal('format_key_conflict');
 
-      const core = await pluginFolder('core', manifest('core-clash', '1.0.0', 'maven'), 'good');
+      // A core key without replace_core: 409 naming the core handler and the flag.
+      const core = await pluginFolder('core', manifest('core-clash', '1.0.0', 'pypi'), 'good-pypi');
       const coreKey = await expectRejection(lifecycle.install({ kind: 'local', path: core }), ServiceError);
-      expect(coreKey.status).to.equal(422);
+      expect(coreKey.status).to.equal(409);
+      expect(coreKey.code).to.equal('format_key_conflict');
+      expect(coreKey.message).to.contain('core pypi handler').and.contain('replace_core');
+      expect(coreKey.extra).to.include({ core_handler: 'pypi', flag: 'replace_core' });
       expect((await store.allPlugins()).map((p) => p.name)).to.deep.equal(['demo-format']);
       expect(await leftovers()).to.deep.equal([first.id]);
+    });
+
+    it('replaces a core handler with replace_core: the plugin serves the key; disabled or uninstalled, the core handler again', async () => {
+      const core = routing.require('pypi');
+      dependents.byFormat.set('pypi', [{ id: randomUUID(), key: 'wheels' }]);
+      const dir = await pluginFolder('replacing', manifest('pypi-replacement', '1.0.0', 'pypi'), 'good-pypi');
+      const installed = await lifecycle.install({ kind: 'local', path: dir, replaceCore: true });
+      expect(installed).to.include({ status: 'active', format_key: 'pypi' });
+      expect(installed.message).to.contain('in place of the core handler');
+      expect(routing.require('pypi')).to.not.equal(core);
+      expect(routing.require('pypi').handlerType).to.equal('wasm');
+      expect((await routing.require('pypi').parseMetadata('a.demo', bytesSource(DEMO))).contentType).to.equal('application/x-demo');
+      const row = (await store.getFormatHandler('pypi'))!;
+      expect(row).to.include({ handler_type: 'core', plugin_id: null, replaced_by: installed.id, is_enabled: true });
+      expect(handlersChanged).to.deep.equal(['pypi']);
+
+      // A second plugin for the key, even with the flag: 409, nothing written.
+      const second = await pluginFolder('second', manifest('pypi-second', '1.0.0', 'pypi'), 'good-pypi');
+      const refused = await expectRejection(lifecycle.install({ kind: 'local', path: second, replaceCore: true }), ServiceError);
+      expect(refused.status).to.equal(409);
+      expect(refused.code).to.equal('format_key_conflict');
+      expect(refused.message).to.contain('already replaced');
+
+      await lifecycle.disable(installed.id);
+      expect(routing.require('pypi')).to.equal(core);
+      expect((await store.getFormatHandler('pypi'))!.is_enabled).to.equal(true);
+      await lifecycle.enable(installed.id);
+      expect(routing.require('pypi').handlerType).to.equal('wasm');
+      // Its repositories need no force: the core handler takes them back.
+      await lifecycle.uninstall(installed.id, { force: false });
+      expect(routing.require('pypi')).to.equal(core);
+      expect(await store.getFormatHandler('pypi')).to.include({ handler_type: 'core', replaced_by: null, is_enabled: true, display_name: 'PyPI' });
+      expect(handlersChanged).to.deep.equal(['pypi', 'pypi', 'pypi', 'pypi']);
+      expect(await store.allPlugins()).to.deep.equal([]);
+
+      // The flag on a key that is no core format installs as usual, with a warning.
+      const plain = await lifecycle.install({ kind: 'local', path: await pluginFolder('demo', manifest('demo-format', '1.0.0', 'demo'), 'good'), replaceCore: true });
+      expect(plain.warnings).to.include('replace_core ignored: demo is not a core format');
+      expect((await store.getFormatHandler('demo'))!.handler_type).to.equal('wasm');
     });
 
     it('refuses components that are not usable handlers with every problem, and starts nothing', async () => {
@@ -248,6 +298,9 @@ for (const makeEngine of [sqliteFixture, postgresFixture]) {
       await pluginFolder('demo', manifest('demo-format', '1.1.0', 'demo'), 'good');
       const reloaded = await lifecycle.reload(installed.id, { kind: 'same' });
       expect(reloaded.version).to.equal('1.1.0');
+      // The reload answers as an install does: what happened, and the warnings.
+      expect(reloaded.message).to.match(/reloaded: 1\.0\.0 → 1\.1\.0, serving format demo/);
+      expect(reloaded.warnings).to.be.an('array');
       expect(routing.require('demo')).to.not.equal(handler);
 
       await pluginFolder('demo', manifest('demo-format', '1.2.0', 'demo'), 'wrong-key');

@@ -13,6 +13,7 @@ import { BUILD_PIPELINE_VERSION, buildPluginComponent, pluginSources } from '../
 export type FixtureName =
   | 'good'
   | 'good-v2'
+  | 'good-pypi'
   | 'loop'
   | 'memory-bomb'
   | 'chunked-grow'
@@ -47,8 +48,11 @@ const PLUGIN_WIT_1_1 = 'wit/format-plugin-1.1.wit';
 
 /** How a fixture is made; every path is relative to the repository root. */
 type Recipe =
-  /** A hand-written core module with the WIT world embedded, wrapped into a component. */
-  | { kind: 'wat-component'; wat: string; wit: string; world: string }
+  /**
+   * A hand-written core module with the WIT world embedded, wrapped into a component;
+   * `formatKey` replaces good.wat's "demo" key (same length: the WAT hard-codes it).
+   */
+  | { kind: 'wat-component'; wat: string; wit: string; world: string; formatKey?: string }
   /** The bare core module, not a component. */
   | { kind: 'core-module'; wat: string }
   /** A plugin folder built by cli/plugin-build.ts, the pipeline plugin authors use. */
@@ -66,6 +70,8 @@ function examplePlugin(name: string): Recipe {
 const RECIPES: Record<FixtureName, Recipe> = {
   good: handlerWat('good.wat'),
   'good-v2': handlerWat('good-v2.wat', 'format-plugin-v2'),
+  // `good` serving a core key, as a plugin replacing the core pypi handler does.
+  'good-pypi': { kind: 'wat-component', wat: 'test/fixtures/good.wat', wit: PLUGIN_WIT, world: 'format-plugin', formatKey: 'pypi' },
   loop: handlerWat('loop.wat'),
   'memory-bomb': handlerWat('memory-bomb.wat'),
   'chunked-grow': handlerWat('chunked-grow.wat'),
@@ -172,8 +178,12 @@ async function build(recipe: Recipe, inputs: Map<string, Buffer>): Promise<Uint8
   switch (recipe.kind) {
     case 'core-module':
       return watToCore(recipe.wat, text(recipe.wat));
-    case 'wat-component':
-      return watToComponent(recipe.wat, text(recipe.wat), text(recipe.wit), recipe.world);
+    case 'wat-component': {
+      if (recipe.formatKey !== undefined && recipe.formatKey.length !== 'demo'.length) throw new Error(`format key ${recipe.formatKey} is not 4 characters long`);
+      const key = '(data (i32.const 16) "demo")';
+      const wat = recipe.formatKey === undefined ? text(recipe.wat) : text(recipe.wat).replace(key, key.replace('demo', recipe.formatKey));
+      return watToComponent(recipe.wat, wat, text(recipe.wit), recipe.world);
+    }
     case 'plugin':
       return readFile((await buildPluginComponent(path.join(repoRoot, recipe.dir))).wasmPath);
   }

@@ -34,6 +34,12 @@ export const LIMIT_RANGES: Record<keyof ResourceLimits, Required<IntegerRange>> 
 /** Multipart fields a plugin ZIP may come in: `file` per the contract, the others for older clients. */
 export const ZIP_FIELDS = ['file', 'package', 'zip'] as const;
 
+/** The install field by which an admin means a plugin to replace a core format's handler (api.md). */
+export const REPLACE_CORE = 'replace_core';
+
+/** Only an explicit `true` asks for it; an install source without it reads as before. */
+const replacing = (replaceCore: boolean | undefined) => (replaceCore ? { replaceCore: true } : {});
+
 export interface PluginRouteOptions {
   /** Where uploaded ZIPs are streamed to, and how large they may be. */
   uploads: Omit<UploadOptions, 'fileFields'>;
@@ -61,25 +67,38 @@ export function pluginRoutes(plugins: PluginService, options: PluginRouteOptions
   });
 
   router.post('/install/git', async (ctx) => {
-    const input = new BodyInput(await readJson(ctx), ['url', 'ref', 'path']);
+    const input = new BodyInput(await readJson(ctx), ['url', 'ref', 'path', REPLACE_CORE]);
     const url = input.string('url', { required: true });
     const ref = input.string('ref', { required: false });
     const path = input.string('path', { required: false });
+    const replaceCore = input.boolean(REPLACE_CORE);
     input.done();
-    ctx.body = await plugins.install({ kind: 'git', url, ref, path });
+    ctx.body = await plugins.install({ kind: 'git', url, ref, path, ...replacing(replaceCore) });
     ctx.status = 201;
   });
 
   router.post('/install/zip', async (ctx) => {
-    ctx.body = await withMultipart(ctx, zipUpload, (form) => plugins.install({ kind: 'zip', file: requireFile(form, zipUpload).path }));
+    // A multipart field or a query parameter: a ZIP upload has no JSON body to carry it.
+    const query = new QueryInput(ctx.query);
+    const inQuery = query.boolean(REPLACE_CORE);
+    query.done();
+    ctx.body = await withMultipart(ctx, zipUpload, (form) => {
+      // The form's field reads as a query parameter does ("true" or "false").
+      const fields = new QueryInput({ [REPLACE_CORE]: form.fields[REPLACE_CORE] });
+      const inForm = fields.boolean(REPLACE_CORE);
+      fields.done();
+      const replaceCore = inForm ?? inQuery;
+      return plugins.install({ kind: 'zip', file: requireFile(form, zipUpload).path, ...replacing(replaceCore) });
+    });
     ctx.status = 201;
   });
 
   router.post('/install/local', async (ctx) => {
-    const input = new BodyInput(await readJson(ctx), ['path']);
+    const input = new BodyInput(await readJson(ctx), ['path', REPLACE_CORE]);
     const path = input.string('path', { required: true });
+    const replaceCore = input.boolean(REPLACE_CORE);
     input.done();
-    ctx.body = await plugins.install({ kind: 'local', path });
+    ctx.body = await plugins.install({ kind: 'local', path, ...replacing(replaceCore) });
     ctx.status = 201;
   });
 

@@ -93,7 +93,8 @@ export class ArtifactCatalog implements ArtifactService {
   async delete(repositoryKey: string, rawPath: string): Promise<void> {
     const repository = await this.repository(repositoryKey);
     const path = normalizeArtifactPath(rawPath);
-    const deleted = await this.deps.store.deleteArtifact(repository.id, path);
+    // In a transaction: the repository's artifacts generation moves with the row.
+    const deleted = await this.deps.store.transaction((tx) => tx.deleteArtifact(repository.id, path));
     if (!deleted) throw noArtifact(repositoryKey, path);
     await this.freeBlob(deleted.checksum_sha256);
     await this.deps.indexes.refresh(repository.id);

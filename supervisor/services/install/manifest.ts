@@ -9,7 +9,7 @@
 import semver from 'semver';
 import { parse, TomlError } from 'smol-toml';
 import type { LimitSettings } from '../../config.js';
-import { CORE_FORMAT_KEYS, type CapabilitySet, type ResourceLimits } from '../../store/store.js';
+import type { CapabilitySet, ResourceLimits } from '../../store/store.js';
 import type { ValidationProblem } from '../errors.js';
 
 export interface PluginManifest {
@@ -62,7 +62,6 @@ export const INSTANCES_RANGE = { min: 1, max: 16 } as const;
 
 const NAME_PATTERN = /^[a-z][a-z0-9-]{2,99}$/;
 const FORMAT_KEY_PATTERN = /^[a-z][a-z0-9-]{1,49}$/;
-const CORE_KEYS: ReadonlySet<string> = new Set(CORE_FORMAT_KEYS);
 
 /** Parses and validates plugin.toml's text. */
 export function checkManifest(text: string): ManifestCheck {
@@ -112,9 +111,8 @@ export function checkManifest(text: string): ManifestCheck {
   const key = format.string('key', { required: true });
   if (key !== null && !FORMAT_KEY_PATTERN.test(key)) {
     format.problem('key', `"${key}" is not a valid format key: use 2 to 50 lowercase letters, digits and "-", starting with a letter`);
-  } else if (key !== null && CORE_KEYS.has(key)) {
-    format.problem('key', `"${key}" is a core format; a plugin cannot replace it (core formats: ${CORE_FORMAT_KEYS.join(', ')})`);
   }
+  // A core key is the install's question (409 without `replace_core`), not the manifest's.
   const formatDisplayName = format.string('display_name', { required: true });
   if (formatDisplayName !== null && formatDisplayName.trim() === '') format.problem('display_name', 'must not be empty');
   const formatTable = {

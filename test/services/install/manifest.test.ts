@@ -101,7 +101,7 @@ describe('install: manifest', () => {
       description = 42
 
       [format]
-      key = "npm"
+      key = "Npm"
       display_name = ""
       extensions = ".x"
       content_types = [1, 2]
@@ -140,7 +140,7 @@ describe('install: manifest', () => {
     const message = (field: string) => check.problems.find((problem) => problem.field === field)!.message;
     expect(message('plugin.name')).to.match(/"X" is not a valid plugin name/);
     expect(message('plugin.version')).to.match(/not a semantic version/);
-    expect(message('format.key')).to.match(/"npm" is a core format/);
+    expect(message('format.key')).to.match(/"Npm" is not a valid format key/);
     expect(message('requirements.min_memory_mb')).to.match(/from 1 to 1024, not the number 2048/);
     expect(message('capabilities.parse_metadata')).to.match(/true or false, not the string "yes"/);
   });
@@ -166,12 +166,11 @@ describe('install: manifest', () => {
     expect(withPlugin('abc', '1.0.0', `a${'b'.repeat(50)}`)).to.deep.equal(['format.key']);
   });
 
-  it('refuses every core format key', () => {
+  it('takes every core format key: replacing a core handler is the install\'s question (replace_core), not the manifest\'s', () => {
     for (const key of ['maven', 'npm', 'pypi', 'nuget', 'cargo', 'go', 'oci', 'helm', 'debian', 'rpm', 'rubygems', 'conan', 'generic']) {
       const check = checkManifest(MINIMAL_MANIFEST.replace('key = "demo"', `key = "${key}"`));
-      expect(check.problems, key).to.have.length(1);
-      expect(check.problems[0]).to.deep.include({ field: 'format.key' });
-      expect(check.problems[0]!.message).to.match(/core format/);
+      expect(check.problems, key).to.deep.equal([]);
+      expect(check.manifest!.format.key).to.equal(key);
     }
   });
 

@@ -48,7 +48,7 @@ describe('install: package', () => {
   });
 
   it('reports the manifest and the signature problems in one 422', async () => {
-    const manifest = '[plugin]\nname = "X"\nversion = "one"\n[format]\nkey = "npm"\ndisplay_name = "N"\n';
+    const manifest = '[plugin]\nname = "X"\nversion = "one"\n[format]\nkey = "N-pm"\ndisplay_name = "N"\n';
     const error = await expectFailure(
       packageOf({ 'plugin.toml': manifest, 'plugin.wasm': WASM }, { requireSigned: true }),
       422,
