@@ -225,7 +225,7 @@ export interface Download {
   size_bytes: number;
   checksum_sha256: string;
   content_type: string;
-  /** The bytes (`range`: from `start` to `end`, inclusive, inside the file); a 404 `ServiceError` when they went away since the row was read. */
+  /** The bytes (`range`: from `start` to `end`, inclusive, inside the file); `BytesGone` (a 404) when they went away since the row was read. */
   open(range?: { start: number; end: number }): Promise<Readable>;
 }
 

@@ -21,6 +21,17 @@ export class ServiceError extends Error {
   }
 }
 
+/**
+ * A download's row was read, then replaced or deleted by another request (an index rebuilt,
+ * an artifact overwritten, on any node) and its bytes freed before they were opened: a 404
+ * unless the caller looks the path up again, which the download route does.
+ */
+export class BytesGone extends ServiceError {
+  constructor(path: string) {
+    super(404, 'not_found', `${path} was replaced or deleted while being opened`);
+  }
+}
+
 export const badRequest = (message: string, extra?: Record<string, unknown>) =>
   new ServiceError(400, 'bad_request', message, extra);
 

@@ -33,7 +33,7 @@ import type {
   UploadOptions,
 } from '../../supervisor/services/contracts.js';
 import type { TokenStore } from '../../supervisor/services/tokens.js';
-import { notFound } from '../../supervisor/services/errors.js';
+import { BytesGone, notFound } from '../../supervisor/services/errors.js';
 import type { ApiTokenRow, EventSeverity, NewToken, PluginEventRow, PluginLogQuery, PluginLogRow, PluginStatus, ResourceLimits } from '../../supervisor/store/store.js';
 
 export const PLUGIN_ID = '0c4f6f5e-1b0a-4b8e-9d2a-7e3c2b1a0f9e';
@@ -292,6 +292,20 @@ function sampleDownload(path: string): Download {
 export class ArtifactServiceDouble extends Recorder implements ArtifactService {
   /** Keys of the repositories anonymous callers may read. */
   readonly publicKeys = new Set<string>();
+  /** How many of the next downloads find their bytes gone when opened (replaced by another request meanwhile). */
+  bytesGone = 0;
+
+  override reset(): void {
+    super.reset();
+    this.bytesGone = 0;
+  }
+
+  private downloadOf(path: string): Download {
+    const download = sampleDownload(path);
+    if (this.bytesGone === 0) return download;
+    this.bytesGone -= 1;
+    return { ...download, open: async () => Promise.reject(new BytesGone(path)) };
+  }
 
   upload(repositoryKey: string, path: string, body: Readable, options: UploadOptions) {
     return this.record('upload', [repositoryKey, path, options], async () => {
@@ -306,7 +320,7 @@ export class ArtifactServiceDouble extends Recorder implements ArtifactService {
   }
 
   download(repositoryKey: string, path: string) {
-    return this.record('download', [repositoryKey, path], () => sampleDownload(path));
+    return this.record('download', [repositoryKey, path], () => this.downloadOf(path));
   }
 
   delete(repositoryKey: string, path: string) {
@@ -318,7 +332,7 @@ export class ArtifactServiceDouble extends Recorder implements ArtifactService {
   }
 
   indexFile(repositoryKey: string, path: string) {
-    return this.record('indexFile', [repositoryKey, path], () => sampleDownload(path));
+    return this.record('indexFile', [repositoryKey, path], () => this.downloadOf(path));
   }
 
   reparse(repositoryKey: string) {

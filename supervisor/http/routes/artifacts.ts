@@ -15,6 +15,7 @@
  */
 import Router from '@koa/router';
 import type { ArtifactService, Download } from '../../services/contracts.js';
+import { BytesGone } from '../../services/errors.js';
 import { QueryInput } from '../input.js';
 import type { AppContext, AppState } from '../state.js';
 
@@ -46,7 +47,7 @@ export function artifactRoutes(artifacts: ArtifactService): Router<AppState> {
   router.get('/:key/artifacts/{*path}', async (ctx) => {
     // `/artifacts/` (a trailing slash) is the list, as `/artifacts` is.
     if (ctx.params.path === undefined) return list(ctx);
-    await send(ctx, await artifacts.download(ctx.params.key, ctx.params.path), { attachment: true });
+    await send(ctx, () => artifacts.download(ctx.params.key, ctx.params.path!), { attachment: true });
   });
 
   router.delete('/:key/artifacts/{*path}', async (ctx) => {
@@ -60,7 +61,7 @@ export function artifactRoutes(artifacts: ArtifactService): Router<AppState> {
   router.get('/:key/index', listIndex);
   router.get('/:key/index/{*path}', async (ctx) => {
     if (ctx.params.path === undefined) return listIndex(ctx);
-    await send(ctx, await artifacts.indexFile(ctx.params.key, ctx.params.path), { attachment: false });
+    await send(ctx, () => artifacts.indexFile(ctx.params.key, ctx.params.path!), { attachment: false });
   });
 
   router.post('/:key/reparse', async (ctx) => {
@@ -76,7 +77,19 @@ export function artifactRoutes(artifacts: ArtifactService): Router<AppState> {
  * when none of them exist); several ranges, or an `If-Range` naming another version, get
  * the whole file, as RFC 9110 allows.
  */
-async function send(ctx: AppContext, download: Download, options: { attachment: boolean }): Promise<void> {
+async function send(ctx: AppContext, lookup: () => Promise<Download>, options: { attachment: boolean }): Promise<void> {
+  // A row read just before another request replaced it names bytes that are gone: the path is
+  // looked up again (an index being rebuilt under a reader, on any node, is not a 404).
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await sendOnce(ctx, await lookup(), options);
+    } catch (error) {
+      if (!(error instanceof BytesGone) || attempt === 3) throw error;
+    }
+  }
+}
+
+async function sendOnce(ctx: AppContext, download: Download, options: { attachment: boolean }): Promise<void> {
   ctx.set(INERT_CONTENT_HEADERS);
   // Content-Disposition; `attachment()` also guesses a type from the name, replaced just below.
   if (options.attachment) ctx.attachment(download.path.slice(download.path.lastIndexOf('/') + 1));

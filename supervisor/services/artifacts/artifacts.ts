@@ -20,7 +20,7 @@ import { MEDIA_TYPE, PLUGIN_RESULT_LIMITS } from '../../formats/plugin-results.j
 import type { RoutingTable } from '../../formats/routing.js';
 import { UniqueViolation, type ArtifactRow, type NewArtifact, type RepositoryRow, type Store } from '../../store/store.js';
 import type { ArtifactService, ArtifactView, BodyLimit, Download, IndexFileView, ReparseResult, UploadOptions } from '../contracts.js';
-import { conflict, incompleteBody, notFound, payloadTooLarge } from '../errors.js';
+import { BytesGone, conflict, incompleteBody, notFound, payloadTooLarge } from '../errors.js';
 import { repositoryNotFound } from '../repositories.js';
 import type { IndexBuilder } from './indexes.js';
 import { normalizeArtifactPath } from './paths.js';
@@ -182,8 +182,8 @@ export class ArtifactCatalog implements ArtifactService {
       content_type: row.content_type,
       open: (range) =>
         this.deps.blobs.read(row.checksum_sha256, range).catch((error: unknown) => {
-          // The row was read, then deleted (and its blob freed) by another request before the bytes were opened.
-          if (error instanceof BlobNotFound) throw notFound(`${row.path} was deleted while being opened`);
+          // The row was read, then replaced or deleted (and its blob freed) by another request before the bytes were opened.
+          if (error instanceof BlobNotFound) throw new BytesGone(row.path);
           throw error;
         }),
     };
