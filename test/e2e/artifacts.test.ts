@@ -122,6 +122,8 @@ for (const { makeEngine, s3 } of SETUPS) {
         expect(uploaded.json).to.include({ path: artifactPath, size_bytes: tarball.length, checksum_sha256: sha256(tarball), version: '1.0.0' });
         expect(uploaded.json.content_type).to.be.a('string').that.is.not.empty;
         expect(uploaded.json.metadata).to.include({ path: artifactPath, version: '1.0.0' });
+        // npm gives no checksum of its own: the answer shows the server's, not null beside it.
+        expect(uploaded.json.metadata.checksum_sha256).to.equal(sha256(tarball));
 
         const list = await get(`${REPOS}/npm-local/artifacts`);
         expect(list.json.total).to.equal(1);

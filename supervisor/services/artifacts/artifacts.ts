@@ -202,8 +202,9 @@ export class ArtifactCatalog implements ArtifactService {
 
 /**
  * What is stored of an upload: the server's own path, size and checksum, the handler's version
- * (bounded) and content type (when it is one), and the handler's record as it came, its
- * properties as a JSON object (`metadata.properties`, in the handler's order). Also what
+ * (bounded) and content type (when it is one), and the handler's record as it came (with the
+ * server's checksum when it gave none), its properties as a JSON object (`metadata.properties`,
+ * in the handler's order). Also what
  * `plugin-keeper test` hands to generate-index, so that an author sees the server's view.
  */
 export function storedArtifact(
@@ -215,12 +216,15 @@ export function storedArtifact(
     path,
     size_bytes: stored.size,
     checksum_sha256: stored.sha256,
-    ...storedParse(metadata),
+    ...storedParse(metadata, stored.sha256),
   };
 }
 
-/** The part of a stored artifact that parse-metadata decides (what a re-parse rewrites). */
-export function storedParse(metadata: ArtifactMetadata): Pick<ArtifactRow, 'version' | 'content_type' | 'metadata'> {
+/**
+ * The part of a stored artifact that parse-metadata decides (what a re-parse rewrites). A
+ * handler that gives no checksum gets the server's (`sha256`), never a `null` beside it.
+ */
+export function storedParse(metadata: ArtifactMetadata, sha256: string): Pick<ArtifactRow, 'version' | 'content_type' | 'metadata'> {
   return {
     version: metadata.version ? metadata.version.slice(0, PLUGIN_RESULT_LIMITS.versionLength) : null,
     content_type: isContentType(metadata.contentType) ? metadata.contentType : 'application/octet-stream',
@@ -229,7 +233,7 @@ export function storedParse(metadata: ArtifactMetadata): Pick<ArtifactRow, 'vers
       version: metadata.version,
       content_type: metadata.contentType,
       size_bytes: metadata.sizeBytes,
-      checksum_sha256: metadata.checksumSha256,
+      checksum_sha256: metadata.checksumSha256 ?? sha256,
       properties: Object.fromEntries(metadata.properties ?? []),
     },
   };

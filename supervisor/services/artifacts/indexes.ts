@@ -201,7 +201,7 @@ export class IndexBuilder {
         }
         const staged = await blobs.receive(await blobs.read(row.checksum_sha256), row.size_bytes);
         try {
-          parse = storedParse(await handler.use(() => handler.parseMetadata(row.path, fileSource(staged.file, staged.size))));
+          parse = storedParse(await handler.use(() => handler.parseMetadata(row.path, fileSource(staged.file, staged.size))), row.checksum_sha256);
         } finally {
           await blobs.discard(staged);
         }
