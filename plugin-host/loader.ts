@@ -26,6 +26,7 @@ import { capMemories, capTables, WASM_PAGE_BYTES } from '../protocol/wasm-memory
 import { ARTIFACT_SOURCE_IMPORT, ArtifactMisuse, ArtifactResource, readWhole, ReadTooLarge, type ArtifactInput } from './artifact.js';
 import { describeUncaught, parseUncaught, StackMapper, type UncaughtError } from './uncaught.js';
 import { createWasi, type PluginLog } from './wasi/imports.js';
+import { describeError } from '../protocol/error-text.js';
 
 /** What each interface version exports: the handler, and the request handler of its `-http` world. */
 const INTERFACES = {
@@ -349,7 +350,7 @@ class ComponentPlugin implements LoadedPlugin {
         `the plugin reached its memory limit of ${formatMiB(this.limitBytes)} and returned the error "${thrown}"`,
       );
     }
-    const message = thrown instanceof Error ? thrown.message : String(thrown);
+    const message = describeError(thrown);
     // A guest that hits the cap usually aborts (unreachable) instead of reporting it.
     if (atCap) {
       return new MemoryLimitExceeded(

@@ -13,6 +13,7 @@
  */
 import net from 'node:net';
 import { parseArgs } from 'node:util';
+import { describeError } from '../protocol/error-text.js';
 
 const rpcOut = new net.Socket({ fd: 1, readable: false, writable: true });
 Object.defineProperty(process, 'stdout', { value: process.stderr, configurable: true });
@@ -84,7 +85,7 @@ function toResponseError(error: unknown): InstanceType<typeof ResponseError> {
   if (error instanceof loader.NotSupported) return new ResponseError(PluginErrorCode.NotSupported, error.message);
   // The instance was replaced, as after a trap: the supervisor counts it the same way.
   if (error instanceof ArtifactMisuse) return new ResponseError(PluginErrorCode.GuestTrap, error.message);
-  const message = error instanceof Error ? error.message : String(error);
+  const message = describeError(error);
   return new ResponseError(PluginErrorCode.GuestTrap, message);
 }
 
@@ -93,7 +94,7 @@ connection.onRequest(methods.Ready, async () => {
   try {
     plugin = await pluginLoading;
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = describeError(error);
     throw new ResponseError(methods.PluginErrorCode.LoadFailed, `could not load the component: ${message}`);
   }
   const formatKey = await guestCall((p) => p.formatKey());

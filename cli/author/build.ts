@@ -8,6 +8,7 @@ import { type Command, CommandFailed } from '../command.js';
 import { buildPluginComponent } from '../plugin-build.js';
 import { parseCommandLine } from './args.js';
 import { formatDuration, progressOn } from './progress.js';
+import { describeError } from '../../protocol/error-text.js';
 
 export const buildCommand: Command = {
   name: 'build',
@@ -27,7 +28,7 @@ Takes about ten seconds; progress is shown on stderr.`,
       result = await buildPluginComponent(dir, { onProgress: progressOn(output) });
     } catch (error) {
       // Type errors, esbuild's and componentize-js' complaints: the author's to fix, shown as they are.
-      throw new CommandFailed(`the build of ${dir} failed: ${error instanceof Error ? error.message : String(error)}`);
+      throw new CommandFailed(`the build of ${dir} failed: ${describeError(error)}`);
     }
     output.out(result.wasmPath);
     output.err(`built ${result.wasmPath}: ${result.bytes} bytes, world ${result.world}, in ${formatDuration(result.ms)}`);

@@ -26,6 +26,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { BlobStoreSettings } from '../config.js';
 import { BlobNotFound, checkBlobName, Staging, type BlobStore, type ByteRange, type StagedBlob } from './blob-store.js';
+import { describeError } from '../../protocol/error-text.js';
 
 const CONNECT_TIMEOUT_MS = 10_000;
 /** No byte either way for this long on a connection in use. */
@@ -154,5 +155,5 @@ function status(error: unknown): number | undefined {
 
 function describe(error: unknown): string {
   if (error instanceof S3ServiceException) return `${error.name} (HTTP ${error.$metadata.httpStatusCode ?? '?'})${error.message && error.message !== 'UnknownError' ? `: ${error.message}` : ''}`;
-  return error instanceof Error ? error.message : String(error);
+  return describeError(error);
 }

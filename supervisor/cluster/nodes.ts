@@ -17,8 +17,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import { describeError } from '../store/errors.js';
 import type { ClusterNodeRow, Store } from '../store/store.js';
+import { describeError } from '../../protocol/error-text.js';
 
 export const NODE_STATES = ['up', 'lost', 'leaving'] as const;
 export type NodeState = (typeof NODE_STATES)[number];

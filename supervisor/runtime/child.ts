@@ -29,6 +29,7 @@ import { Ack, PluginErrorCode, Ready, Stats, type ReadyResult } from '../../prot
 import { ArtifactInvalid, FormatUnavailable, PluginCrashed, PluginFailure, PluginMemoryExceeded, PluginTimeout } from './errors.js';
 import type { ResourceMonitor, ResourceSample } from './monitor.js';
 import type { Sandbox } from './sandbox.js';
+import { describeError } from '../../protocol/error-text.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /**
@@ -227,7 +228,7 @@ export class PluginChild extends EventEmitter<ChildEvents> {
     try {
       child.ready = await child.call(Ready, undefined, options.startTimeoutMs);
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
+      const message = describeError(error);
       child.kill('start_failed', `the plugin process failed to start: ${message}`);
       throw new ChildStartFailed(`the plugin process failed to start: ${message}`, await child.exited);
     }
@@ -318,7 +319,7 @@ export class PluginChild extends EventEmitter<ChildEvents> {
   private toFailure(error: unknown, pending: PendingCall): Error {
     if (isClientCall(pending)) this.errorsTotal++;
     if (!(error instanceof ResponseError)) {
-      return new ChildLost(error instanceof Error ? error.message : String(error));
+      return new ChildLost(describeError(error));
     }
     switch (error.code) {
       case PluginErrorCode.GuestError:

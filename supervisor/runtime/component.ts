@@ -27,6 +27,7 @@ import type { InterfaceVersion } from '../../protocol/methods.js';
 import { sha256Hex } from '../sha256.js';
 import { ComponentRefused } from './errors.js';
 import type { TranspileReply, TranspileRequest } from './transpile-worker.js';
+import { describeError } from '../../protocol/error-text.js';
 
 /**
  * What one component may make the supervisor spend before it runs at all (docs/operations.md).
@@ -371,7 +372,7 @@ function hex(bytes: Uint8Array): string {
 
 /** wasm-tools throws ComponentErrors with multi-line messages; a problem list wants one line. */
 function errorText(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
+  const text = describeError(error);
   return text.split('\n').filter((line) => line.trim() !== '').join(': ');
 }
 

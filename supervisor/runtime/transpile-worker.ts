@@ -10,6 +10,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { transpileBytes } from '@bytecodealliance/jco-transpile';
 import { MAX_SOURCE_MAP_BYTES, readSourceMap, SOURCE_MAP_FILE } from '../../protocol/source-map-section.js';
+import { describeError } from '../../protocol/error-text.js';
 
 export interface TranspileRequest {
   bytes: Uint8Array;
@@ -74,6 +75,6 @@ if (parentPort) {
   const port = parentPort;
   transpile(workerData as TranspileRequest).then(
     (reply) => port.postMessage(reply, reply.ok ? [...new Set(reply.files.map(([, content]) => content.buffer as ArrayBuffer))] : []),
-    (error: unknown) => port.postMessage({ ok: false, problem: `jco could not transpile it: ${error instanceof Error ? error.message : String(error)}` } satisfies TranspileReply),
+    (error: unknown) => port.postMessage({ ok: false, problem: `jco could not transpile it: ${describeError(error)}` } satisfies TranspileReply),
   );
 }

@@ -3,10 +3,10 @@
  * cluster doing, and may a load balancer send requests here (start-up over, not stopping).
  */
 import type { NodeMembership } from '../cluster/nodes.js';
-import { describeError } from '../store/errors.js';
 import type { Store } from '../store/store.js';
 import type { HealthReport, HealthService, Readiness } from './contracts.js';
 import type { PluginLifecycle } from './lifecycle.js';
+import { describeError } from '../../protocol/error-text.js';
 
 export class HealthCheck implements HealthService {
   private state: Readiness = 'starting';

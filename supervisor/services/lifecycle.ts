@@ -47,6 +47,7 @@ import { conflict, notFound, ServiceError, validationFailed } from './errors.js'
 import { fetchPackage, resolveLimits, type PackageRequest, type PluginPackage } from './install/index.js';
 import type { PluginFiles } from './plugin-files.js';
 import { processRow, type Reconciler } from './reconcile.js';
+import { describeError } from '../../protocol/error-text.js';
 
 /** Repositories using a format: what uninstall's dependency check counts (filled by the repositories service). */
 export interface DependentRepositories {
@@ -596,7 +597,7 @@ export class PluginLifecycle implements PluginService {
   }
 
   private async recordReloadFailure(row: PluginRow, error: unknown): Promise<void> {
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = describeError(error);
     this.serviceLog('warn', row.name, row.version, 'reload_failed', reason);
     await this.deps.store.addEvent({
       plugin_id: row.id,

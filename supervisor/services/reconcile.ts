@@ -28,6 +28,7 @@ import type { PluginRuntime } from '../runtime/runtime.js';
 import type { EventSeverity, NodePluginState, PluginNodeStateRow, PluginProcessRow, PluginRow, ResourceLimits, Store } from '../store/store.js';
 import { validationFailed } from './errors.js';
 import type { PluginFiles } from './plugin-files.js';
+import { describeError } from '../../protocol/error-text.js';
 
 /** What a service does to change the desired state. */
 export interface DesiredStateChanges {
@@ -199,7 +200,7 @@ export class Reconciler implements DesiredStateChanges {
       handler = new WasmFormatHandler(spec.formatKey, spec.capabilities, spec.wasmSha256, pool);
       return handler;
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
+      const reason = describeError(error);
       throw validationFailed('plugin_validation_failed', `the plugin did not start: ${reason}`, [{ field: 'wasm', message: reason }]);
     }
   }
@@ -307,7 +308,7 @@ export class Reconciler implements DesiredStateChanges {
     try {
       handler = await this.startStored(row);
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
+      const reason = describeError(error);
       this.deps.logger.error({ plugin: row.name, version: row.version, node: this.deps.nodeId, event: 'start_failed', reason }, 'plugin start_failed');
       await this.record(row, row.version, 'error', running?.pids() ?? [], `failed to start: ${reason}`);
       await this.event(row.id, 'error', 'error', `${row.name} ${row.version} failed to start on node ${this.deps.nodeId}: ${reason}`, {});
@@ -388,7 +389,7 @@ export class Reconciler implements DesiredStateChanges {
       }
     } catch (error) {
       // The plugin may have been uninstalled meanwhile; the event is still logged.
-      logger.warn({ plugin: pluginId, event, err: error instanceof Error ? error.message : String(error) }, 'could not record a runtime event');
+      logger.warn({ plugin: pluginId, event, err: describeError(error) }, 'could not record a runtime event');
     }
   }
 
@@ -406,7 +407,7 @@ export class Reconciler implements DesiredStateChanges {
         try {
           if (!this.stopped) await this.writeProcesses();
         } catch (error) {
-          this.deps.logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not record the heartbeat');
+          this.deps.logger.warn({ err: describeError(error) }, 'could not record the heartbeat');
         }
       })().finally(() => {
         if (this.beating === beat) this.beating = undefined;

@@ -9,7 +9,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { timestamp } from './clock.js';
 import type { Driver } from './db.js';
-import { DatabaseUnavailable, describeError } from './errors.js';
+import { DatabaseUnavailable } from './errors.js';
+import { describeError } from '../../protocol/error-text.js';
 
 /** The repository's migrations/ folder (this module runs as dist/supervisor/store/migrate.js). */
 const MIGRATIONS_DIR = fileURLToPath(new URL('../../../migrations/', import.meta.url));

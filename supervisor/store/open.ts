@@ -2,12 +2,13 @@
 import { mkdir } from 'node:fs/promises';
 import type { Config } from '../config.js';
 import type { Driver } from './db.js';
-import { DatabaseUnavailable, describeError } from './errors.js';
+import { DatabaseUnavailable } from './errors.js';
 import { migrate } from './migrate.js';
 import { openPostgres } from './postgres.js';
 import { Repository } from './repository.js';
 import { openSqlite } from './sqlite.js';
 import type { Exclusive, Store, StoreOps } from './store.js';
+import { describeError } from '../../protocol/error-text.js';
 
 /**
  * Creates the data directory, opens PostgreSQL when `databaseUrl` is set and SQLite in

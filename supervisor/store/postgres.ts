@@ -6,7 +6,8 @@
 import pg from 'pg';
 import { runTransaction, type Db, type Driver, type Row, type SqlValue } from './db.js';
 import type { Exclusive } from './store.js';
-import { DatabaseUnavailable, UniqueViolation, describeError } from './errors.js';
+import { DatabaseUnavailable, UniqueViolation } from './errors.js';
+import { describeError } from '../../protocol/error-text.js';
 
 /** A server that does not answer (a dropped SYN) fails the call after this, rather than never. */
 const CONNECT_TIMEOUT_MS = 10_000;

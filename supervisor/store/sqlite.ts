@@ -11,9 +11,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { runTransaction, type Db, type Driver, type Row } from './db.js';
-import { DatabaseUnavailable, UniqueViolation, describeError } from './errors.js';
+import { DatabaseUnavailable, UniqueViolation } from './errors.js';
 import { Mutex } from './mutex.js';
 import type { Exclusive } from './store.js';
+import { describeError } from '../../protocol/error-text.js';
 
 export const SQLITE_FILE = 'plugin-keeper.db';
 

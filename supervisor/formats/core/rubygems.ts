@@ -14,6 +14,7 @@ import { CoreFormatHandler } from './base.js';
 import type { ArtifactMetadata, IndexFile } from '../handler.js';
 import { ArtifactInvalid } from '../../runtime/errors.js';
 import { MiB, decodeUtf8, gunzipCapped, readTar } from './archive.js';
+import { describeError } from '../../../protocol/error-text.js';
 
 const METADATA_GZ_CAP = MiB;
 const METADATA_CAP = 4 * MiB;
@@ -111,7 +112,7 @@ export function parseGemSpec(yamlText: string): GemSpec {
     // expand to billions of nodes ("billion laughs"): the yaml package refuses past the count.
     spec = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) as Record<string, unknown>;
   } catch (error) {
-    throw new ArtifactInvalid(`the gem's metadata could not be read: ${error instanceof Error ? error.message : String(error)}`);
+    throw new ArtifactInvalid(`the gem's metadata could not be read: ${describeError(error)}`);
   }
   const name = spec['name'];
   if (typeof name !== 'string' || name === '') throw new ArtifactInvalid("the gem's specification has no name");

@@ -37,6 +37,7 @@ import type { ArtifactRow, IndexFileRow, RepositoryRow, Store } from '../../stor
 import { checkRelativePath } from '../../relative-path.js';
 import { storedParse } from './artifacts.js';
 import { repositoryContext } from './context.js';
+import { describeError } from '../../../protocol/error-text.js';
 
 /** How soon a node whose requests wait on another node's run looks again: first, and at most (doubling in between). */
 const FIRST_POLL_MS = 25;
@@ -170,7 +171,7 @@ export class IndexBuilder {
         ? await handler.generateIndex((await store.listArtifacts(repositoryId, {})).map(toMetadata), repositoryContext(baseUrl, repository.format, repository.key))
         : null;
     } catch (error) {
-      await this.fail(repository, `generate-index failed: ${error instanceof Error ? error.message : String(error)}`);
+      await this.fail(repository, `generate-index failed: ${describeError(error)}`);
       return;
     }
     const problem = indexFilesProblem(files ?? []);

@@ -17,6 +17,7 @@ import { checkGitUrl, type DnsLookup, type ResolvedHost, resolveAllowedHost } fr
 import type { FetchedTree } from './package.js';
 import { unsafeRelativePath } from '../../relative-path.js';
 import { makeTempDir, removeDir } from './paths.js';
+import { describeError } from '../../../protocol/error-text.js';
 
 export interface GitRequest {
   url: string;
@@ -91,7 +92,7 @@ async function checkout(gitIn: (baseDir: string) => GitRunner, url: string, ref:
     const final = finalFailure(error, url);
     if (final !== null) throw final;
     // The server listed its refs and this is none of them: only a SHA prefix is worth a full clone.
-    if (/couldn't find remote ref/i.test(errorText(error)) && (ref === null || !ABBREVIATED_SHA.test(ref))) {
+    if (/couldn't find remote ref/i.test(describeError(error)) && (ref === null || !ABBREVIATED_SHA.test(ref))) {
       throw refNotFound(url, ref);
     }
   }
@@ -239,7 +240,7 @@ const UNREACHABLE =
 /** Failures no other way of fetching would get past, as the caller should see them; null for the rest. */
 function finalFailure(error: unknown, url: string): ServiceError | null {
   if (error instanceof ServiceError) return error;
-  const text = errorText(error);
+  const text = describeError(error);
   if (/repository '.*' not found/i.test(text)) {
     return new ServiceError(404, 'repository_not_found', `there is no Git repository at ${url}`);
   }
@@ -266,12 +267,12 @@ function refNotFound(url: string, ref: string | null): ServiceError {
 
 /** 502: the Git server was reached (or not) and did not deliver; git's own words say why. */
 function fetchFailed(url: string, error: unknown): ServiceError {
-  const fatal = errorText(error)
+  const fatal = describeError(error)
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => /^(fatal|error):/.test(line))
     .pop();
-  const reason = fatal ?? errorText(error).trim().split('\n').pop() ?? 'unknown error';
+  const reason = fatal ?? describeError(error).trim().split('\n').pop() ?? 'unknown error';
   return new ServiceError(502, 'git_fetch_failed', `fetching ${url} failed: ${reason}`);
 }
 
@@ -303,10 +304,6 @@ async function isDirectory(folder: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 function formatSeconds(ms: number): string {

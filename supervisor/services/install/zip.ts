@@ -21,6 +21,7 @@ import { ServiceError, validationFailed } from '../errors.js';
 import { type FetchedTree, MANIFEST_FILE } from './package.js';
 import { unsafeRelativePath } from '../../relative-path.js';
 import { makeTempDir, removeDir } from './paths.js';
+import { describeError } from '../../../protocol/error-text.js';
 
 export interface ZipLimits {
   maxEntries: number;
@@ -196,7 +197,7 @@ async function writeEntry(
     await pipeline(stream, counter, createWriteStream(target, { flags: 'wx' }));
   } catch (error) {
     if (error instanceof ServiceError) throw error;
-    const message = error instanceof Error ? error.message : String(error);
+    const message = describeError(error);
     // yauzl's validateEntrySizes: the data inflates past the size its header declares.
     if (message.startsWith('too many bytes in the stream')) {
       throw zipBomb(`the ZIP entry "${name}" inflates past its declared size of ${entry.uncompressedSize} bytes`);
@@ -224,7 +225,7 @@ const totalTooLarge = (limits: ZipLimits) =>
   zipTooLarge(`the ZIP's files add up to more than ${limits.maxTotalBytes} bytes uncompressed, the most accepted`);
 
 function corruption(error: unknown, entry?: string): ServiceError {
-  const reason = error instanceof Error ? error.message : String(error);
+  const reason = describeError(error);
   return invalidZip(`the ZIP archive is corrupt${entry === undefined ? '' : ` (entry "${entry}")`}: ${reason}`);
 }
 
@@ -235,7 +236,7 @@ function corruption(error: unknown, entry?: string): ServiceError {
 async function openFailure(error: unknown, zipFilePath: string): Promise<unknown> {
   // A file system error (the upload is missing...) is the server's problem, not the archive's.
   if ((error as NodeJS.ErrnoException).code !== undefined) return error;
-  const reason = error instanceof Error ? error.message : String(error);
+  const reason = describeError(error);
   if (!/end of central directory record signature not found/i.test(reason)) return corruption(error);
   const handle = await open(zipFilePath, 'r');
   try {

@@ -14,6 +14,7 @@
 import type { Logger } from 'pino';
 import type { PluginLogSettings } from '../../config.js';
 import type { LogStream, NewPluginLogLine, Store } from '../../store/store.js';
+import { describeError } from '../../../protocol/error-text.js';
 
 export interface PluginLogWriterDeps {
   store: Store;
@@ -150,7 +151,7 @@ export class PluginLogWriter {
         await store.transaction((tx) => tx.appendPluginLogs(pluginId, lines, retention));
       } catch (error) {
         // The lines are lost (the buffer stays bounded); the service log says so once per batch.
-        logger.warn({ plugin: pluginId, lines: lines.length, err: error instanceof Error ? error.message : String(error) }, 'could not write plugin log lines');
+        logger.warn({ plugin: pluginId, lines: lines.length, err: describeError(error) }, 'could not write plugin log lines');
       }
     }
     // Buckets of plugins that went quiet are forgotten (a full bucket is the same as none).
