@@ -8,7 +8,7 @@
  * the old one is drained), p99 over the whole reload phase, and how long reloads take.
  */
 import { bytesSource } from '../supervisor/formats/artifact-source.js';
-import type { Capabilities } from '../supervisor/formats/handler.js';
+import type { CapabilitySet } from '../supervisor/store/store.js';
 import { RoutingTable } from '../supervisor/formats/routing.js';
 import { WasmFormatHandler } from '../supervisor/formats/wasm-handler.js';
 import { fixtureWasm } from '../test/support/fixtures.js';
@@ -27,7 +27,7 @@ import {
   type LoadResult,
 } from './lib.js';
 
-const capabilities: Capabilities = { parse_metadata: true, validate_artifact: true, generate_index: true, handle_request: false };
+const capabilities: CapabilitySet = { parse_metadata: true, validate_artifact: true, generate_index: true, handle_request: false };
 const WORKERS = 16;
 const RELOAD_EVERY_MS = 1000;
 const WINDOW_AFTER_MS = 100;

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../supervisor/config.js';
 import { TokenService, type TokenView } from '../supervisor/services/tokens.js';
 import { openStore } from '../supervisor/store/open.js';
-import type { Role } from '../supervisor/store/store.js';
+import { ROLES, type Role } from '../supervisor/store/store.js';
 import { type Command, type Output, UsageError } from './command.js';
 import { renderTable } from './ops/table.js';
 
@@ -38,7 +38,6 @@ export const tokenCommand: Command = {
   },
 };
 
-const ROLES: readonly Role[] = ['admin', 'reader'];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function parseTokenCommand(args: string[]): TokenCommand {

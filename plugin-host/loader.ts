@@ -23,6 +23,7 @@ import type {
   RepoContext,
 } from '../protocol/methods.js';
 import { capMemories, capTables, WASM_PAGE_BYTES } from '../protocol/wasm-memory.js';
+import type { GuestStream } from '../protocol/log-lines.js';
 import { ARTIFACT_SOURCE_IMPORT, ArtifactMisuse, ArtifactResource, readWhole, ReadTooLarge, type ArtifactInput } from './artifact.js';
 import { describeUncaught, parseUncaught, StackMapper, type UncaughtError } from './uncaught.js';
 import { createWasi, type PluginLog } from './wasi/imports.js';
@@ -417,7 +418,7 @@ class ComponentPlugin implements LoadedPlugin {
   }
 
   /** The guest's stdout/stderr lines, an uncaught error's marker line taken out and told mapped. */
-  private guestLog(stream: 'stdout' | 'stderr', text: string): void {
+  private guestLog(stream: GuestStream, text: string): void {
     const report = stream === 'stderr' ? parseUncaught(text) : undefined;
     if (!report) return this.log(stream, text);
     this.uncaught = this.stackMapper.map(report);

@@ -78,13 +78,17 @@ export function forwardLines(stream: NodeJS.ReadableStream, log: (line: string) 
   stream.on('end', () => cutter.flush());
 }
 
+/** The streams a guest writes. */
+export const GUEST_STREAMS = ['stdout', 'stderr'] as const;
+export type GuestStream = (typeof GUEST_STREAMS)[number];
 /** Where a plugin child's line came from: the guest's stdout or stderr, or the host itself. */
-export type LogStream = 'stdout' | 'stderr' | 'host';
+export const LOG_STREAMS = [...GUEST_STREAMS, 'host'] as const;
+export type LogStream = (typeof LOG_STREAMS)[number];
 
 /** The host writes a guest's line to its stderr as `<prefix><text>`; any other line is the host's own. */
-export const guestLinePrefix = (stream: 'stdout' | 'stderr'): string => `[plugin ${stream}] `;
+export const guestLinePrefix = (stream: GuestStream): string => `[plugin ${stream}] `;
 
-const GUEST_PREFIXES = (['stdout', 'stderr'] as const).map((stream) => [stream, guestLinePrefix(stream)] as const);
+const GUEST_PREFIXES = GUEST_STREAMS.map((stream) => [stream, guestLinePrefix(stream)] as const);
 
 /** Splits a line of the child's stderr into its stream and text (the supervisor's side of the prefix). */
 export function classifyLine(line: string): { stream: LogStream; text: string } {

@@ -8,6 +8,7 @@ import { type Command, type Output, UsageError } from '../command.js';
 import { parseCommandLine } from '../author/args.js';
 import { CONNECTION_HELP, RestClient, ServiceAnswered } from './client.js';
 import { resolvePlugin } from './lookup.js';
+import { LOG_STREAMS, type LogStream } from '../../protocol/log-lines.js';
 
 export interface LogLine {
   seq: number;
@@ -15,11 +16,10 @@ export interface LogLine {
   node_id: string;
   pid: number | null;
   version: string;
-  stream: 'stdout' | 'stderr' | 'host';
+  stream: LogStream;
   text: string;
 }
 
-const STREAMS = ['stdout', 'stderr', 'host'];
 /** Waits between reconnections of `-f`, growing to the last. */
 const RECONNECT_MS = [500, 1000, 2000, 5000];
 
@@ -51,7 +51,7 @@ ${CONNECTION_HELP}`,
       1,
     );
     if (positionals[0] === undefined) throw new UsageError('logs needs the plugin (its name or id)');
-    if (values.stream !== undefined && !STREAMS.includes(values.stream)) throw new UsageError(`--stream must be one of ${STREAMS.join(', ')}`);
+    if (values.stream !== undefined && !(LOG_STREAMS as readonly string[]).includes(values.stream)) throw new UsageError(`--stream must be one of ${LOG_STREAMS.join(', ')}`);
     if (values.limit !== undefined && !/^\d+$/.test(values.limit)) throw new UsageError('--limit must be a whole number');
     const client = RestClient.fromEnv();
     const plugin = await resolvePlugin(client, positionals[0]);

@@ -11,12 +11,11 @@
  * resource objects it is given.
  */
 import { randomBytes } from 'node:crypto';
-import { LineCutter } from '../../protocol/log-lines.js';
+import { LineCutter, type GuestStream } from '../../protocol/log-lines.js';
 import type { ProvidedWasiInterface } from './interfaces.js';
 import { InputStream, IoError, OutputStream, Pollable, poll } from './io.js';
 
-export type LogStream = 'stdout' | 'stderr';
-export type PluginLog = (stream: LogStream, text: string) => void;
+export type PluginLog = (stream: GuestStream, text: string) => void;
 
 /** Thrown when the guest calls `wasi:cli/exit`; it reaches the caller as a trap. */
 class GuestExit extends Error {
@@ -122,7 +121,7 @@ export function createWasi(log: PluginLog): Wasi {
 class LineBuffer {
   private readonly cutter: LineCutter;
 
-  constructor(stream: LogStream, log: PluginLog) {
+  constructor(stream: GuestStream, log: PluginLog) {
     this.cutter = new LineCutter((line) => log(stream, `${line}\n`));
   }
 

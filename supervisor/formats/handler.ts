@@ -17,6 +17,7 @@ import type {
 } from '../../protocol/methods.js';
 
 import type { PoolLimits, PoolState, ProcessInfo } from '../runtime/pool.js';
+import type { CapabilitySet, HandlerType } from '../store/store.js';
 
 export type { ArtifactList, ArtifactMetadata, HttpRequest, HttpResponse, IndexFile, InterfaceVersion, RepoContext };
 
@@ -38,19 +39,10 @@ export interface ArtifactSource {
 /** One process of a plugin version, as the processes endpoint shows it. */
 export type PluginProcess = ProcessInfo;
 
-export interface Capabilities {
-  parse_metadata: boolean;
-  validate_artifact: boolean;
-  generate_index: boolean;
-  handle_request: boolean;
-}
-
-export type HandlerType = 'core' | 'wasm';
-
 export interface FormatHandler {
   readonly formatKey: string;
   readonly handlerType: HandlerType;
-  readonly capabilities: Capabilities;
+  readonly capabilities: CapabilitySet;
   /**
    * The largest artifact this handler can be given, or null when only the server's own
    * upload limit applies. A 1.0.0 plugin's bound follows from its memory limit: the artifact

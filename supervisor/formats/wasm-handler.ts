@@ -18,12 +18,12 @@ import { FormatUnavailable } from '../runtime/errors.js';
 import { Stats } from '../../protocol/methods.js';
 import type { PoolLimits, PoolState, ProcessInfo, VersionPool } from '../runtime/pool.js';
 import { checkHttpResponse, checkIndexResult, checkMetadata } from './plugin-results.js';
+import type { CapabilitySet } from '../store/store.js';
 import { readAll } from './artifact-source.js';
 import type {
   ArtifactList,
   ArtifactMetadata,
   ArtifactSource,
-  Capabilities,
   InterfaceVersion,
   HttpRequest,
   HttpResponse,
@@ -64,7 +64,7 @@ export class WasmFormatHandler implements PluginHandler {
 
   constructor(
     readonly formatKey: string,
-    readonly capabilities: Capabilities,
+    readonly capabilities: CapabilitySet,
     readonly wasmSha256: string,
     private readonly pool: VersionPool,
   ) {

@@ -10,6 +10,19 @@ import { PLUGIN_FAILURE_STATUS } from './errors.js';
 import type { IntegerRange } from './input.js';
 import { CLUSTER_MOUNTS, EXT_PREFIX, FORMAT_MOUNTS, ME_PATH, OPENAPI_PATH, PLUGIN_MOUNTS, REPOSITORY_MOUNTS } from './paths.js';
 import { NODE_STATES } from '../cluster/nodes.js';
+import { CHILD_STATES, EXIT_REASONS } from '../runtime/child.js';
+import { FAILING_PLUGIN_STATES, HEALTH_STATUSES, PLUGIN_RUNTIME_STATES, READINESS_STATES } from '../services/contracts.js';
+import {
+  EVENT_SEVERITIES,
+  EVENT_TYPES,
+  HANDLER_TYPES,
+  LOG_STREAMS,
+  NODE_PLUGIN_STATES,
+  PLUGIN_STATUSES,
+  PLUGIN_TYPES,
+  ROLES,
+  SOURCE_TYPES,
+} from '../store/store.js';
 import { MAX_PATH_LENGTH } from '../relative-path.js';
 import { ARTIFACT_MEMORY_NEEDS } from '../formats/wasm-handler.js';
 import { REPOSITORY_KEY } from '../services/repositories.js';
@@ -18,17 +31,14 @@ import { FORWARDED_REQUEST_HEADERS } from './routes/ext.js';
 import { NATIVE_BODY_LIMIT_BYTES } from '../services/artifacts/native.js';
 import { PLUGIN_RESULT_LIMITS, PLUGIN_STATUS_RANGE } from '../formats/plugin-results.js';
 import { EXT_RESPONSE_HEADERS } from './ext-response.js';
-import { HANDLER_TYPES, MAX_TEST_ARTIFACT_BYTES, TEST_FILE_FIELDS } from './routes/formats.js';
+import { MAX_TEST_ARTIFACT_BYTES, TEST_FILE_FIELDS } from './routes/formats.js';
 import {
   DEFAULT_EVENT_LIMIT,
   DEFAULT_PER_PAGE,
   EVENT_LIMIT_RANGE,
-  EVENT_SEVERITIES,
   LIMIT_RANGES,
   PAGE_RANGE,
   PER_PAGE_RANGE,
-  PLUGIN_STATUSES,
-  PLUGIN_TYPES,
   ZIP_FIELDS,
 } from './routes/plugins.js';
 
@@ -180,7 +190,7 @@ const SCHEMAS: Record<string, Schema> = {
     type: 'object',
     required: ['state', 'instances', 'restarts', 'pids'],
     properties: {
-      state: { enum: ['running', 'draining', 'stopped', 'quarantined', 'not_started'] },
+      state: { enum: [...PLUGIN_RUNTIME_STATES] },
       instances: { type: 'integer' },
       restarts: { type: 'integer' },
       pids: { type: 'array', items: { type: 'integer' } },
@@ -200,11 +210,11 @@ const SCHEMAS: Record<string, Schema> = {
       homepage: nullable('string'),
       license: nullable('string'),
       status: {
-        enum: PLUGIN_STATUSES,
+        enum: [...PLUGIN_STATUSES],
         description: 'The desired state (`active`, `disabled`), or `error` when the plugin should be active and every live node failed to start or quarantined it.',
       },
-      plugin_type: { enum: PLUGIN_TYPES },
-      source_type: { enum: ['core', 'wasm_git', 'wasm_zip', 'wasm_local'] },
+      plugin_type: { enum: [...PLUGIN_TYPES] },
+      source_type: { enum: [...SOURCE_TYPES] },
       source_url: nullable('string'),
       source_ref: nullable('string'),
       resolved_commit: nullable('string', { description: 'Git SHA actually installed.' }),
@@ -231,7 +241,7 @@ const SCHEMAS: Record<string, Schema> = {
       node_id: { type: 'string' },
       version: { type: 'string', description: 'The version running, being started, or that failed.' },
       state: {
-        enum: ['starting', 'running', 'stopped', 'error', 'quarantined'],
+        enum: [...NODE_PLUGIN_STATES],
         description: '`error`: this node could not start the version (it keeps serving the previous one, if any); `quarantined`: it crashed too often here. Cleared by an enable or a reload.',
       },
       pids: { type: 'array', items: { type: 'integer' } },
@@ -266,24 +276,8 @@ const SCHEMAS: Record<string, Schema> = {
       id: { type: 'string', format: 'uuid' },
       plugin_id: { type: 'string', format: 'uuid' },
       node_id: nullable('string', { description: 'The node whose processes the event is about; null for cluster-wide events (installed, reloaded...).' }),
-      event_type: {
-        enum: [
-          'installed',
-          'enabled',
-          'disabled',
-          'reloaded',
-          'reload_failed',
-          'uninstalled',
-          'crashed',
-          'restarted',
-          'quarantined',
-          'limit_exceeded',
-          'error',
-          'format_handler_enabled',
-          'format_handler_disabled',
-        ],
-      },
-      severity: { enum: EVENT_SEVERITIES },
+      event_type: { enum: [...EVENT_TYPES] },
+      severity: { enum: [...EVENT_SEVERITIES] },
       message: { type: 'string' },
       details: { type: 'object' },
       created_at: { type: 'string', format: 'date-time' },
@@ -297,7 +291,7 @@ const SCHEMAS: Record<string, Schema> = {
       node_id: { type: 'string', description: 'The node running the process.' },
       pid: nullable('integer'),
       version: { type: 'string' },
-      state: { enum: ['starting', 'ready', 'draining', 'stopped'] },
+      state: { enum: [...CHILD_STATES] },
       started_at: nullable('string', { format: 'date-time' }),
       rss_bytes: nullable('integer'),
       cpu_percent: nullable('number'),
@@ -315,7 +309,7 @@ const SCHEMAS: Record<string, Schema> = {
     properties: {
       code: nullable('integer'),
       signal: nullable('string'),
-      reason: { enum: ['timeout', 'memory', 'unresponsive', 'crashed', 'start_failed'] },
+      reason: { enum: EXIT_REASONS.filter((reason) => reason !== 'stopped'), description: 'A stop is not a last exit.' },
       message: { type: 'string', description: 'The sentence: what happened and, for limits, which limit.' },
       at: { type: 'string', format: 'date-time' },
       stderr_tail: { type: 'array', items: { type: 'string' }, description: 'The last lines (up to 10, each up to 1 KiB) the process wrote, oldest first.' },
@@ -330,7 +324,7 @@ const SCHEMAS: Record<string, Schema> = {
       node_id: { type: 'string' },
       pid: nullable('integer'),
       version: { type: 'string' },
-      stream: { enum: ['stdout', 'stderr', 'host'], description: '`host`: the plugin host\'s or the supervisor\'s own line about the plugin (exits, restarts, dropped lines).' },
+      stream: { enum: [...LOG_STREAMS], description: '`host`: the plugin host\'s or the supervisor\'s own line about the plugin (exits, restarts, dropped lines).' },
       text: { type: 'string', description: 'At most 8 KiB; a longer line ends with the marker " [line cut at 8192 bytes]".' },
     },
   },
@@ -346,7 +340,7 @@ const SCHEMAS: Record<string, Schema> = {
     type: 'object',
     required: ['role'],
     properties: {
-      role: { enum: ['admin', 'reader'] },
+      role: { enum: [...ROLES] },
       token_name: { type: 'string', description: 'The API token\'s name; absent for ADMIN_TOKEN and ADMIN_PASSWORD.' },
     },
   },
@@ -358,7 +352,7 @@ const SCHEMAS: Record<string, Schema> = {
       id: { type: 'string', format: 'uuid' },
       format_key: { type: 'string' },
       plugin_id: nullable('string', { format: 'uuid', description: 'null for core handlers.' }),
-      handler_type: { enum: HANDLER_TYPES },
+      handler_type: { enum: [...HANDLER_TYPES] },
       display_name: { type: 'string' },
       description: nullable('string'),
       extensions: { type: 'array', items: { type: 'string' } },
@@ -382,7 +376,7 @@ const SCHEMAS: Record<string, Schema> = {
     properties: {
       success: { type: 'boolean' },
       format_key: { type: 'string' },
-      handler_type: { enum: HANDLER_TYPES },
+      handler_type: { enum: [...HANDLER_TYPES] },
       execution_time_ms: { type: 'number' },
       memory_used_bytes: nullable('integer'),
       metadata: nullable('object'),
@@ -529,7 +523,7 @@ const SCHEMAS: Record<string, Schema> = {
     type: 'object',
     required: ['status', 'checks'],
     properties: {
-      status: { enum: ['ok', 'degraded'] },
+      status: { enum: [...HEALTH_STATUSES] },
       checks: {
         type: 'object',
         properties: {
@@ -550,7 +544,7 @@ const SCHEMAS: Record<string, Schema> = {
                     id: { type: 'string', format: 'uuid' },
                     name: { type: 'string' },
                     version: { type: 'string' },
-                    state: { enum: ['starting', 'running', 'stopped', 'error', 'quarantined', 'draining'] },
+                    state: { enum: [...FAILING_PLUGIN_STATES] },
                     message: nullable('string'),
                   },
                 },
@@ -566,7 +560,7 @@ const SCHEMAS: Record<string, Schema> = {
       },
     },
   },
-  Readiness: { type: 'object', required: ['status'], properties: { status: { enum: ['ready', 'starting', 'stopping'] } } },
+  Readiness: { type: 'object', required: ['status'], properties: { status: { enum: [...READINESS_STATES] } } },
   ClusterNode: {
     type: 'object',
     required: ['node_id', 'url', 'state', 'started_at', 'last_seen_at', 'version', 'plugins'],
@@ -574,7 +568,7 @@ const SCHEMAS: Record<string, Schema> = {
       node_id: { type: 'string' },
       url: nullable('string', { description: "The node's NODE_URL." }),
       state: {
-        enum: NODE_STATES,
+        enum: [...NODE_STATES],
         description: '`lost`: no heartbeat for CLUSTER_NODE_TIMEOUT_MS (by the database\'s clock); `leaving`: stopped cleanly.',
       },
       started_at: { type: 'string', format: 'date-time' },
@@ -601,14 +595,14 @@ const query = (name: string, schema: Schema, description: string) => ({ name, in
 const PARAMETERS: Record<string, Schema> = {
   PluginId: { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } },
   FormatKey: { name: 'format_key', in: 'path', required: true, schema: { type: 'string' } },
-  Status: query('status', { enum: PLUGIN_STATUSES }, 'Only plugins with this status.'),
-  PluginType: query('plugin_type', { enum: PLUGIN_TYPES }, 'Only plugins of this type.'),
+  Status: query('status', { enum: [...PLUGIN_STATUSES] }, 'Only plugins with this status.'),
+  PluginType: query('plugin_type', { enum: [...PLUGIN_TYPES] }, 'Only plugins of this type.'),
   Page: query('page', { type: 'integer', minimum: PAGE_RANGE.min, default: 1 }, '1-based page number.'),
   PerPage: query('per_page', { type: 'integer', minimum: PER_PAGE_RANGE.min, maximum: PER_PAGE_RANGE.max, default: DEFAULT_PER_PAGE }, 'Page size.'),
-  Severity: query('severity', { enum: EVENT_SEVERITIES }, 'Only events of this severity.'),
+  Severity: query('severity', { enum: [...EVENT_SEVERITIES] }, 'Only events of this severity.'),
   LogAfter: query('after', { type: 'integer', minimum: 0 }, 'Only lines numbered above this (a previous `next`).'),
   LogSince: query('since', { type: 'string' }, 'Only lines written since an RFC 3339 time, or a duration back from now: `30s`, `10m`, `2h`, `1d`.'),
-  LogStream: query('stream', { enum: ['stdout', 'stderr', 'host'] }, 'Only lines of this stream.'),
+  LogStream: query('stream', { enum: [...LOG_STREAMS] }, 'Only lines of this stream.'),
   LogLimit: query('limit', { type: 'integer', minimum: 1, maximum: 1000, default: 100 }, 'Most lines returned (the newest).'),
   Limit: query('limit', { type: 'integer', minimum: EVENT_LIMIT_RANGE.min, maximum: EVENT_LIMIT_RANGE.max, default: DEFAULT_EVENT_LIMIT }, 'Most events returned.'),
   ReplaceCore: query('replace_core', { type: 'boolean', default: false }, 'Serve a core format key in place of its core handler (also a multipart field).'),
@@ -619,7 +613,7 @@ const PARAMETERS: Record<string, Schema> = {
   Prefix: query('prefix', { type: 'string' }, 'Only artifacts whose path starts with this.'),
   Overwrite: query('overwrite', { type: 'boolean', default: false }, 'Replace an artifact already at the path.'),
   FormatFilter: query('format', { type: 'string' }, 'Only repositories of this format (400 when it names no format handler and no repository).'),
-  HandlerType: query('handler_type', { enum: HANDLER_TYPES }, 'Only handlers of this type.'),
+  HandlerType: query('handler_type', { enum: [...HANDLER_TYPES] }, 'Only handlers of this type.'),
   Enabled: query('enabled', { type: 'boolean' }, 'Only enabled (true) or disabled (false) handlers.'),
 };
 

@@ -73,10 +73,12 @@ export interface ChildOptions {
   log: (line: string, pid: number | undefined) => void;
 }
 
-export type ChildState = 'starting' | 'ready' | 'draining' | 'stopped';
+export const CHILD_STATES = ['starting', 'ready', 'draining', 'stopped'] as const;
+export type ChildState = (typeof CHILD_STATES)[number];
 
 /** Why a child ended: `stopped` is the only orderly one. */
-export type ExitReason = 'stopped' | 'timeout' | 'memory' | 'unresponsive' | 'crashed' | 'start_failed';
+export const EXIT_REASONS = ['stopped', 'timeout', 'memory', 'unresponsive', 'crashed', 'start_failed'] as const;
+export type ExitReason = (typeof EXIT_REASONS)[number];
 
 export interface ChildExit {
   code: number | null;

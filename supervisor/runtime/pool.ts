@@ -82,7 +82,8 @@ export interface PoolOptions {
   onCall?: ChildOptions['onCall'];
 }
 
-export type PoolState = 'running' | 'draining' | 'stopped' | 'quarantined';
+export const POOL_STATES = ['running', 'draining', 'stopped', 'quarantined'] as const;
+export type PoolState = (typeof POOL_STATES)[number];
 
 export interface ProcessInfo {
   pid: number | null;

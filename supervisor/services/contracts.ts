@@ -18,8 +18,8 @@ import type {
   PluginNodeStateRow,
   PluginRow,
   PluginStatus,
+  PluginType,
   IndexFileRow,
-  NodePluginState,
   PluginLogQuery,
   PluginLogRow,
   ProcessExit,
@@ -27,10 +27,19 @@ import type {
   ResourceLimits,
   Role,
 } from '../store/store.js';
+import { NODE_PLUGIN_STATES } from '../store/store.js';
+import { POOL_STATES } from '../runtime/pool.js';
+
+/** This node's processes of a plugin: its pool's state, or `not_started` when it has no pool here. */
+export const PLUGIN_RUNTIME_STATES = [...POOL_STATES, 'not_started'] as const;
+export type PluginRuntimeState = (typeof PLUGIN_RUNTIME_STATES)[number];
+
+/** A plugin in `/health`'s `failing`: a node's own state, or `draining` while its pool drains. */
+export const FAILING_PLUGIN_STATES = [...NODE_PLUGIN_STATES, 'draining'] as const;
 
 /** `runtime` of the plugin object. */
 export interface PluginRuntimeView {
-  state: 'running' | 'draining' | 'stopped' | 'quarantined' | 'not_started';
+  state: PluginRuntimeState;
   instances: number;
   restarts: number;
   pids: number[];
@@ -82,7 +91,7 @@ export type InstallSource = (
 export type ReloadSource = { kind: 'git'; ref?: string } | { kind: 'zip'; file: string } | { kind: 'same' };
 
 export interface PluginService {
-  list(query: { status?: PluginStatus; plugin_type?: 'format_handler'; page: number; per_page: number }): Promise<{
+  list(query: { status?: PluginStatus; plugin_type?: PluginType; page: number; per_page: number }): Promise<{
     items: PluginView[];
     total: number;
     page: number;
@@ -158,11 +167,14 @@ export interface PluginsHealth {
   running: number;
   /** Of those, quarantined or failed to start on this node. */
   error: number;
-  failing: Array<{ id: string; name: string; version: string; state: NodePluginState | 'draining'; message: string | null }>;
+  failing: Array<{ id: string; name: string; version: string; state: (typeof FAILING_PLUGIN_STATES)[number]; message: string | null }>;
 }
 
+export const HEALTH_STATUSES = ['ok', 'degraded'] as const;
+export type HealthStatus = (typeof HEALTH_STATUSES)[number];
+
 export interface HealthReport {
-  status: 'ok' | 'degraded';
+  status: HealthStatus;
   checks: {
     database: { ok: boolean; error?: string };
     plugins: PluginsHealth;
@@ -172,7 +184,8 @@ export interface HealthReport {
 }
 
 /** `starting` until the node's first reconcile is done; `stopping` from SIGTERM on. */
-export type Readiness = 'starting' | 'ready' | 'stopping';
+export const READINESS_STATES = ['starting', 'ready', 'stopping'] as const;
+export type Readiness = (typeof READINESS_STATES)[number];
 
 export interface HealthService {
   health(): Promise<HealthReport>;

@@ -18,14 +18,14 @@
  */
 import type { Logger } from 'pino';
 import type { ChangeNotifier } from '../cluster/notify.js';
-import type { Capabilities, PluginHandler } from '../formats/handler.js';
+import type { PluginHandler } from '../formats/handler.js';
 import type { RoutingTable } from '../formats/routing.js';
 import { WasmFormatHandler } from '../formats/wasm-handler.js';
 import { classifyLine } from '../../protocol/log-lines.js';
 import type { PluginVersionLabels, RunningPluginFigures } from '../metrics.js';
 import type { RuntimeEvent } from '../runtime/pool.js';
 import type { PluginRuntime } from '../runtime/runtime.js';
-import type { EventSeverity, NodePluginState, PluginNodeStateRow, PluginProcessRow, PluginRow, ResourceLimits, Store } from '../store/store.js';
+import type { CapabilitySet, EventSeverity, LogStream, NodePluginState, PluginNodeStateRow, PluginProcessRow, PluginRow, ResourceLimits, Store } from '../store/store.js';
 import { validationFailed } from './errors.js';
 import type { PluginFiles } from './plugin-files.js';
 import { describeError } from '../../protocol/error-text.js';
@@ -61,7 +61,7 @@ export interface ReconcilerDeps {
 
 /** What the reconciler needs of the log writer. */
 export interface PluginLogSink {
-  write(pluginId: string, version: string, pid: number | undefined, stream: 'stdout' | 'stderr' | 'host', text: string): void;
+  write(pluginId: string, version: string, pid: number | undefined, stream: LogStream, text: string): void;
   note(pluginId: string, version: string, pid: number | undefined, text: string): void;
 }
 
@@ -72,7 +72,7 @@ export interface VersionSpec {
   pluginName: string;
   version: string;
   formatKey: string;
-  capabilities: Capabilities;
+  capabilities: CapabilitySet;
   limits: ResourceLimits;
   wasmSha256: string;
   wasm: Uint8Array;

@@ -12,26 +12,42 @@
 
 export { DatabaseUnavailable, UniqueViolation } from './errors.js';
 
-export type PluginStatus = 'active' | 'disabled' | 'error';
-export type SourceType = 'core' | 'wasm_git' | 'wasm_zip' | 'wasm_local';
-export type HandlerType = 'core' | 'wasm';
-export type EventSeverity = 'info' | 'warning' | 'error';
-export type Role = 'admin' | 'reader';
+import type { ChildState, ExitReason } from '../runtime/child.js';
+import type { LogStream } from '../../protocol/log-lines.js';
+
+export { LOG_STREAMS, type LogStream } from '../../protocol/log-lines.js';
+
+// The contract's terms for stored columns, each declared once: the types, the routes' checks
+// and the OpenAPI document (http/openapi.ts) all derive from these arrays.
+export const PLUGIN_STATUSES = ['active', 'disabled', 'error'] as const;
+export type PluginStatus = (typeof PLUGIN_STATUSES)[number];
+export const PLUGIN_TYPES = ['format_handler'] as const;
+export type PluginType = (typeof PLUGIN_TYPES)[number];
+export const SOURCE_TYPES = ['core', 'wasm_git', 'wasm_zip', 'wasm_local'] as const;
+export type SourceType = (typeof SOURCE_TYPES)[number];
+export const HANDLER_TYPES = ['core', 'wasm'] as const;
+export type HandlerType = (typeof HANDLER_TYPES)[number];
+export const EVENT_SEVERITIES = ['info', 'warning', 'error'] as const;
+export type EventSeverity = (typeof EVENT_SEVERITIES)[number];
+export const ROLES = ['admin', 'reader'] as const;
+export type Role = (typeof ROLES)[number];
 /** The contract's event types. */
-export type EventType =
-  | 'installed'
-  | 'enabled'
-  | 'disabled'
-  | 'reloaded'
-  | 'reload_failed'
-  | 'uninstalled'
-  | 'crashed'
-  | 'restarted'
-  | 'quarantined'
-  | 'limit_exceeded'
-  | 'error'
-  | 'format_handler_enabled'
-  | 'format_handler_disabled';
+export const EVENT_TYPES = [
+  'installed',
+  'enabled',
+  'disabled',
+  'reloaded',
+  'reload_failed',
+  'uninstalled',
+  'crashed',
+  'restarted',
+  'quarantined',
+  'limit_exceeded',
+  'error',
+  'format_handler_enabled',
+  'format_handler_disabled',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
 
 export interface CapabilitySet {
   parse_metadata: boolean;
@@ -56,7 +72,7 @@ export interface PluginRow {
   homepage: string | null;
   license: string | null;
   status: PluginStatus;
-  plugin_type: 'format_handler';
+  plugin_type: PluginType;
   source_type: SourceType;
   source_url: string | null;
   source_ref: string | null;
@@ -81,7 +97,8 @@ export interface PluginRow {
 }
 
 /** What a node's processes of a plugin are doing; `quarantined` and `error` are that node's own failures. */
-export type NodePluginState = 'starting' | 'running' | 'stopped' | 'error' | 'quarantined';
+export const NODE_PLUGIN_STATES = ['starting', 'running', 'stopped', 'error', 'quarantined'] as const;
+export type NodePluginState = (typeof NODE_PLUGIN_STATES)[number];
 
 /** One node's actual state of one plugin, written by that node only. */
 export interface PluginNodeStateRow {
@@ -104,7 +121,7 @@ export interface PluginProcessRow {
   slot: number;
   pid: number | null;
   version: string;
-  state: 'starting' | 'ready' | 'draining' | 'stopped';
+  state: ChildState;
   started_at: string | null;
   rss_bytes: number | null;
   cpu_percent: number | null;
@@ -121,13 +138,12 @@ export interface PluginProcessRow {
 export interface ProcessExit {
   code: number | null;
   signal: string | null;
-  reason: 'timeout' | 'memory' | 'unresponsive' | 'crashed' | 'start_failed' | 'stopped';
+  reason: ExitReason;
   message: string;
   at: string;
   stderr_tail: string[];
 }
 
-export type LogStream = 'stdout' | 'stderr' | 'host';
 
 /** One line a plugin's process wrote (or its host wrote about it), numbered per plugin. */
 export interface PluginLogRow {
@@ -266,7 +282,7 @@ export interface ClusterNodeRow {
 
 export interface PluginListQuery {
   status?: PluginStatus;
-  plugin_type?: 'format_handler';
+  plugin_type?: PluginType;
   /** 1-based. */
   page: number;
   per_page: number;

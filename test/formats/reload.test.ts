@@ -5,12 +5,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { RoutingTable } from '../../supervisor/formats/routing.js';
 import { WasmFormatHandler } from '../../supervisor/formats/wasm-handler.js';
-import type { Capabilities } from '../../supervisor/formats/handler.js';
+import type { CapabilitySet } from '../../supervisor/store/store.js';
 import { FormatUnavailable } from '../../supervisor/runtime/errors.js';
 import { PluginRuntime } from '../../supervisor/runtime/runtime.js';
 import { fixtureWasm } from '../support/fixtures.js';
 
-const capabilities: Capabilities = { parse_metadata: true, validate_artifact: true, generate_index: true, handle_request: false };
+const capabilities: CapabilitySet = { parse_metadata: true, validate_artifact: true, generate_index: true, handle_request: false };
 
 describe('routing table: hot swap of a WebAssembly handler', function () {
   this.timeout(60_000);

@@ -6,12 +6,13 @@
 import { FormatUnavailable } from '../../runtime/errors.js';
 import { VERSION as SERVER_VERSION } from '../../version.js';
 import { readAll } from '../artifact-source.js';
-import type { ArtifactMetadata, ArtifactSource, Capabilities, FormatHandler, HttpResponse, IndexFile } from '../handler.js';
+import type { CapabilitySet } from '../../store/store.js';
+import type { ArtifactMetadata, ArtifactSource, FormatHandler, HttpResponse, IndexFile } from '../handler.js';
 
 export abstract class CoreFormatHandler implements FormatHandler {
   abstract readonly formatKey: string;
   readonly handlerType = 'core';
-  readonly capabilities: Capabilities;
+  readonly capabilities: CapabilitySet;
   readonly maxArtifactBytes = null;
   readonly maxArtifactReason = null;
 

@@ -5,13 +5,11 @@
 import { readFile } from 'node:fs/promises';
 import Router from '@koa/router';
 import type { FormatService, FormatTestInput } from '../../services/contracts.js';
-import type { HandlerType } from '../../store/store.js';
+import { HANDLER_TYPES } from '../../store/store.js';
 import { bodyKind, readJson } from '../body.js';
 import { BodyInput, QueryInput } from '../input.js';
 import { requireFile, withMultipart, type MultipartForm, type UploadOptions } from '../multipart.js';
 import type { AppState } from '../state.js';
-
-export const HANDLER_TYPES: readonly HandlerType[] = ['core', 'wasm'];
 
 /** A test artifact is held in memory for the call: large enough for real packages, bounded. */
 export const MAX_TEST_ARTIFACT_BYTES = 16 * 1024 * 1024;

@@ -6,11 +6,10 @@
 import { PassThrough } from 'node:stream';
 import Router from '@koa/router';
 import type { PluginLogService } from '../../services/contracts.js';
-import type { LogStream, PluginLogRow } from '../../store/store.js';
+import { LOG_STREAMS, type PluginLogRow } from '../../store/store.js';
 import { QueryInput, parseUuid } from '../input.js';
 import type { AppState } from '../state.js';
 
-const STREAMS: readonly LogStream[] = ['stdout', 'stderr', 'host'];
 const LIMIT_RANGE = { min: 1, max: 1000 };
 const DEFAULT_LIMIT = 100;
 const SEQ_RANGE = { min: 0 };
@@ -36,7 +35,7 @@ export function pluginLogRoutes(logs: PluginLogService): Router<AppState> {
     if (rawSince !== undefined && since === undefined) {
       input.invalid('since', `query parameter "since" must be an RFC 3339 time or a duration like 10m, 30s, 2h or 1d, got "${rawSince}"`);
     }
-    const query = { after, since, stream: input.oneOf('stream', STREAMS), limit: input.integer('limit', LIMIT_RANGE, DEFAULT_LIMIT) };
+    const query = { after, since, stream: input.oneOf('stream', LOG_STREAMS), limit: input.integer('limit', LIMIT_RANGE, DEFAULT_LIMIT) };
     input.done();
     ctx.body = await logs.list(ctx.params.id, query);
   });

@@ -5,15 +5,11 @@
  */
 import Router from '@koa/router';
 import type { PluginService, ReloadSource } from '../../services/contracts.js';
-import type { EventSeverity, PluginStatus, ResourceLimits } from '../../store/store.js';
+import { EVENT_SEVERITIES, PLUGIN_STATUSES, PLUGIN_TYPES, type ResourceLimits } from '../../store/store.js';
 import { bodyKind, readJson } from '../body.js';
 import { BodyInput, type IntegerRange, QueryInput, parseUuid } from '../input.js';
 import { requireFile, withMultipart, type UploadOptions } from '../multipart.js';
 import type { AppState } from '../state.js';
-
-export const PLUGIN_STATUSES: readonly PluginStatus[] = ['active', 'disabled', 'error'];
-export const PLUGIN_TYPES = ['format_handler'] as const;
-export const EVENT_SEVERITIES: readonly EventSeverity[] = ['info', 'warning', 'error'];
 
 export const PAGE_RANGE: IntegerRange = { min: 1 };
 export const PER_PAGE_RANGE: Required<IntegerRange> = { min: 1, max: 100 };
