@@ -15,11 +15,8 @@
  * handle table is no longer trustworthy), as after a trap.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { ARTIFACT_SOURCE_INTERFACE } from '../protocol/wit-interfaces.js';
 
-/** The unversioned import key jco's instantiation mode reads the resource class from. */
-export const ARTIFACT_SOURCE_IMPORT = 'artifact-keeper:format/artifact-source';
-/** The core module import (name and version) through which the guest drops its handle. */
-const CORE_IMPORT_MODULE = 'artifact-keeper:format/artifact-source@1.1.0';
 const DROP_IMPORT = '[resource-drop]artifact';
 /**
  * jco keys borrowed host objects by this representation (`Symbol.for('cabiRep')`) in a table
@@ -144,7 +141,7 @@ export class ArtifactResource {
    * drop. Given every core instance's imports (`instantiateCore`); leaves others alone.
    */
   watchDrops(imports: WebAssembly.Imports | undefined): WebAssembly.Imports | undefined {
-    const module = imports?.[CORE_IMPORT_MODULE];
+    const module = imports?.[ARTIFACT_SOURCE_INTERFACE];
     const drop = module?.[DROP_IMPORT];
     if (!imports || typeof drop !== 'function') return imports;
     const watched = Object.assign((...args: unknown[]) => {
@@ -152,7 +149,7 @@ export class ArtifactResource {
       if (this.loan) this.loan.dropped = true;
       return (drop as (...a: unknown[]) => unknown)(...args);
     }, drop);
-    return { ...imports, [CORE_IMPORT_MODULE]: { ...module, [DROP_IMPORT]: watched } };
+    return { ...imports, [ARTIFACT_SOURCE_INTERFACE]: { ...module, [DROP_IMPORT]: watched } };
   }
 
   private current(host: object, method: string): OpenArtifact {

@@ -24,22 +24,11 @@ import type {
 } from '../protocol/methods.js';
 import { capMemories, capTables, WASM_PAGE_BYTES } from '../protocol/wasm-memory.js';
 import type { GuestStream } from '../protocol/log-lines.js';
-import { ARTIFACT_SOURCE_IMPORT, ArtifactMisuse, ArtifactResource, readWhole, ReadTooLarge, type ArtifactInput } from './artifact.js';
+import { ARTIFACT_SOURCE_IMPORT, EXPORTED_INTERFACES } from '../protocol/wit-interfaces.js';
+import { ArtifactMisuse, ArtifactResource, readWhole, ReadTooLarge, type ArtifactInput } from './artifact.js';
 import { describeUncaught, parseUncaught, StackMapper, type UncaughtError } from './uncaught.js';
 import { createWasi, type PluginLog } from './wasi/imports.js';
 import { describeError } from '../protocol/error-text.js';
-
-/** What each interface version exports: the handler, and the request handler of its `-http` world. */
-const INTERFACES = {
-  '1.0.0': {
-    handler: 'artifact-keeper:format/handler@1.0.0',
-    requestHandler: 'artifact-keeper:format/request-handler@1.0.0',
-  },
-  '1.1.0': {
-    handler: 'artifact-keeper:format/streaming-handler@1.1.0',
-    requestHandler: 'artifact-keeper:format/streaming-request-handler@1.1.0',
-  },
-} as const satisfies Record<InterfaceVersion, { handler: string; requestHandler: string }>;
 
 /** The guest returned `err(message)`; the message is the guest's own text. */
 export class GuestError extends Error {
@@ -268,7 +257,7 @@ class ComponentPlugin implements LoadedPlugin {
   ): Promise<HttpResponse> {
     if (!this.handlesRequests) {
       throw new NotSupported(
-        `the plugin's component does not export ${INTERFACES[this.version].requestHandler}, so it cannot handle requests`,
+        `the plugin's component does not export ${EXPORTED_INTERFACES[this.version].requestHandler}, so it cannot handle requests`,
       );
     }
     const lowered = artifacts.map((metadata) => toWitMetadata(metadata, this.version));
@@ -397,17 +386,17 @@ class ComponentPlugin implements LoadedPlugin {
         return instance;
       },
     );
-    const streaming = root[INTERFACES['1.1.0'].handler] as StreamingHandlerExports | undefined;
-    const plain = root[INTERFACES['1.0.0'].handler] as HandlerExports | undefined;
+    const streaming = root[EXPORTED_INTERFACES['1.1.0'].handler] as StreamingHandlerExports | undefined;
+    const plain = root[EXPORTED_INTERFACES['1.0.0'].handler] as HandlerExports | undefined;
     const handler: VersionedHandler | undefined = streaming
       ? { version: '1.1.0', exports: streaming }
       : plain && { version: '1.0.0', exports: plain };
     if (!handler) {
-      throw new Error(`the component exports neither ${INTERFACES['1.0.0'].handler} nor ${INTERFACES['1.1.0'].handler}`);
+      throw new Error(`the component exports neither ${EXPORTED_INTERFACES['1.0.0'].handler} nor ${EXPORTED_INTERFACES['1.1.0'].handler}`);
     }
     const instance: Instance = {
       handler,
-      requestHandler: root[INTERFACES[handler.version].requestHandler] as RequestHandlerExports | undefined,
+      requestHandler: root[EXPORTED_INTERFACES[handler.version].requestHandler] as RequestHandlerExports | undefined,
       artifacts,
       memories,
       flushLog: wasi.flush,

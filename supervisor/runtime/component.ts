@@ -24,6 +24,13 @@ import {
   WasmReader,
 } from '../../protocol/wasm-memory.js';
 import type { InterfaceVersion } from '../../protocol/methods.js';
+import {
+  ARTIFACT_SOURCE_INTERFACE,
+  HANDLER_INTERFACE,
+  REQUEST_HANDLER_INTERFACE,
+  STREAMING_HANDLER_INTERFACE,
+  STREAMING_REQUEST_HANDLER_INTERFACE,
+} from '../../protocol/wit-interfaces.js';
 import { sha256Hex } from '../sha256.js';
 import { ComponentRefused } from './errors.js';
 import type { TranspileReply, TranspileRequest } from './transpile-worker.js';
@@ -49,13 +56,6 @@ export const COMPONENT_LIMITS = {
 };
 
 export type ComponentLimits = typeof COMPONENT_LIMITS;
-
-export const HANDLER_INTERFACE = 'artifact-keeper:format/handler@1.0.0';
-export const REQUEST_HANDLER_INTERFACE = 'artifact-keeper:format/request-handler@1.0.0';
-/** The 1.1.0 worlds (wit/format-plugin-1.1.wit): the artifact is read through a resource the host provides. */
-export const STREAMING_HANDLER_INTERFACE = 'artifact-keeper:format/streaming-handler@1.1.0';
-export const STREAMING_REQUEST_HANDLER_INTERFACE = 'artifact-keeper:format/streaming-request-handler@1.1.0';
-export const ARTIFACT_SOURCE_INTERFACE = 'artifact-keeper:format/artifact-source@1.1.0';
 
 /** Bytes 4..7 of a component binary: version 0x0d, layer 1. */
 const COMPONENT_PREAMBLE = [0x0d, 0x00, 0x01, 0x00];

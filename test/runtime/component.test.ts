@@ -7,14 +7,16 @@ import { PROVIDED_WASI_INTERFACES } from '../../plugin-host/wasi/interfaces.js';
 import {
   checkComponent,
   COMPONENT_LIMITS,
-  ARTIFACT_SOURCE_INTERFACE,
-  HANDLER_INTERFACE,
-  STREAMING_HANDLER_INTERFACE,
-  STREAMING_REQUEST_HANDLER_INTERFACE,
   inspectComponent,
-  REQUEST_HANDLER_INTERFACE,
   transpileToCache,
 } from '../../supervisor/runtime/component.js';
+import {
+  ARTIFACT_SOURCE_INTERFACE,
+  HANDLER_INTERFACE,
+  REQUEST_HANDLER_INTERFACE,
+  STREAMING_HANDLER_INTERFACE,
+  STREAMING_REQUEST_HANDLER_INTERFACE,
+} from '../../protocol/wit-interfaces.js';
 import { ComponentRefused } from '../../supervisor/runtime/errors.js';
 import { expectRejection } from '../support/assertions.js';
 import { fixtureWasm } from '../support/fixtures.js';
