@@ -3,7 +3,7 @@
  * Callers (the artifact pipeline, the /ext routes, the format test endpoint) never know
  * which kind they hold.
  *
- * Failures are thrown as the `PluginFailure` subclasses of ../runtime/errors.ts; a core
+ * Failures are thrown as the `PluginFailure` subclasses of ./errors.ts; a core
  * handler rejecting an artifact throws `ArtifactInvalid` exactly as a plugin's `err` does.
  */
 import type {

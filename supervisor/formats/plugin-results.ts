@@ -10,7 +10,7 @@
  * layer's policy (../http/ext-response.ts); here only their number and size are bounded.
  */
 import { checkRelativePath } from '../relative-path.js';
-import { PluginInvalidResponse } from '../runtime/errors.js';
+import { PluginInvalidResponse } from './errors.js';
 import type { ArtifactMetadata, HttpResponse, IndexFile } from './handler.js';
 
 const MiB = 1024 * 1024;

@@ -10,7 +10,7 @@
  * A plugin may serve a core key (installed with `replace_core`): its version is routed over
  * the core handler, which the table keeps and routes again when the plugin is retired.
  */
-import { FormatUnavailable } from '../runtime/errors.js';
+import { FormatUnavailable } from './errors.js';
 import type { FormatHandler, PluginHandler } from './handler.js';
 
 interface Route {

@@ -14,7 +14,7 @@ import {
   Validate,
 } from '../../protocol/methods.js';
 import type { Toolchain } from '../runtime/component.js';
-import { FormatUnavailable } from '../runtime/errors.js';
+import { FormatUnavailable } from './errors.js';
 import { Stats } from '../../protocol/methods.js';
 import type { PoolLimits, PoolState, ProcessInfo, VersionPool } from '../runtime/pool.js';
 import { checkHttpResponse, checkIndexResult, checkMetadata } from './plugin-results.js';

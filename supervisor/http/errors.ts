@@ -17,8 +17,8 @@
 import { STATUS_CODES } from 'node:http';
 import Koa from 'koa';
 import type { Logger } from 'pino';
-import type { PluginFailureCode } from '../runtime/errors.js';
-import { ComponentRefused, PluginFailure } from '../runtime/errors.js';
+import { PluginFailure, type PluginFailureCode } from '../formats/errors.js';
+import { ComponentRefused } from '../runtime/errors.js';
 import { Busy, ServiceError } from '../services/errors.js';
 import { DatabaseUnavailable } from '../store/store.js';
 import type { AppContext, AppMiddleware } from './state.js';

@@ -15,7 +15,7 @@
  */
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import { MEDIA_TYPE, PLUGIN_RESULT_LIMITS } from '../formats/plugin-results.js';
-import { PluginInvalidResponse } from '../runtime/errors.js';
+import { PluginInvalidResponse } from '../formats/errors.js';
 
 const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
 const TOKEN_LIST = new RegExp(`^${TOKEN}(\\s*,\\s*${TOKEN})*$`);

@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { bytesSource } from '../formats/artifact-source.js';
 import type { FormatHandler } from '../formats/handler.js';
 import type { RoutingTable } from '../formats/routing.js';
-import { ArtifactInvalid, FormatUnavailable } from '../runtime/errors.js';
+import { ArtifactInvalid, FormatUnavailable } from '../formats/errors.js';
 import type { FormatHandlerRow, HandlerType, Store } from '../store/store.js';
 import type { FormatService, FormatTestInput, FormatTestResult, FormatView } from './contracts.js';
 import { conflict, notFound } from './errors.js';

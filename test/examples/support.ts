@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Validate } from '../../protocol/methods.js';
 import { loadConfig } from '../../supervisor/config.js';
-import { ArtifactInvalid } from '../../supervisor/runtime/errors.js';
+import { ArtifactInvalid } from '../../supervisor/formats/errors.js';
 import type { VersionPool } from '../../supervisor/runtime/pool.js';
 import { PluginRuntime } from '../../supervisor/runtime/runtime.js';
 import { checkManifest, resolveLimits } from '../../supervisor/services/install/manifest.js';

@@ -10,7 +10,7 @@ import {
   checkMetadata,
 } from '../../supervisor/formats/plugin-results.js';
 import { WasmFormatHandler } from '../../supervisor/formats/wasm-handler.js';
-import { PluginInvalidResponse } from '../../supervisor/runtime/errors.js';
+import { PluginInvalidResponse } from '../../supervisor/formats/errors.js';
 import type { VersionPool } from '../../supervisor/runtime/pool.js';
 
 const GOOD: ArtifactMetadata = {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { RoutingTable } from '../../supervisor/formats/routing.js';
 import { WasmFormatHandler } from '../../supervisor/formats/wasm-handler.js';
 import type { CapabilitySet } from '../../supervisor/store/store.js';
-import { FormatUnavailable } from '../../supervisor/runtime/errors.js';
+import { FormatUnavailable } from '../../supervisor/formats/errors.js';
 import { PluginRuntime } from '../../supervisor/runtime/runtime.js';
 import { fixtureWasm } from '../support/fixtures.js';
 

@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import type { FormatHandler, PluginHandler } from '../../supervisor/formats/handler.js';
 import { RoutingTable } from '../../supervisor/formats/routing.js';
-import { FormatUnavailable } from '../../supervisor/runtime/errors.js';
+import { FormatUnavailable } from '../../supervisor/formats/errors.js';
 
 function handler(formatKey: string, version = '1.0.0'): PluginHandler {
   return { formatKey, version, handlerType: 'wasm' } as unknown as PluginHandler;

@@ -14,7 +14,7 @@
 import zlib from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
 import yauzl from 'yauzl';
-import { ArtifactInvalid } from '../../runtime/errors.js';
+import { ArtifactInvalid } from '../errors.js';
 
 export const MiB = 1024 * 1024;
 /** Largest manifest (package.json, Cargo.toml, Chart.yaml, METADATA, POM) read. */

@@ -3,7 +3,7 @@
  * no native protocol (native clients are served by plugins with `handle_request`), nothing to
  * drain. A format module only says whether it has an index and how it reads its artifacts.
  */
-import { FormatUnavailable } from '../../runtime/errors.js';
+import { FormatUnavailable } from '../errors.js';
 import { VERSION as SERVER_VERSION } from '../../version.js';
 import { readAll } from '../artifact-source.js';
 import type { CapabilitySet } from '../../store/store.js';

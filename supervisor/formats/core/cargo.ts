@@ -12,7 +12,7 @@ import semver from 'semver';
 import { parse as parseToml } from 'smol-toml';
 import { CoreFormatHandler } from './base.js';
 import type { ArtifactMetadata, IndexFile } from '../handler.js';
-import { ArtifactInvalid } from '../../runtime/errors.js';
+import { ArtifactInvalid } from '../errors.js';
 import { baseName, decodeUtf8, readTarGz, type ArchiveLimits } from './archive.js';
 
 const CRATE_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;

@@ -34,7 +34,7 @@
  */
 import { CoreFormatHandler } from './base.js';
 import type { ArtifactMetadata, IndexFile } from '../handler.js';
-import { ArtifactInvalid } from '../../runtime/errors.js';
+import { ArtifactInvalid } from '../errors.js';
 import { decodeUtf8, readTarGz, type ArchiveLimits } from './archive.js';
 
 const REFERENCE_PART = /^[a-z0-9_][a-z0-9_+.-]{1,100}$/;

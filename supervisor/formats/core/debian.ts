@@ -15,7 +15,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { CoreFormatHandler } from './base.js';
 import type { ArtifactMetadata, IndexFile } from '../handler.js';
-import { ArtifactInvalid } from '../../runtime/errors.js';
+import { ArtifactInvalid } from '../errors.js';
 import { MiB, decodeUtf8, gunzipCapped, readAr, readTar } from './archive.js';
 
 const CONTROL_TAR_CAP = 16 * MiB;

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { CoreFormatHandler } from './base.js';
 import type { ArtifactMetadata } from '../handler.js';
-import { ArtifactInvalid } from '../../runtime/errors.js';
+import { ArtifactInvalid } from '../errors.js';
 
 const SEMVER_LIKE = /^v?\d+(\.\d+){0,3}([-+][0-9A-Za-z.-]+)?$/;
 /** `name-1.2.3.ext`: a version at the end of the file name, before its extensions. */

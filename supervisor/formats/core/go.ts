@@ -15,7 +15,7 @@
 import semver from 'semver';
 import { CoreFormatHandler } from './base.js';
 import type { ArtifactMetadata, IndexFile } from '../handler.js';
-import { ArtifactInvalid } from '../../runtime/errors.js';
+import { ArtifactInvalid } from '../errors.js';
 import { MiB, decodeUtf8, formatBytes, openZip } from './archive.js';
 
 const SMALL_FILE_CAP = MiB;

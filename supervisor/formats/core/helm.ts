@@ -11,7 +11,7 @@ import semver from 'semver';
 import YAML from 'yaml';
 import { CoreFormatHandler } from './base.js';
 import type { ArtifactMetadata, IndexFile } from '../handler.js';
-import { ArtifactInvalid } from '../../runtime/errors.js';
+import { ArtifactInvalid } from '../errors.js';
 import { baseName, decodeUtf8, readTarGz, type ArchiveLimits } from './archive.js';
 
 const CHART_YAML = /^([^/]+)\/Chart\.yaml$/;

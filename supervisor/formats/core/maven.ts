@@ -12,7 +12,7 @@ import crypto from 'node:crypto';
 import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
 import { CoreFormatHandler } from './base.js';
 import type { ArtifactMetadata, IndexFile } from '../handler.js';
-import { ArtifactInvalid } from '../../runtime/errors.js';
+import { ArtifactInvalid } from '../errors.js';
 import { MANIFEST_CAP, decodeUtf8, formatBytes, readZip, type ArchiveLimits } from './archive.js';
 
 const EXTENSIONS = ['jar', 'war', 'ear', 'aar', 'pom'] as const;

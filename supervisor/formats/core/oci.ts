@@ -27,7 +27,7 @@
  */
 import { CoreFormatHandler } from './base.js';
 import type { ArtifactMetadata, IndexFile } from '../handler.js';
-import { ArtifactInvalid } from '../../runtime/errors.js';
+import { ArtifactInvalid } from '../errors.js';
 import { MiB, decodeUtf8, formatBytes } from './archive.js';
 import { sha256Hex } from '../../sha256.js';
 

@@ -11,7 +11,7 @@
  */
 import { CoreFormatHandler } from './base.js';
 import type { ArtifactMetadata, IndexFile } from '../handler.js';
-import { ArtifactInvalid } from '../../runtime/errors.js';
+import { ArtifactInvalid } from '../errors.js';
 import { baseName, decodeUtf8, readTarGz, readZip, type ArchiveLimits } from './archive.js';
 
 /** PEP 440 public and local versions (packaging's VERSION_PATTERN), case-insensitive. */

@@ -21,7 +21,7 @@ import zlib from 'node:zlib';
 import { XMLBuilder } from 'fast-xml-parser';
 import { CoreFormatHandler } from './base.js';
 import type { ArtifactMetadata, IndexFile } from '../handler.js';
-import { ArtifactInvalid } from '../../runtime/errors.js';
+import { ArtifactInvalid } from '../errors.js';
 import { sha256Hex } from '../../sha256.js';
 
 const LEAD_SIZE = 96;

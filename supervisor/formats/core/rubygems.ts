@@ -12,7 +12,7 @@ import path from 'node:path';
 import { YAMLMap, parseDocument } from 'yaml';
 import { CoreFormatHandler } from './base.js';
 import type { ArtifactMetadata, IndexFile } from '../handler.js';
-import { ArtifactInvalid } from '../../runtime/errors.js';
+import { ArtifactInvalid } from '../errors.js';
 import { MiB, decodeUtf8, gunzipCapped, readTar } from './archive.js';
 import { describeError } from '../../../protocol/error-text.js';
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import * as tar from 'tar';
 import { expect } from 'chai';
-import { ArtifactInvalid } from '../../../supervisor/runtime/errors.js';
+import { ArtifactInvalid } from '../../../supervisor/formats/errors.js';
 import { makeZip } from '../../support/zips.js';
 
 export type Files = Record<string, string | Uint8Array>;

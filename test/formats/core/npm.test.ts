@@ -2,7 +2,7 @@ import { withBytes } from '../../support/bytes-handler.js';
 import { bytesSource } from '../../../supervisor/formats/artifact-source.js';
 import { expect } from 'chai';
 import { NpmFormatHandler, npmNameFromPath } from '../../../supervisor/formats/core/npm.js';
-import { FormatUnavailable } from '../../../supervisor/runtime/errors.js';
+import { FormatUnavailable } from '../../../supervisor/formats/errors.js';
 import { expectInvalid, gzip, tarGz, text, truncateTar, withoutEndMarker, zeroBomb } from './artifacts.js';
 
 const pkgJson = (fields: Record<string, unknown>): string => JSON.stringify(fields);
