@@ -5,7 +5,7 @@ import type { Driver } from './db.js';
 import { DatabaseUnavailable } from './errors.js';
 import { migrate } from './migrate.js';
 import { openPostgres } from './postgres.js';
-import { Repository } from './repository.js';
+import { StoreQueries } from './queries.js';
 import { openSqlite } from './sqlite.js';
 import type { Exclusive, Store, StoreOps } from './store.js';
 import { describeError } from '../../protocol/error-text.js';
@@ -28,7 +28,7 @@ export async function openStore(config: Pick<Config, 'dataDir' | 'databaseUrl'>)
   return new SqlStore(driver);
 }
 
-class SqlStore extends Repository implements Store {
+class SqlStore extends StoreQueries implements Store {
   readonly engine: Store['engine'];
 
   constructor(private readonly driver: Driver) {
@@ -37,7 +37,7 @@ class SqlStore extends Repository implements Store {
   }
 
   transaction<T>(work: (tx: StoreOps) => Promise<T>): Promise<T> {
-    return this.driver.transaction((db) => work(new Repository(db)));
+    return this.driver.transaction((db) => work(new StoreQueries(db)));
   }
 
   tryExclusive<T>(name: string, work: () => Promise<T>): Promise<Exclusive<T>> {

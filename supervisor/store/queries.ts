@@ -60,7 +60,8 @@ import { sha256Hex } from '../sha256.js';
 /** Log lines per INSERT: 9 parameters each, far below SQLite's and PostgreSQL's limits. */
 const LOG_INSERT_ROWS = 200;
 
-export class Repository implements StoreOps {
+/** The store's operations as SQL: one instance over the pool, one per transaction. */
+export class StoreQueries implements StoreOps {
   constructor(protected readonly db: Db) {}
 
   getPlugin(id: string): Promise<PluginRow | undefined> {
