@@ -148,8 +148,3 @@ export const PluginErrorCode = {
   LoadFailed: -32014,
 } as const;
 export type PluginErrorCode = (typeof PluginErrorCode)[keyof typeof PluginErrorCode];
-
-/** Extra data carried by MemoryLimit errors. */
-export interface MemoryLimitData {
-  limitBytes: number;
-}
