@@ -79,9 +79,8 @@ async function guestCall<T>(call: (plugin: Awaited<typeof pluginLoading>) => Pro
 function toResponseError(error: unknown): InstanceType<typeof ResponseError> {
   const { PluginErrorCode } = methods;
   if (error instanceof loader.GuestError) return new ResponseError(PluginErrorCode.GuestError, error.message);
-  if (error instanceof loader.MemoryLimitExceeded) {
-    return new ResponseError(PluginErrorCode.MemoryLimit, error.message, { limitBytes: error.limitBytes });
-  }
+  // The message names the limit; the supervisor knows it already and reads no data.
+  if (error instanceof loader.MemoryLimitExceeded) return new ResponseError(PluginErrorCode.MemoryLimit, error.message);
   if (error instanceof loader.NotSupported) return new ResponseError(PluginErrorCode.NotSupported, error.message);
   // The instance was replaced, as after a trap: the supervisor counts it the same way.
   if (error instanceof ArtifactMisuse) return new ResponseError(PluginErrorCode.GuestTrap, error.message);
