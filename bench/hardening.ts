@@ -25,7 +25,7 @@ import { fixtureWasm, repoRoot } from '../test/support/fixtures.js';
 import { readFile } from 'node:fs/promises';
 import { manyFunctionsComponent } from '../test/support/many-functions.js';
 import { makeZip } from '../test/support/zips.js';
-import { ms, note, now, report, Samples } from './lib.js';
+import { ms, note, now, probeHealth, report, Samples } from './lib.js';
 
 const HOSTILE_FUNCTIONS = 20_000;
 /** The good.wat handler brings 4 canonical functions of its own. */
@@ -79,18 +79,7 @@ export async function runExtFlood(): Promise<void> {
         });
       }
     });
-    const health = async (busy: Promise<unknown> | null, idleMs: number): Promise<Samples> => {
-      const samples = new Samples();
-      let done = false;
-      void busy?.finally(() => (done = true));
-      const until = now() + idleMs;
-      while (busy ? !done : now() < until) {
-        const started = now();
-        await (await fetch(`${supervisor.url}/health`)).arrayBuffer();
-        samples.add(started, now() - started);
-      }
-      return samples;
-    };
+    const health = (busy: Promise<unknown> | null, idleMs: number) => probeHealth(supervisor.url, busy, idleMs);
     await health(null, ms(500));
     const idle = await health(null, ms(3000));
     let served = 0;
@@ -147,24 +136,11 @@ async function runComponentInstalls(): Promise<void> {
     return { status: answer.status, id: body.id };
   };
 
-  /** `/health` one request at a time until `busy` settles (or for `idleMs` when there is none). */
-  const probeHealth = async (busy: Promise<unknown> | null, idleMs: number): Promise<Samples> => {
-    const samples = new Samples();
-    let done = false;
-    void busy?.finally(() => (done = true));
-    const until = now() + idleMs;
-    while (busy ? !done : now() < until) {
-      const started = now();
-      const answer = await fetch(`${supervisor.url}/health`);
-      await answer.arrayBuffer();
-      samples.add(started, now() - started);
-    }
-    return samples;
-  };
+  const health = (busy: Promise<unknown> | null, idleMs: number) => probeHealth(supervisor.url, busy, idleMs);
 
   try {
-    await probeHealth(null, ms(500)); // warm up
-    const idle = await probeHealth(null, ms(3000));
+    await health(null, ms(500)); // warm up
+    const idle = await health(null, ms(3000));
 
     const hostileZip = zipOf('hostile', hostile);
     note(`hostile ZIP: ${Math.round(hostileZip.length / 1024)} KB, component ${Math.round(hostile.length / 1024)} KB`);
@@ -178,7 +154,7 @@ async function runComponentInstalls(): Promise<void> {
         refusalMs.push(now() - started);
       }
     })();
-    const duringHostile = await probeHealth(hostileInstalls, 0);
+    const duringHostile = await health(hostileInstalls, 0);
     await hostileInstalls;
 
     const allowedZip = zipOf('allowed', allowed);
@@ -193,7 +169,7 @@ async function runComponentInstalls(): Promise<void> {
         if (removed.status !== 204) throw new Error(`uninstall answered ${removed.status}`);
       }
     })();
-    const duringAllowed = await probeHealth(allowedInstalls, 0);
+    const duringAllowed = await health(allowedInstalls, 0);
     await allowedInstalls;
 
     note(`idle ${idle.count} probes, during hostile installs ${duringHostile.count} (${refusalMs.length} refusals), during allowed installs ${duringAllowed.count} (${installMs.map(Math.round).join(', ')} ms each)`);

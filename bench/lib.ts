@@ -103,6 +103,26 @@ export class Samples {
   }
 }
 
+/**
+ * `GET <baseUrl>/health`, one request at a time, until `busy` settles (or for `idleMs` when
+ * there is none): how long everybody else waits while something costly goes on.
+ */
+export async function probeHealth(baseUrl: string, busy: Promise<unknown> | null, idleMs: number): Promise<Samples> {
+  const samples = new Samples();
+  let done = false;
+  void busy?.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  const until = now() + idleMs;
+  while (busy ? !done : now() < until) {
+    const started = now();
+    await (await fetch(`${baseUrl}/health`)).arrayBuffer();
+    samples.add(started, now() - started);
+  }
+  return samples;
+}
+
 export function percentile(values: ArrayLike<number>, p: number): number {
   if (values.length === 0) return Number.NaN;
   const sorted = Float64Array.from(values).sort();

@@ -6,7 +6,7 @@
  * FLOOD_LINES lines to WASI stdout in a loop (at its process start: the install, then a
  * restart). Figures: lines/s offered by the flood, lines kept and dropped, rows and bytes left
  * in the database, the neighbour's call p99 with and without the flood, and the supervisor's
- * event-loop delay during the flood. Targets: neighbour p99 within 2x of the baseline (or
+ * event-loop delay and `/health` p99 (probed beside the neighbour) during the flood. Targets: neighbour p99 within 2x of the baseline (or
  * 20 ms), event-loop p99 under 20 ms, never more than PLUGIN_LOG_LINES rows kept.
  */
 import { randomBytes } from 'node:crypto';
@@ -19,7 +19,7 @@ import { startSupervisor } from '../supervisor/supervisor.js';
 import { fixtureWasm } from '../test/support/fixtures.js';
 import { stdoutLoggerComponent } from '../test/support/stdout-logger.js';
 import { makeZip } from '../test/support/zips.js';
-import { LoopLag, ms, note, now, report, Samples } from './lib.js';
+import { LoopLag, ms, note, now, probeHealth, report, Samples } from './lib.js';
 
 /** Lines the flood writes per process start; ~1 s of writing on an idle machine. */
 const FLOOD_LINES = 300_000;
@@ -77,7 +77,7 @@ export async function run(): Promise<void> {
     await neighbourCalls(null, ms(500)); // warm up
     const idleLag = new LoopLag();
     idleLag.start();
-    const baseline = await neighbourCalls(null, ms(3000));
+    const [baseline, idleHealth] = await Promise.all([neighbourCalls(null, ms(3000)), probeHealth(supervisor.url, null, ms(3000))]);
     idleLag.stop();
 
     const lag = new LoopLag();
@@ -116,7 +116,7 @@ export async function run(): Promise<void> {
       floodMs.push(now() - restartedAt);
       return { id, floodMs };
     })();
-    const during = await neighbourCalls(flooding, 0);
+    const [during, floodHealth] = await Promise.all([neighbourCalls(flooding, 0), probeHealth(supervisor.url, flooding, 0)]);
     const { id, floodMs } = await flooding;
     lag.stop();
 
@@ -137,6 +137,7 @@ export async function run(): Promise<void> {
     report({ bench: 'logflood', metric: 'rows_left_in_database', value: page.items.length, unit: 'rows' });
     report({ bench: 'logflood', metric: 'bytes_left_in_database', value: keptBytes, unit: 'bytes' });
     report({ bench: 'logflood', metric: 'neighbour_call_p99_during_flood', value: during.percentile(99), unit: 'ms', baseline: baseline.percentile(99) });
+    report({ bench: 'logflood', metric: 'health_p99_during_flood', value: floodHealth.percentile(99), unit: 'ms', baseline: idleHealth.percentile(99) });
     report({ bench: 'logflood', metric: 'neighbour_call_p50_during_flood', value: during.percentile(50), unit: 'ms', baseline: baseline.percentile(50) });
     report({ bench: 'logflood', metric: 'event_loop_delay_p99_during_flood', value: lag.percentile(99), unit: 'ms', baseline: idleLag.percentile(99) });
     report({ bench: 'logflood', metric: 'event_loop_delay_max_during_flood', value: lag.max(), unit: 'ms', baseline: idleLag.max() });

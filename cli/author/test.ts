@@ -15,6 +15,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { classifyLine } from '../../protocol/log-lines.js';
 import { type HttpRequest, type HttpResponse, Stats } from '../../protocol/methods.js';
 import { loadConfig } from '../../supervisor/config.js';
 import type { ArtifactMetadata, IndexFile } from '../../supervisor/formats/handler.js';
@@ -98,7 +99,8 @@ time or memory).
 
 Limits come from plugin.toml, filled and capped by the server settings of the environment
 (PLUGINS_DEFAULT_*, PLUGINS_MAX_*). The plugin's own output (console.log, console.error)
-is shown on stderr as "[plugin] [plugin stdout] ..."; an error the plugin did not catch is
+is shown on stderr as "[plugin stdout] ..." and "[plugin stderr] ..." (the sandbox's own
+lines as "[plugin host] ..."); an error the plugin did not catch is
 shown there and in the failed call with its stack, in src/ lines.`,
 
   async run(args, output) {
@@ -147,7 +149,11 @@ async function runPlugin(
       cwd: pkg.dir,
       limits: { memoryMb: limits.memory_mb, timeoutMs: limits.timeout_secs * 1000, instances: 1 },
       expectedFormatKey: manifest.format.key,
-      log: (line) => output.err(`[plugin] ${line}`),
+      // One prefix per line, naming its stream, whether the guest or the host wrote it.
+      log: (line) => {
+        const { stream, text } = classifyLine(line);
+        output.err(`[plugin ${stream}] ${text}`);
+      },
     });
   } catch (error) {
     if (error instanceof PluginStartFailed) throw new CommandFailed(`the plugin did not start: ${error.message}`);

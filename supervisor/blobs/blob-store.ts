@@ -106,6 +106,39 @@ export function checkRange(range: ByteRange, size: number): void {
 }
 
 /**
+ * What both backends share: bytes are received, hashed and staged in this node's own folder
+ * (`Staging`) before `put` makes them a blob where the backend keeps blobs.
+ */
+export abstract class StagingBlobStore implements BlobStore {
+  abstract readonly location: string;
+
+  constructor(protected readonly staging: Staging) {}
+
+  get stagingDir(): string {
+    return this.staging.dir;
+  }
+
+  receive(source: Readable, maxBytes: number): Promise<StagedBlob> {
+    return this.staging.receive(source, maxBytes);
+  }
+
+  stage(data: Uint8Array): Promise<StagedBlob> {
+    return this.staging.stage(data);
+  }
+
+  discard(staged: StagedBlob): Promise<void> {
+    return this.staging.discard(staged);
+  }
+
+  abstract prepare(): Promise<void>;
+  abstract put(staged: StagedBlob): Promise<void>;
+  abstract read(sha256: string, range?: ByteRange): Promise<Readable>;
+  abstract has(sha256: string): Promise<boolean>;
+  abstract remove(sha256: string): Promise<void>;
+  abstract close(): Promise<void>;
+}
+
+/**
  * A folder of staging files, one node's own: what `receive`, `stage` and `discard` of both
  * backends do. Each staging file is in a folder of its own, so that its name can never be
  * guessed or reused.

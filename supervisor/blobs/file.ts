@@ -14,39 +14,22 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { BlobNotFound, checkBlobName, checkRange, Staging, type BlobStore, type ByteRange, type StagedBlob } from './blob-store.js';
+import { BlobNotFound, checkBlobName, checkRange, Staging, StagingBlobStore, type ByteRange, type StagedBlob } from './blob-store.js';
 
-export class FileBlobStore implements BlobStore {
+export class FileBlobStore extends StagingBlobStore {
   readonly location: string;
-  private readonly staging: Staging;
 
   constructor(
     private readonly root: string,
     nodeId: string,
   ) {
+    super(new Staging(path.join(root, '.staging', nodeId)));
     this.location = `file:${root}`;
-    this.staging = new Staging(path.join(root, '.staging', nodeId));
-  }
-
-  get stagingDir(): string {
-    return this.staging.dir;
   }
 
   async prepare(): Promise<void> {
     await mkdir(path.join(this.root, 'sha256'), { recursive: true });
     await this.staging.prepare();
-  }
-
-  receive(source: Readable, maxBytes: number): Promise<StagedBlob> {
-    return this.staging.receive(source, maxBytes);
-  }
-
-  stage(data: Uint8Array): Promise<StagedBlob> {
-    return this.staging.stage(data);
-  }
-
-  discard(staged: StagedBlob): Promise<void> {
-    return this.staging.discard(staged);
   }
 
   async put(staged: StagedBlob): Promise<void> {

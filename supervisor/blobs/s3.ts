@@ -25,7 +25,7 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import type { BlobStoreSettings } from '../config.js';
-import { BlobNotFound, checkBlobName, Staging, type BlobStore, type ByteRange, type StagedBlob } from './blob-store.js';
+import { BlobNotFound, checkBlobName, Staging, StagingBlobStore, type ByteRange, type StagedBlob } from './blob-store.js';
 import { describeError } from '../../protocol/error-text.js';
 
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -34,18 +34,17 @@ const IDLE_TIMEOUT_MS = 60_000;
 
 export type S3Settings = Extract<BlobStoreSettings, { kind: 's3' }>;
 
-export class S3BlobStore implements BlobStore {
+export class S3BlobStore extends StagingBlobStore {
   readonly location: string;
   private readonly client: S3Client;
-  private readonly staging: Staging;
 
   /** `dataDir`: this node's own folder, for staging. */
   constructor(
     private readonly settings: S3Settings,
     dataDir: string,
   ) {
+    super(new Staging(path.join(dataDir, 'tmp', 'blobs')));
     this.location = `s3://${settings.bucket}${settings.prefix ? `/${settings.prefix}` : ''}`;
-    this.staging = new Staging(path.join(dataDir, 'tmp', 'blobs'));
     this.client = new S3Client({
       endpoint: settings.endpoint,
       // A service of its own (an endpoint) with no region named: the one every S3-compatible server accepts.
@@ -59,10 +58,6 @@ export class S3BlobStore implements BlobStore {
   }
 
   /** Also checks, once, that the bucket is there and these credentials reach it: a start fails with the reason rather than every upload. */
-  get stagingDir(): string {
-    return this.staging.dir;
-  }
-
   async prepare(): Promise<void> {
     await this.staging.prepare();
     try {
@@ -70,18 +65,6 @@ export class S3BlobStore implements BlobStore {
     } catch (error) {
       throw new Error(`BLOB_STORE ${this.location}: the bucket cannot be reached: ${describe(error)}`, { cause: error });
     }
-  }
-
-  receive(source: Readable, maxBytes: number): Promise<StagedBlob> {
-    return this.staging.receive(source, maxBytes);
-  }
-
-  stage(data: Uint8Array): Promise<StagedBlob> {
-    return this.staging.stage(data);
-  }
-
-  discard(staged: StagedBlob): Promise<void> {
-    return this.staging.discard(staged);
   }
 
   async put(staged: StagedBlob): Promise<void> {

@@ -29,10 +29,12 @@ describe('plugin-keeper test on a TypeScript plugin with console output and a bu
     const result = await pluginKeeper(['test', pluginDir, artifact('unreleased.json')]);
     expect(result.exitCode, result.stderr).to.equal(1);
     // console.log and console.error, as they came.
-    expect(result.stderr).to.match(/stdout\] validating unreleased\.json \(37 bytes\)$/m);
-    expect(result.stderr).to.match(/stderr\] parsing left-pad$/m);
-    expect(result.stderr).to.match(/stderr\] uncaught TypeError: .*descriptor\.release is null$/m);
-    expect(result.stderr).to.match(/stderr\]     at versionOf \(src\/index\.ts:29:\d+\)$/m);
+    expect(result.stderr).to.match(/^\[plugin stdout\] validating unreleased\.json \(37 bytes\)$/m);
+    expect(result.stderr).to.match(/^\[plugin stderr\] parsing left-pad$/m);
+    expect(result.stderr).to.match(/^\[plugin stderr\] uncaught TypeError: .*descriptor\.release is null$/m);
+    expect(result.stderr).to.match(/^\[plugin stderr\]     at versionOf \(src\/index\.ts:29:\d+\)$/m);
+    // One prefix a line, never two.
+    expect(result.stderr).not.to.match(/\] \[plugin /);
     // The failed call carries the same.
     expect(result.stdout).to.match(/^parse-metadata +FAILED /m);
     expect(result.stdout).to.match(/plugin_crashed: the plugin trapped: uncaught TypeError: .*descriptor\.release is null\n +at versionOf \(src\/index\.ts:29:\d+\)\n +at parseMetadata \(src\/index\.ts:43:\d+\)\n/);
@@ -50,7 +52,7 @@ describe('plugin-keeper test on a TypeScript plugin with console output and a bu
     expect(result.exitCode, result.stderr).to.equal(0);
     expect(result.stdout).to.match(/^handle-request +ok /m);
     expect(result.stdout).to.include('  status 200\n  content-type: application/json\n  body (32 bytes)\n    {"repo":"test","query":"page=2"}');
-    expect(result.stderr).to.match(/stdout\] GET \/index\.json$/m);
+    expect(result.stderr).to.match(/^\[plugin stdout\] GET \/index\.json$/m);
 
     const json = JSON.parse((await pluginKeeper(['test', pluginDir, artifact('released.json'), '--request', 'GET /nothing', '--json'])).stdout);
     expect(json.calls.map((call: { call: string }) => call.call)).to.deep.equal(['validate', 'parse-metadata', 'generate-index', 'handle-request']);
