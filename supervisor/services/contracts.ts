@@ -22,7 +22,7 @@ import type {
   IndexFileRow,
   PluginLogQuery,
   PluginLogRow,
-  ProcessExit,
+  PluginProcessRow,
   RepositoryRow,
   ResourceLimits,
   Role,
@@ -62,22 +62,8 @@ export type PluginView = Omit<PluginRow, 'manifest' | 'limits_override' | 'gener
 /** Install responses add a sentence and the manifest warnings. */
 export type InstalledPluginView = PluginView & { message: string; warnings: string[] };
 
-export interface ProcessView {
-  /** The node running the process. */
-  node_id: string;
-  pid: number | null;
-  version: string;
-  state: 'starting' | 'ready' | 'draining' | 'stopped';
-  started_at: string | null;
-  rss_bytes: number | null;
-  cpu_percent: number | null;
-  wasm_memory_bytes: number | null;
-  in_flight: number;
-  calls_total: number;
-  errors_total: number;
-  restarts: number;
-  last_exit: ProcessExit | null;
-}
+/** One process as `GET /plugins/:id/processes` shows it: the row its node wrote, without the row's own bookkeeping. */
+export type ProcessView = Omit<PluginProcessRow, 'plugin_id' | 'slot' | 'updated_at'>;
 
 /** `replaceCore`: the admin means the plugin to serve a core key in place of the core handler (api.md). */
 export type InstallSource = (
