@@ -8,17 +8,11 @@ import { type Command, type Output, UsageError } from '../command.js';
 import { parseCommandLine } from '../author/args.js';
 import { CONNECTION_HELP, RestClient, ServiceAnswered } from './client.js';
 import { resolvePlugin } from './lookup.js';
-import { LOG_STREAMS, type LogStream } from '../../protocol/log-lines.js';
+import { LOG_STREAMS } from '../../protocol/log-lines.js';
+import type { PluginLogRow } from '../../supervisor/store/store.js';
 
-export interface LogLine {
-  seq: number;
-  time: string;
-  node_id: string;
-  pid: number | null;
-  version: string;
-  stream: LogStream;
-  text: string;
-}
+/** A line as the logs routes answer it. */
+export type LogLine = PluginLogRow;
 
 /** Waits between reconnections of `-f`, growing to the last. */
 const RECONNECT_MS = [500, 1000, 2000, 5000];

@@ -12,7 +12,7 @@
 
 export { DatabaseUnavailable, UniqueViolation } from './errors.js';
 
-import type { ChildState, ExitReason } from '../runtime/child.js';
+import type { ChildState, LastExit } from '../runtime/child.js';
 import type { LogStream } from '../../protocol/log-lines.js';
 
 export { LOG_STREAMS, type LogStream } from '../../protocol/log-lines.js';
@@ -134,15 +134,8 @@ export interface PluginProcessRow {
   updated_at: string;
 }
 
-/** How a process last ended other than by a stop (the runtime's `LastExit`, stored as JSON). */
-export interface ProcessExit {
-  code: number | null;
-  signal: string | null;
-  reason: ExitReason;
-  message: string;
-  at: string;
-  stderr_tail: string[];
-}
+/** How a process last ended other than by a stop: the runtime's `LastExit`, stored as JSON. */
+export type ProcessExit = LastExit;
 
 
 /** One line a plugin's process wrote (or its host wrote about it), numbered per plugin. */
